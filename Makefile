@@ -1,0 +1,35 @@
+# The two commands of the README: `make serve` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8080
+
+.PHONY: serve test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV) || { apt-get update -q && apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+serve: $(VENV)/.installed
+	$(VENV)/bin/telephonist serve --port $(PORT)
+
+test: $(VENV)/.test-installed
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.test-installed
+	$(PY) -m ruff check src tests bench
+	$(PY) -m mypy
+
+bench: $(VENV)/.test-installed
+	$(PY) bench/rest.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

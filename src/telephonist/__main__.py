@@ -1,0 +1,3 @@
+from telephonist.cli import main
+
+main()

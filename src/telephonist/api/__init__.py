@@ -1,0 +1,1 @@
+"""REST API 2010-04-01: one module per resource family, plus auth, paging, forms and Twilio error bodies."""

@@ -1,0 +1,63 @@
+"""What every account-scoped handler starts from: the authenticated account and the request's parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, RowMapping, Table, select
+from starlette.requests import Request
+
+from telephonist.api.auth import authenticate, authorize
+from telephonist.api.errors import TwilioError, not_found
+from telephonist.api.forms import Params
+
+if TYPE_CHECKING:
+    from telephonist.app import Platform
+
+
+@dataclass
+class Ctx:
+    platform: Platform
+    caller: RowMapping  # whose credentials
+    account: RowMapping  # the account in the path
+    params: Params
+    path: str
+
+    @property
+    def account_sid(self) -> str:
+        return str(self.account["sid"])
+
+    def tx(self) -> Any:
+        return self.platform.db.tx()
+
+
+async def context(request: Request, account_param: str | None = "AccountSid") -> Ctx:
+    platform: Platform = request.app.state.platform
+    if request.method in ("POST", "PUT"):
+        params = Params.parse(await request.body())
+    else:
+        params = Params.parse(request.url.query)
+    with platform.db.tx() as conn:
+        caller = authenticate(conn, request.headers.get("authorization"))
+        account = caller
+        if account_param is not None:
+            account = authorize(conn, caller, request.path_params[account_param])
+    return Ctx(platform, caller, account, params, request.url.path)
+
+
+def fetch_owned(conn: Connection, table: Table, sid: str, account_sid: str, path: str) -> RowMapping:
+    row = (
+        conn.execute(select(table).where(table.c.sid == sid, table.c.account_sid == account_sid))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise not_found(path)
+    return row
+
+
+def require(value: str | None, code: int, message: str) -> str:
+    if value is None or value == "":
+        raise TwilioError(code, message)
+    return value

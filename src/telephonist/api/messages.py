@@ -1,0 +1,182 @@
+"""Messages: create (validated as Twilio does, row and send job in one transaction), list, fetch, redact, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import RowMapping, delete, select, update
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from telephonist.api.base import Ctx, context, fetch_owned
+from telephonist.api.errors import TwilioError
+from telephonist.api.forms import date_filters
+from telephonist.api.paging import paginate
+from telephonist.api.render import API, account_uri, json_response, no_content, rfc2822
+from telephonist.messaging.engine import FINAL_STATUSES, OutboundMessage
+from telephonist.numbers import MAGIC_INVALID, is_url, to_e164
+from telephonist.store.db import utcnow
+from telephonist.store.models import incoming_phone_numbers as ipn, messages
+
+MAX_BODY = 1600
+
+# Twilio's test numbers: what sending to or from them does (twilio-wire.md, magic numbers).
+_MAGIC_TO = {
+    "+15005550002": (21612, "The 'To' phone number: {n}, is not currently reachable using the 'From' phone number via SMS."),
+    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {n}."),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number {n} is not a valid mobile number"),
+}
+_MAGIC_FROM = {
+    "+15005550007": (21606, "The 'From' phone number provided ({n}) is not a valid message-capable Twilio phone number for this destination."),
+    "+15005550008": (21611, "This 'From' number ({n}) has exceeded the maximum number of queued messages"),
+}
+
+
+def render_message(row: RowMapping) -> dict[str, Any]:
+    uri = f"{account_uri(row['account_sid'])}/Messages/{row['sid']}"
+    return {
+        "account_sid": row["account_sid"],
+        "api_version": "2010-04-01",
+        "body": row["body"],
+        "date_created": rfc2822(row["date_created"]),
+        "date_sent": rfc2822(row["date_sent"]),
+        "date_updated": rfc2822(row["date_updated"]),
+        "direction": row["direction"],
+        "error_code": row["error_code"],
+        "error_message": row["error_message"],
+        "from": row["from"],
+        "messaging_service_sid": row["messaging_service_sid"],
+        "num_media": str(row["num_media"]),
+        "num_segments": str(row["num_segments"]),
+        "price": None,
+        "price_unit": "USD",
+        "sid": row["sid"],
+        "status": row["status"],
+        "subresource_uris": {"media": f"{uri}/Media.json"},
+        "to": row["to"],
+        "uri": f"{uri}.json",
+    }
+
+
+def validate_create(ctx: Ctx) -> OutboundMessage:
+    p = ctx.params
+    raw_to = p.get("To")
+    if not raw_to:
+        raise TwilioError(21604, "A 'To' phone number is required.")
+    raw_from = p.get("From")
+    if not raw_from and not p.get("MessagingServiceSid"):
+        raise TwilioError(21603, "A 'From' phone number is required.")
+    if raw_from is None:
+        raise TwilioError(21603, "Messaging Services are not available yet: send with a 'From' number.")
+    body = p.get("Body") or ""
+    media = p.getlist("MediaUrl")
+    if not body and not media:
+        raise TwilioError(21602, "Message body is required.")
+    if len(body) > MAX_BODY:
+        raise TwilioError(21617, "The concatenated message body exceeds the 1600 character limit.")
+    if len(media) > 10:
+        raise TwilioError(21623, "The number of media files exceeds 10.")
+    for url in media:
+        if not is_url(url):
+            raise TwilioError(21620, f"Media URL {url} is invalid.")
+    to = to_e164(raw_to)
+    if to is None or to == MAGIC_INVALID:
+        raise TwilioError(21211, f"The 'To' number {raw_to} is not a valid phone number.")
+    if to in _MAGIC_TO:
+        code, text = _MAGIC_TO[to]
+        raise TwilioError(code, text.format(n=to))
+    sender = to_e164(raw_from)
+    if sender is None or sender == MAGIC_INVALID:
+        raise TwilioError(21212, f"The 'From' number {raw_from} is not a valid phone number, shortcode, or alphanumeric sender ID.")
+    if sender in _MAGIC_FROM:
+        code, text = _MAGIC_FROM[sender]
+        raise TwilioError(code, text.format(n=sender))
+    callback = p.get("StatusCallback")
+    if callback and not is_url(callback):
+        raise TwilioError(21609, f"The StatusCallback URL {callback} is not a valid URL.")
+    return OutboundMessage(
+        account_sid=ctx.account_sid, to=to, from_=sender, body=body, media=media,
+        status_callback=callback or None,
+        status_callback_method=p.method("StatusCallbackMethod", code=21609),
+    )
+
+
+async def create_message(request: Request) -> Response:
+    ctx = await context(request)
+    msg = validate_create(ctx)
+    with ctx.tx() as conn:
+        owned = conn.execute(
+            select(ipn.c.sid).where(ipn.c.phone_number == msg.from_, ipn.c.account_sid == ctx.account_sid)
+        ).first()
+        if owned is None:
+            raise TwilioError(
+                21606,
+                f"The 'From' phone number provided ({msg.from_}) is not a valid message-capable Twilio phone "
+                "number for this destination.",
+            )
+        row = ctx.platform.messaging.create_outbound(conn, msg, direction="outbound-api")
+    ctx.platform.jobs.wake()
+    return json_response(render_message(row), 201)
+
+
+async def list_messages(request: Request) -> Response:
+    ctx = await context(request)
+    where: list[Any] = [messages.c.account_sid == ctx.account_sid]
+    filters: list[tuple[str, str]] = []
+    for name, column in (("To", messages.c.to), ("From", messages.c["from"])):
+        value = ctx.params.get(name)
+        if value:
+            where.append(column == (to_e164(value) or value))
+            filters.append((name, value))
+    w, f = date_filters(ctx.params, "DateSent", messages.c.date_sent)
+    with ctx.tx() as conn:
+        body = paginate(conn, messages, where + w, ctx.params, ctx.path, filters + f, "messages", render_message)
+    return json_response(body)
+
+
+async def fetch_message(request: Request) -> Response:
+    ctx = await context(request)
+    with ctx.tx() as conn:
+        row = fetch_owned(conn, messages, request.path_params["Sid"], ctx.account_sid, ctx.path)
+    return json_response(render_message(row))
+
+
+async def update_message(request: Request) -> Response:
+    ctx = await context(request)
+    with ctx.tx() as conn:
+        row = fetch_owned(conn, messages, request.path_params["Sid"], ctx.account_sid, ctx.path)
+        if "Body" in ctx.params:
+            if ctx.params.get("Body"):
+                raise TwilioError(20422, "Body can only be redacted: send Body with an empty value.")
+            if row["status"] not in FINAL_STATUSES:
+                raise TwilioError(20009, "Cannot redact a message that is still being sent.")
+            conn.execute(
+                update(messages).where(messages.c.sid == row["sid"]).values(body="", date_updated=utcnow())
+            )
+        status = ctx.params.get("Status")
+        if status:
+            raise TwilioError(21220, f"Message {row['sid']} cannot be set to status '{status}': only scheduled messages can be canceled.")
+        row = conn.execute(select(messages).where(messages.c.sid == row["sid"])).mappings().one()
+    return json_response(render_message(row))
+
+
+async def delete_message(request: Request) -> Response:
+    ctx = await context(request)
+    with ctx.tx() as conn:
+        row = fetch_owned(conn, messages, request.path_params["Sid"], ctx.account_sid, ctx.path)
+        if row["status"] not in FINAL_STATUSES:
+            raise TwilioError(20009, "Cannot delete this resource before it is complete")
+        conn.execute(delete(messages).where(messages.c.sid == row["sid"]))
+    return no_content()
+
+
+_BASE = f"{API}/Accounts/{{AccountSid}}/Messages"
+routes = [
+    Route(f"{_BASE}.json", list_messages, methods=["GET"]),
+    Route(f"{_BASE}.json", create_message, methods=["POST"]),
+    Route(f"{_BASE}/{{Sid}}.json", fetch_message, methods=["GET"]),
+    Route(f"{_BASE}/{{Sid}}.json", update_message, methods=["POST"]),
+    Route(f"{_BASE}/{{Sid}}.json", delete_message, methods=["DELETE"]),
+]

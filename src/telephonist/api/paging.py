@@ -1,0 +1,72 @@
+"""Twilio's paging envelope with keyset tokens: `PA<sid>` pages after a row, `PB<sid>` before it.
+
+Rows are listed newest first by `seq`, so messages created while a client walks the pages never shift it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import ColumnElement, Connection, Table, select
+
+from telephonist.api.forms import Params
+
+MAX_PAGE_SIZE = 1000
+
+
+def paginate(
+    conn: Connection,
+    table: Table,
+    where: Sequence[ColumnElement[bool]],
+    params: Params,
+    path: str,
+    filters: Sequence[tuple[str, str]],
+    list_key: str,
+    render: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    # twilio 9.x sends PageSize=N for list(limit=N) even past 1000; cap it instead of failing the call.
+    page_size = max(1, min(params.int("PageSize", 50, code=20007), MAX_PAGE_SIZE))
+    page = max(0, params.int("Page", 0))
+    token = params.get("PageToken") or ""
+    query = select(table).where(*where)
+    backwards = False
+    anchor = _anchor_seq(conn, table, token[2:]) if token[:2] in ("PA", "PB") else None
+    if anchor is not None and token.startswith("PA"):
+        query = query.where(table.c.seq < anchor).order_by(table.c.seq.desc())
+    elif anchor is not None:
+        backwards = True
+        query = query.where(table.c.seq > anchor).order_by(table.c.seq.asc())
+    else:
+        query = query.order_by(table.c.seq.desc()).offset(page * page_size)
+    rows = list(conn.execute(query.limit(page_size + 1)).mappings())
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    if backwards:
+        rows.reverse()
+
+    def uri(p: int, tok: str | None) -> str:
+        pairs = [*filters, ("PageSize", str(page_size)), ("Page", str(p))]
+        if tok:
+            pairs.append(("PageToken", tok))
+        return f"{path}?{urlencode(pairs)}"
+
+    has_next = backwards or more  # a PB page always has the anchor row after it
+    start = page * page_size
+    return {
+        "first_page_uri": uri(0, None),
+        "end": start + len(rows) - 1 if rows else 0,
+        "previous_page_uri": uri(page - 1, "PB" + rows[0]["sid"]) if page > 0 and rows else None,
+        list_key: [render(r) for r in rows],
+        "uri": uri(page, token or None),
+        "page_size": page_size,
+        "start": start,
+        "next_page_uri": uri(page + 1, "PA" + rows[-1]["sid"]) if has_next and rows else None,
+        "page": page,
+    }
+
+
+def _anchor_seq(conn: Connection, table: Table, sid: str) -> int | None:
+    value = conn.execute(select(table.c.seq).where(table.c.sid == sid)).scalar()
+    return int(value) if value is not None else None

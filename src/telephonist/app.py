@@ -1,0 +1,162 @@
+"""The platform: one object that owns the database, the engines, the carriers and the workers,
+and the ASGI app that serves the REST API, /sim/v1 and the twimlets over it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from telephonist import twimlets
+from telephonist.api import accounts, calls, messages, notifications, numbers, sim
+from telephonist.api.errors import TwilioError, error_response, handle_twilio_error
+from telephonist.api.forms import Params
+from telephonist.carriers.sim import SimNetwork
+from telephonist.config import Settings
+from telephonist.messaging.engine import MessagingEngine
+from telephonist.sids import new_sid, new_token
+from telephonist.store.db import Database
+from telephonist.store.jobs import JobRunner
+from telephonist.store.models import accounts as accounts_table, incoming_phone_numbers
+from telephonist.voice.engine import VoiceEngine
+from telephonist.webhooks.callbacks import KIND as WEBHOOK_JOB, CallbackSender
+from telephonist.webhooks.client import Webhooks
+
+log = logging.getLogger("telephonist")
+DEFAULT_NUMBER = "+15005550006"
+
+
+class Platform:
+    def __init__(self, settings: Settings, webhooks: Webhooks | None = None) -> None:
+        self.settings = settings
+        self.db = Database(settings.db)
+        self.jobs = JobRunner(self.db)
+        self.webhooks = webhooks or Webhooks(timeout=settings.webhook_timeout)
+        self.sim = SimNetwork(self)
+        self.messaging = MessagingEngine(self)
+        self.voice = VoiceEngine(self)
+        callbacks = CallbackSender(self.db, self.webhooks)
+        self.jobs.handlers |= {
+            "message.send": self.messaging.handle_send,
+            "message.receipt": self.messaging.handle_receipt,
+            "message.inbound": self.messaging.handle_inbound,
+            "call.start": self.voice.handle_start,
+            WEBHOOK_JOB: callbacks.handle,
+        }
+        self._runner: asyncio.Task[None] | None = None
+        self.account_sid = ""
+        self.auth_token = ""
+
+    def prepare(self) -> None:
+        """Migrate, and on an empty database create the default account and its number."""
+        self.db.migrate()
+        with self.db.tx() as conn:
+            first = conn.execute(select(accounts_table).order_by(accounts_table.c.seq).limit(1)).mappings().first()
+            if first is None:
+                first = accounts.create_account(
+                    conn, "Telephonist default account",
+                    sid=self.settings.account_sid or new_sid("AC"),
+                    auth_token=self.settings.auth_token or new_token(),
+                )
+                owned = conn.execute(
+                    select(incoming_phone_numbers.c.sid).where(incoming_phone_numbers.c.phone_number == DEFAULT_NUMBER)
+                ).first()
+                if owned is None:
+                    numbers.add_number(conn, first["sid"], DEFAULT_NUMBER)
+            self.account_sid, self.auth_token = first["sid"], first["auth_token"]
+        self.voice.recover()
+        self.jobs.release_stale_claims()
+
+    async def start(self) -> None:
+        self._runner = asyncio.ensure_future(self.jobs.run())
+
+    async def stop(self) -> None:
+        await self.voice.shutdown()
+        if self._runner is not None:
+            self._runner.cancel()
+        await self.jobs.drain()
+        await self.webhooks.close()
+        self.db.close()
+
+
+async def serve_twimlet(request: Request) -> Response:
+    params = Params.parse(request.url.query).items()
+    if request.method == "POST":
+        params += Params.parse(await request.body()).items()
+    try:
+        body = twimlets.render(request.path_params["name"], params)
+    except LookupError:
+        return Response("Not Found", status_code=404)
+    return Response(body, media_type="text/xml")
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return error_response(TwilioError(20004, "Method not allowed", 405))
+    return error_response(TwilioError(20404, f"The requested resource {request.url.path} was not found", 404))
+
+
+class BodyLimit:
+    """Refuse request bodies over the configured size before reading them (413)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await error_response(TwilioError(20001, "Request body too large", 413))(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise TwilioError(20001, "Request body too large", 413)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def create_app(settings: Settings | None = None, platform: Platform | None = None) -> Starlette:
+    settings = settings or Settings()
+    platform = platform or Platform(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not platform.account_sid:
+            platform.prepare()
+        await platform.start()
+        try:
+            yield
+        finally:
+            await platform.stop()
+
+    routes = [
+        *accounts.routes, *numbers.routes, *messages.routes, *calls.routes, *notifications.routes, *sim.routes,
+        Route("/twimlets/{name}", serve_twimlet, methods=["GET", "POST"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={TwilioError: handle_twilio_error, HTTPException: handle_http_error},
+    )
+    app.state.platform = platform
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

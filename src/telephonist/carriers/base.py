@@ -1,0 +1,65 @@
+"""The interface every voice carrier offers the engine: a call leg."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from telephonist.twiml.verbs import Gather
+
+
+@dataclass(frozen=True)
+class GatherResult:
+    digits: str = ""
+    speech: str | None = None
+    confidence: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.digits and self.speech is None
+
+
+class Leg(ABC):
+    """One party of a call as the engine sees it. `on_remote_hangup` is set by the engine."""
+
+    on_remote_hangup: Callable[[], None] = staticmethod(lambda: None)
+
+    @abstractmethod
+    async def wait_answer(self, timeout: float) -> str:
+        """Ring an outbound leg: 'answered', 'busy', 'no-answer' or 'failed'."""
+
+    @abstractmethod
+    async def answer(self) -> None:
+        """Answer an inbound leg."""
+
+    @abstractmethod
+    async def say(self, text: str, voice: str, language: str, interruptible: bool = False) -> None: ...
+
+    @abstractmethod
+    async def play(self, url: str, interruptible: bool = False) -> None: ...
+
+    @abstractmethod
+    async def play_digits(self, digits: str) -> None: ...
+
+    @abstractmethod
+    async def pause(self, seconds: float, interruptible: bool = False) -> None: ...
+
+    @abstractmethod
+    def begin_gather(self, gather: Gather) -> None:
+        """Start listening for input (prompts may still be playing; input barges in)."""
+
+    @abstractmethod
+    def has_input(self) -> bool: ...
+
+    @abstractmethod
+    async def collect(self, gather: Gather) -> GatherResult:
+        """Wait for the input of a Gather to complete (numDigits, finishOnKey, timeout)."""
+
+    @abstractmethod
+    async def hangup(self) -> None:
+        """The platform ends the leg."""
+
+    @abstractmethod
+    async def reject(self, reason: str) -> None:
+        """Refuse an inbound leg without answering."""

@@ -1,0 +1,289 @@
+"""Virtual phones, their inboxes and their call legs, in process and in the platform's database.
+
+Time runs `time_scale` times real time: with 0.01 a ten-second <Pause> lasts 0.1 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, RowMapping, insert, select, update
+
+from telephonist.carriers.base import GatherResult, Leg
+from telephonist.messaging.engine import SubmitResult
+from telephonist.store.db import utcnow
+from telephonist.store.models import incoming_phone_numbers, sim_inbox, sim_phones
+from telephonist.twiml.verbs import Gather
+
+if TYPE_CHECKING:
+    from telephonist.app import Platform
+
+ANSWER_MODES = ("auto", "busy", "no-answer", "fail", "manual")
+DEFAULT_RING_SECONDS = 1.0
+RECEIPT_SECONDS = 1.0
+SPEECH_CONFIDENCE = 0.92
+_INPUT = re.compile(r"^(speech:.*|[0-9*#wW]*)$", re.S)
+
+
+def valid_input(value: str) -> bool:
+    return bool(_INPUT.match(value))
+
+
+def say_seconds(text: str) -> float:
+    """How long a TTS voice takes to say text: about 150 words a minute."""
+    return max(0.5, len(text.split()) * 0.4)
+
+
+@dataclass(frozen=True)
+class Phone:
+    number: str
+    answer: str
+    ring_seconds: float
+    gather_input: list[str]
+    answered_by: str
+
+
+class SimNetwork:
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+        self.legs: dict[str, SimLeg] = {}
+
+    @property
+    def scale(self) -> float:
+        return self.p.settings.time_scale
+
+    # -- phones -------------------------------------------------------------------------------------
+    def phone(self, conn: Connection, number: str) -> Phone:
+        row = conn.execute(select(sim_phones).where(sim_phones.c.number == number)).mappings().first()
+        if row is None:
+            return self.configure(conn, number)
+        return _phone(row)
+
+    def configure(
+        self, conn: Connection, number: str, answer: str | None = None, ring_seconds: float | None = None,
+        gather_input: list[str] | None = None, answered_by: str | None = None,
+    ) -> Phone:
+        row = conn.execute(select(sim_phones).where(sim_phones.c.number == number)).mappings().first()
+        values: dict[str, Any] = {
+            k: v for k, v in (("answer", answer), ("ring_seconds", ring_seconds),
+                              ("gather_input", gather_input), ("answered_by", answered_by)) if v is not None
+        }
+        if row is None:
+            defaults = {"answer": "auto", "ring_seconds": DEFAULT_RING_SECONDS, "gather_input": [],
+                        "answered_by": "human"}
+            conn.execute(insert(sim_phones).values(number=number, date_created=utcnow(), **(defaults | values)))
+        elif values:
+            conn.execute(update(sim_phones).where(sim_phones.c.number == number).values(**values))
+        return _phone(conn.execute(select(sim_phones).where(sim_phones.c.number == number)).mappings().one())
+
+    def take_input(self, number: str) -> str | None:
+        """The next queued GatherInput of a phone, consumed."""
+        with self.p.db.tx() as conn:
+            phone = self.phone(conn, number)
+            if not phone.gather_input:
+                return None
+            conn.execute(
+                update(sim_phones).where(sim_phones.c.number == number).values(gather_input=phone.gather_input[1:])
+            )
+            return phone.gather_input[0]
+
+    def owner(self, conn: Connection, number: str) -> RowMapping | None:
+        return conn.execute(
+            select(incoming_phone_numbers).where(incoming_phone_numbers.c.phone_number == number)
+        ).mappings().first()
+
+    # -- messaging carrier --------------------------------------------------------------------------
+    def submit(self, conn: Connection, message: RowMapping) -> SubmitResult:
+        """Hand a message to the network, in the caller's transaction: it reaches the phone exactly once."""
+        number = self.owner(conn, message["to"])
+        if number is not None:
+            self.p.messaging.receive(conn, number, message["from"], message["body"])
+            return SubmitResult("delivered")
+        phone = self.phone(conn, message["to"])
+        if phone.answer == "fail":
+            return SubmitResult("undelivered", 30003, "Unreachable destination handset")
+        conn.execute(
+            insert(sim_inbox).values(
+                phone=message["to"], message_sid=message["sid"], account_sid=message["account_sid"],
+                body=message["body"], date_received=utcnow(), **{"from": message["from"]},
+            )
+        )
+        return SubmitResult("delivered")
+
+    def receipt_delay(self) -> float:
+        return RECEIPT_SECONDS * self.scale
+
+    # -- voice carrier ------------------------------------------------------------------------------
+    def leg(self, call_sid: str, number: str | None, inputs: list[str] | None = None) -> SimLeg:
+        """A leg whose far end is a virtual phone (`number`) or another platform leg (`number` None)."""
+        leg = SimLeg(self, call_sid, number, list(inputs or []))
+        self.legs[call_sid] = leg
+        return leg
+
+    def forget(self, call_sid: str) -> None:
+        self.legs.pop(call_sid, None)
+
+
+def _phone(row: RowMapping) -> Phone:
+    return Phone(row["number"], row["answer"], row["ring_seconds"], list(row["gather_input"]), row["answered_by"])
+
+
+class SimLeg(Leg):
+    def __init__(self, network: SimNetwork, call_sid: str, number: str | None, inputs: list[str]) -> None:
+        self.net = network
+        self.call_sid = call_sid
+        self.number = number
+        self.inputs = inputs  # per-call GatherInput; the phone's own queue is used when this runs out
+        self.keys: asyncio.Queue[str] = asyncio.Queue()
+        self.answered = asyncio.Event()
+        self.ended = asyncio.Event()
+        self.peer: SimLeg | None = None
+        self.on_remote_hangup: Callable[[], None] = lambda: None
+        self.outcome: str | None = None
+
+    def _sleep_scale(self, seconds: float) -> float:
+        return seconds * self.net.scale
+
+    async def _wait(self, seconds: float, interruptible: bool) -> None:
+        if not interruptible:
+            await asyncio.sleep(self._sleep_scale(seconds))
+            return
+        deadline = asyncio.get_running_loop().time() + self._sleep_scale(seconds)
+        while not self.has_input():
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.01))
+
+    # -- ringing ------------------------------------------------------------------------------------
+    async def wait_answer(self, timeout: float) -> str:
+        if self.number is None:  # another platform number: answered when its TwiML answers
+            return await self._wait_peer(timeout)
+        with self.net.p.db.tx() as conn:
+            phone = self.net.phone(conn, self.number)
+        ring = self._sleep_scale(min(phone.ring_seconds, timeout))
+        if phone.answer == "fail":
+            return "failed"
+        if phone.answer == "busy":
+            await asyncio.sleep(self._sleep_scale(0.5))
+            return "busy"
+        if phone.answer in ("no-answer", "manual"):
+            try:
+                await asyncio.wait_for(self.answered.wait(), self._sleep_scale(timeout))
+                return "answered"
+            except TimeoutError:
+                return "no-answer"
+        if phone.ring_seconds > timeout:
+            await asyncio.sleep(self._sleep_scale(timeout))
+            return "no-answer"
+        try:
+            await asyncio.wait_for(self.answered.wait(), ring)
+        except TimeoutError:
+            pass
+        self.answered.set()
+        return "answered"
+
+    async def _wait_peer(self, timeout: float) -> str:
+        assert self.peer is not None
+        answered = asyncio.ensure_future(self.peer.answered.wait())
+        ended = asyncio.ensure_future(self.peer.ended.wait())
+        done, pending = await asyncio.wait({answered, ended}, timeout=self._sleep_scale(timeout),
+                                           return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        if answered in done:
+            self.answered.set()
+            return "answered"
+        if ended in done:
+            return {"rejected": "no-answer", "busy": "busy"}.get(self.peer.outcome or "", "failed")
+        return "no-answer"
+
+    def phone_answers(self) -> None:
+        """The virtual phone picks up (POST /sim/v1/Calls/{Sid}/Answer)."""
+        self.answered.set()
+
+    async def answer(self) -> None:
+        self.answered.set()
+
+    # -- media --------------------------------------------------------------------------------------
+    async def say(self, text: str, voice: str, language: str, interruptible: bool = False) -> None:
+        await self._wait(say_seconds(text), interruptible)
+
+    async def play(self, url: str, interruptible: bool = False) -> None:
+        await self._wait(2.0, interruptible)
+
+    async def play_digits(self, digits: str) -> None:
+        await self._wait(0.1 * len(digits) + 0.5 * digits.lower().count("w"), False)
+
+    async def pause(self, seconds: float, interruptible: bool = False) -> None:
+        await self._wait(seconds, interruptible)
+
+    # -- input --------------------------------------------------------------------------------------
+    def press(self, keys: str) -> None:
+        for key in keys:
+            self.keys.put_nowait(key)
+
+    def speak(self, text: str) -> None:
+        self.keys.put_nowait("speech:" + text)
+
+    def begin_gather(self, gather: Gather) -> None:
+        entry = self.inputs.pop(0) if self.inputs else None
+        if entry is None and self.number is not None:
+            entry = self.net.take_input(self.number)
+        if entry is None:
+            return
+        if entry.startswith("speech:"):
+            self.keys.put_nowait(entry)
+        else:
+            self.press(entry.replace("w", "").replace("W", ""))
+
+    def has_input(self) -> bool:
+        return not self.keys.empty()
+
+    async def collect(self, gather: Gather) -> GatherResult:
+        digits = ""
+        while True:
+            try:
+                key = await asyncio.wait_for(self.keys.get(), self._sleep_scale(gather.timeout))
+            except TimeoutError:
+                return GatherResult(digits)
+            if key.startswith("speech:"):
+                if "speech" in gather.input:
+                    return GatherResult(speech=key[7:], confidence=SPEECH_CONFIDENCE)
+                continue
+            if "dtmf" not in gather.input:
+                continue
+            if gather.finish_on_key and key == gather.finish_on_key:
+                return GatherResult(digits)
+            digits += key
+            if gather.num_digits is not None and len(digits) >= gather.num_digits:
+                return GatherResult(digits)
+
+    # -- ending -------------------------------------------------------------------------------------
+    async def hangup(self) -> None:
+        self._end("completed")
+
+    async def reject(self, reason: str) -> None:
+        self._end("busy" if reason == "busy" else "rejected")
+
+    def _end(self, outcome: str) -> None:
+        if self.ended.is_set():
+            return
+        self.outcome = outcome
+        self.ended.set()
+        self.net.forget(self.call_sid)
+        if self.peer is not None and not self.peer.ended.is_set():
+            self.peer.remote_hangup()
+
+    def remote_hangup(self) -> None:
+        """The far end hangs up (a virtual phone via /sim/v1, or the other platform leg)."""
+        if self.ended.is_set():
+            return
+        self.outcome = "remote"
+        self.ended.set()
+        self.net.forget(self.call_sid)
+        self.on_remote_hangup()

@@ -1,0 +1,1 @@
+"""Messaging engine: segments, status machine, outbound sending and inbound routing."""

@@ -1,0 +1,241 @@
+"""The messaging engine: outbound sends through a carrier, delivery receipts, inbound SmsUrl webhooks.
+
+Each step is one transaction that moves the message along the MessageStatus table, writes the status
+callback jobs and deletes its own job, so a crash anywhere replays a step at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+from sqlalchemy import Connection, RowMapping, insert, select, update
+
+from telephonist.messaging.segments import segment_info
+from telephonist.numbers import to_e164
+from telephonist.sids import new_sid
+from telephonist.states import MESSAGE_FINAL, check_message
+from telephonist.store import notifications
+from telephonist.store.db import utcnow
+from telephonist.store.jobs import Job, enqueue, finish
+from telephonist.store.models import accounts, incoming_phone_numbers, messages
+from telephonist.twiml import TwiMLError, parse_messaging
+from telephonist.twiml.verbs import Message, Redirect
+from telephonist.webhooks.callbacks import enqueue_callback
+from telephonist.webhooks.client import FetchError
+from telephonist.webhooks.params import geo_params
+
+if TYPE_CHECKING:
+    from telephonist.app import Platform
+
+log = logging.getLogger("telephonist.messaging")
+FINAL_STATUSES = MESSAGE_FINAL
+CALLBACK_STATUSES = {"sent", "delivered", "undelivered", "failed"}
+MAX_REPLIES = 10
+MAX_DOCUMENTS = 10
+
+
+@dataclass
+class OutboundMessage:
+    account_sid: str
+    to: str
+    from_: str
+    body: str
+    media: list[str] = field(default_factory=list)
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What a carrier says at submission: delivered later (receipt), or refused with a 30xxx code."""
+
+    final_status: str  # delivered | undelivered | failed
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+class MessagingEngine:
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+
+    # -- outbound -----------------------------------------------------------------------------------
+    def create_outbound(self, conn: Connection, msg: OutboundMessage, direction: str) -> RowMapping:
+        now = utcnow()
+        sid = new_sid("MM" if msg.media else "SM")
+        conn.execute(
+            insert(messages).values(
+                sid=sid, account_sid=msg.account_sid, to=msg.to, **{"from": msg.from_}, body=msg.body,
+                status="queued", direction=direction, num_segments=segment_info(msg.body).num_segments or 1,
+                num_media=len(msg.media), status_callback=msg.status_callback,
+                status_callback_method=msg.status_callback_method, date_created=now, date_updated=now,
+            )
+        )
+        enqueue(conn, "message.send", {"sid": sid})
+        return conn.execute(select(messages).where(messages.c.sid == sid)).mappings().one()
+
+    async def handle_send(self, job: Job) -> None:
+        with self.p.db.tx() as conn:
+            row = self._get(conn, job.payload["sid"])
+            if row is None or row["status"] != "queued":
+                finish(conn, job)
+                return
+            self._move(conn, row, "sending")
+            result = self.p.sim.submit(conn, row)
+            if result.final_status == "failed":
+                self._move(conn, row, "failed", result.error_code, result.error_message, old="sending")
+            else:
+                self._move(conn, row, "sent", old="sending", date_sent=utcnow())
+                enqueue(
+                    conn, "message.receipt",
+                    {"sid": row["sid"], "status": result.final_status, "error_code": result.error_code,
+                     "error_message": result.error_message},
+                    delay=self.p.sim.receipt_delay(),
+                )
+            finish(conn, job)
+
+    async def handle_receipt(self, job: Job) -> None:
+        p = job.payload
+        with self.p.db.tx() as conn:
+            row = self._get(conn, p["sid"])
+            if row is not None and row["status"] == "sent":
+                self._move(conn, row, p["status"], p.get("error_code"), p.get("error_message"))
+            finish(conn, job)
+
+    def _get(self, conn: Connection, sid: str) -> RowMapping | None:
+        return conn.execute(select(messages).where(messages.c.sid == sid)).mappings().first()
+
+    def _move(
+        self, conn: Connection, row: RowMapping, status: str, error_code: int | None = None,
+        error_message: str | None = None, old: str | None = None, **values: Any,
+    ) -> None:
+        check_message(old or row["status"], status)
+        conn.execute(
+            update(messages).where(messages.c.sid == row["sid"]).values(
+                status=status, error_code=error_code, error_message=error_message, date_updated=utcnow(), **values
+            )
+        )
+        if status in CALLBACK_STATUSES and row["status_callback"]:
+            params = [
+                ("AccountSid", row["account_sid"]), ("ApiVersion", "2010-04-01"), ("From", row["from"]),
+                ("MessageSid", row["sid"]), ("MessageStatus", status), ("SmsSid", row["sid"]),
+                ("SmsStatus", status), ("To", row["to"]),
+            ]
+            if error_code is not None:
+                params.append(("ErrorCode", str(error_code)))
+            enqueue_callback(
+                conn, row["account_sid"], row["status_callback"], row["status_callback_method"] or "POST",
+                params, key=row["sid"],
+            )
+
+    # -- inbound ------------------------------------------------------------------------------------
+    def receive(
+        self, conn: Connection, number: RowMapping, from_: str, body: str, media: list[str] | None = None
+    ) -> str:
+        """An SMS arrives at a platform number: store it and queue the SmsUrl webhook."""
+        now = utcnow()
+        media = media or []
+        sid = new_sid("MM" if media else "SM")
+        conn.execute(
+            insert(messages).values(
+                sid=sid, account_sid=number["account_sid"], to=number["phone_number"], **{"from": from_},
+                body=body, status="received", direction="inbound",
+                num_segments=segment_info(body).num_segments or 1, num_media=len(media),
+                date_created=now, date_updated=now, date_sent=now,
+            )
+        )
+        enqueue(conn, "message.inbound", {"sid": sid, "media": media, "key": f"inbound:{from_}:{number['sid']}"})
+        return sid
+
+    async def handle_inbound(self, job: Job) -> None:
+        with self.p.db.tx() as conn:
+            row = self._get(conn, job.payload["sid"])
+            number = None
+            if row is not None:
+                number = conn.execute(
+                    select(incoming_phone_numbers).where(incoming_phone_numbers.c.phone_number == row["to"])
+                ).mappings().first()
+            token = conn.execute(
+                select(accounts.c.auth_token).where(accounts.c.sid == (row or {}).get("account_sid"))
+            ).scalar()
+        if row is None or number is None or not number["sms_url"] or token is None:
+            with self.p.db.tx() as conn:
+                finish(conn, job)
+            return
+        media: list[str] = job.payload.get("media", [])
+        params = inbound_params(row, media)
+        replies = await self._run_sms_url(row, number, params, token)
+        with self.p.db.tx() as conn:
+            for reply in replies[:MAX_REPLIES]:
+                self.create_outbound(conn, reply, direction="outbound-reply")
+            if len(replies) > MAX_REPLIES:
+                notifications.record(conn, row["account_sid"], 14109, "Reply message limit (10) exceeded")
+            finish(conn, job)
+        self.p.jobs.wake()
+
+    async def _run_sms_url(
+        self, row: RowMapping, number: RowMapping, params: list[tuple[str, str]], token: str
+    ) -> list[OutboundMessage]:
+        url, method = number["sms_url"], number["sms_method"]
+        replies: list[OutboundMessage] = []
+        for _ in range(MAX_DOCUMENTS):
+            try:
+                fetched = await self.p.webhooks.request(url, method, params, token)
+                if fetched.content_type == "text/plain":
+                    text = fetched.body.strip()
+                    return [self._reply(row, Message(body=text), fetched.url)] if text else []
+                if not fetched.body.strip():
+                    return replies
+                document = parse_messaging(fetched.body)
+            except (FetchError, TwiMLError) as err:
+                failed_url = getattr(err, "url", url)
+                self._notify(row, err.code, err.message, failed_url, method, params, getattr(err, "body", ""))
+                fallback = number["sms_fallback_url"]
+                if not fallback or url == fallback:
+                    return replies
+                url, method = fallback, number["sms_fallback_method"]
+                params = [*params, ("ErrorCode", str(err.code)), ("ErrorUrl", failed_url)]
+                continue
+            redirect = None
+            for verb in document.verbs:
+                if isinstance(verb, Redirect):
+                    redirect = verb
+                    break
+                replies.append(self._reply(row, verb, fetched.url))
+            if redirect is None:
+                return replies
+            url, method = urljoin(fetched.url, redirect.url), redirect.method
+        return replies
+
+    def _reply(self, row: RowMapping, verb: Message, document_url: str) -> OutboundMessage:
+        callback = verb.action or verb.status_callback
+        return OutboundMessage(
+            account_sid=row["account_sid"], to=to_e164(verb.to or "") or row["from"],
+            from_=to_e164(verb.from_ or "") or row["to"], body=verb.body, media=list(verb.media),
+            status_callback=urljoin(document_url, callback) if callback else None,
+            status_callback_method=verb.method,
+        )
+
+    def _notify(
+        self, row: RowMapping, code: int, text: str, url: str, method: str, params: list[tuple[str, str]],
+        body: str,
+    ) -> None:
+        log.warning("SmsUrl for %s failed: %s %s", row["sid"], code, text)
+        with self.p.db.tx() as conn:
+            notifications.record(
+                conn, row["account_sid"], code, text, url=url, method=method, params=params, response_body=body
+            )
+
+
+def inbound_params(row: RowMapping, media: list[str]) -> list[tuple[str, str]]:
+    params = [
+        ("AccountSid", row["account_sid"]), ("ApiVersion", "2010-04-01"), ("Body", row["body"]),
+        ("From", row["from"]), ("MessageSid", row["sid"]), ("NumMedia", str(len(media))),
+        ("NumSegments", str(row["num_segments"])), ("SmsMessageSid", row["sid"]), ("SmsSid", row["sid"]),
+        ("SmsStatus", "received"), ("To", row["to"]),
+    ]
+    for i, url in enumerate(media):
+        params += [(f"MediaUrl{i}", url), (f"MediaContentType{i}", "application/octet-stream")]
+    return params + geo_params(row["from"], row["to"])

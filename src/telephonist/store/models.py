@@ -1,0 +1,163 @@
+"""Tables. Every resource has `seq` (insertion order, for newest-first keyset paging) and a Twilio `sid`."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+
+def _resource(name: str, *cols: Column[object], indexes: tuple[Index, ...] = ()) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("seq", Integer, primary_key=True),
+        Column("sid", String(34), nullable=False, unique=True),
+        *cols,
+        Column("date_created", DateTime, nullable=False),
+        Column("date_updated", DateTime, nullable=False),
+        *indexes,
+    )
+
+
+accounts = _resource(
+    "accounts",
+    Column("owner_account_sid", String(34), nullable=False, index=True),
+    Column("friendly_name", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("type", String(8), nullable=False),
+    Column("auth_token", String(64), nullable=False),
+)
+
+incoming_phone_numbers = _resource(
+    "incoming_phone_numbers",
+    Column("account_sid", String(34), nullable=False, index=True),
+    Column("phone_number", String(32), nullable=False, unique=True),
+    Column("friendly_name", String(64), nullable=False),
+    Column("voice_url", Text),
+    Column("voice_method", String(4), nullable=False),
+    Column("voice_fallback_url", Text),
+    Column("voice_fallback_method", String(4), nullable=False),
+    Column("status_callback", Text),
+    Column("status_callback_method", String(4), nullable=False),
+    Column("voice_caller_id_lookup", Boolean, nullable=False),
+    Column("voice_application_sid", String(34)),
+    Column("sms_url", Text),
+    Column("sms_method", String(4), nullable=False),
+    Column("sms_fallback_url", Text),
+    Column("sms_fallback_method", String(4), nullable=False),
+    Column("sms_application_sid", String(34)),
+)
+
+messages = _resource(
+    "messages",
+    Column("account_sid", String(34), nullable=False),
+    Column("to", String(64), nullable=False),
+    Column("from", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("num_segments", Integer, nullable=False),
+    Column("num_media", Integer, nullable=False),
+    Column("error_code", Integer),
+    Column("error_message", Text),
+    Column("messaging_service_sid", String(34)),
+    Column("status_callback", Text),
+    Column("status_callback_method", String(4)),
+    Column("date_sent", DateTime),
+    indexes=(Index("ix_messages_account_seq", "account_sid", "seq"),),
+)
+
+calls = _resource(
+    "calls",
+    Column("account_sid", String(34), nullable=False),
+    Column("parent_call_sid", String(34)),
+    Column("to", String(256), nullable=False),
+    Column("from", String(256), nullable=False),
+    Column("phone_number_sid", String(34)),
+    Column("status", String(16), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("start_time", DateTime),
+    Column("end_time", DateTime),
+    Column("duration", Integer),
+    Column("answered_by", String(32)),
+    Column("forwarded_from", String(64)),
+    Column("caller_name", String(64)),
+    # What the call was created with (Url, Method, Twiml, StatusCallback…): the engine's instructions.
+    Column("params", JSON, nullable=False),
+    indexes=(Index("ix_calls_account_seq", "account_sid", "seq"),),
+)
+
+notifications = _resource(
+    "notifications",
+    Column("account_sid", String(34), nullable=False, index=True),
+    Column("call_sid", String(34)),
+    Column("error_code", String(8), nullable=False),
+    Column("log", String(1), nullable=False),
+    Column("message_text", Text, nullable=False),
+    Column("message_date", DateTime, nullable=False),
+    Column("request_method", String(4)),
+    Column("request_url", Text),
+    Column("request_variables", Text),
+    Column("response_body", Text),
+    Column("response_headers", Text),
+)
+
+# Durable work: message sends, inbound webhooks, status callbacks, call starts. Written in the same
+# transaction as the resource they concern, deleted when done.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("run_at", Float, nullable=False),
+    Column("claimed_until", Float, nullable=False, default=0.0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("payload", JSON, nullable=False),
+    Index("ix_jobs_due", "run_at"),
+)
+
+# The simulated network: virtual phones, what they received, and what every call leg heard.
+sim_phones = Table(
+    "sim_phones",
+    metadata,
+    Column("number", String(256), primary_key=True),
+    Column("answer", String(16), nullable=False),
+    Column("ring_seconds", Float, nullable=False),
+    Column("gather_input", JSON, nullable=False),
+    Column("answered_by", String(32), nullable=False),
+    Column("date_created", DateTime, nullable=False),
+)
+
+sim_inbox = Table(
+    "sim_inbox",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("phone", String(256), nullable=False, index=True),
+    Column("message_sid", String(34), nullable=False, unique=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("from", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("date_received", DateTime, nullable=False),
+)
+
+call_events = Table(
+    "call_events",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("call_sid", String(34), nullable=False, index=True),
+    Column("event", JSON, nullable=False),
+    Column("date_created", DateTime, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Voice: the call state machine, the TwiML interpreter and the engine that drives calls over carriers."""

@@ -1,0 +1,135 @@
+"""The voice engine: starts calls (from durable jobs or arriving from the network) and holds live sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, RowMapping, insert, select, update
+
+from telephonist.sids import new_sid
+from telephonist.store.db import utcnow
+from telephonist.store.jobs import Job, enqueue, finish
+from telephonist.store.models import calls
+from telephonist.voice.session import CallSession, Source
+
+if TYPE_CHECKING:
+    from telephonist.app import Platform
+
+log = logging.getLogger("telephonist.voice")
+# What a number with no VoiceUrl answers with, in the spirit of Twilio's demo URL.
+UNCONFIGURED = (
+    "<Response><Say>Thanks for the call. Configure your number's voice URL to change this message.</Say></Response>"
+)
+
+
+class VoiceEngine:
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+        self.sessions: dict[str, CallSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def create_outbound(
+        self, conn: Connection, account_sid: str, to: str, from_: str, params: dict[str, Any],
+        phone_number_sid: str | None,
+    ) -> RowMapping:
+        """The row and its start job, in the API's transaction."""
+        now = utcnow()
+        sid = new_sid("CA")
+        conn.execute(
+            insert(calls).values(
+                sid=sid, account_sid=account_sid, to=to, **{"from": from_}, status="queued",
+                direction="outbound-api", phone_number_sid=phone_number_sid, params=params,
+                date_created=now, date_updated=now,
+            )
+        )
+        enqueue(conn, "call.start", {"sid": sid})
+        return conn.execute(select(calls).where(calls.c.sid == sid)).mappings().one()
+
+    async def handle_start(self, job: Job) -> None:
+        with self.p.db.tx() as conn:
+            row = conn.execute(select(calls).where(calls.c.sid == job.payload["sid"])).mappings().first()
+            finish(conn, job)  # a call is started at most once
+        if row is None or row["status"] != "queued":
+            return
+        with self.p.db.tx() as conn:
+            number = self.p.sim.owner(conn, row["to"])
+        if number is None:
+            leg = self.p.sim.leg(row["sid"], row["to"])
+        else:  # a platform number: the call comes in there, with its own webhooks
+            leg = self.p.sim.leg(row["sid"], None)
+            peer_sid = self.start_inbound(row["from"], number)
+            leg.peer = self.p.sim.legs[peer_sid]
+            leg.peer.peer = leg
+        session = CallSession(self.p, row, leg)
+        self._spawn(session, session.run_outbound())
+
+    def start_inbound(self, from_: str, number: RowMapping, inputs: list[str] | None = None) -> str:
+        """A call from the network reaches a platform number: ring it and run its VoiceUrl."""
+        now = utcnow()
+        sid = new_sid("CA")
+        params: dict[str, Any] = {"StatusCallbackEvent": ["completed"]}
+        if number["voice_url"]:
+            params |= {"Url": number["voice_url"], "Method": number["voice_method"]}
+        else:
+            params["Twiml"] = UNCONFIGURED
+        if number["voice_fallback_url"]:
+            params |= {"FallbackUrl": number["voice_fallback_url"], "FallbackMethod": number["voice_fallback_method"]}
+        if number["status_callback"]:
+            params |= {"StatusCallback": number["status_callback"],
+                       "StatusCallbackMethod": number["status_callback_method"]}
+        with self.p.db.tx() as conn:
+            conn.execute(
+                insert(calls).values(
+                    sid=sid, account_sid=number["account_sid"], to=number["phone_number"], **{"from": from_},
+                    status="ringing", direction="inbound", phone_number_sid=number["sid"], params=params,
+                    date_created=now, date_updated=now,
+                )
+            )
+            row = conn.execute(select(calls).where(calls.c.sid == sid)).mappings().one()
+        leg = self.p.sim.leg(sid, from_ if not from_.startswith("client:") else None, inputs)
+        session = CallSession(self.p, row, leg)
+        self._spawn(session, session.run_inbound())
+        return sid
+
+    def _spawn(self, session: CallSession, coro: Any) -> None:
+        self.sessions[session.sid] = session
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def forget(self, sid: str) -> None:
+        self.sessions.pop(sid, None)
+
+    def redirect(self, sid: str, source: Source) -> bool:
+        session = self.sessions.get(sid)
+        if session is None:
+            return False
+        session.redirect(source)
+        return True
+
+    def hangup(self, sid: str) -> bool:
+        session = self.sessions.get(sid)
+        if session is None:
+            return False
+        session.hangup()
+        return True
+
+    def recover(self) -> None:
+        """Calls that were live when the process died cannot be resumed: they end as failed."""
+        with self.p.db.tx() as conn:
+            conn.execute(
+                update(calls)
+                .where(calls.c.status.in_(["ringing", "in-progress"]))
+                .values(status="failed", end_time=utcnow(), date_updated=utcnow())
+            )
+
+    async def shutdown(self) -> None:
+        for session in list(self.sessions.values()):
+            session.hangup()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2.0)
+        for task in self._tasks:
+            task.cancel()
+

@@ -1,0 +1,351 @@
+"""One live call: rings its leg, moves CallStatus, sends status callbacks and drives the interpreter.
+
+A REST update replaces the running document at once: the program task is cancelled and a new one starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import RowMapping, insert, select, update
+
+from telephonist.carriers.base import GatherResult, Leg
+from telephonist.messaging.engine import OutboundMessage
+from telephonist.numbers import to_e164
+from telephonist.states import CALL_FINAL, check_call
+from telephonist.store import notifications
+from telephonist.store.db import utcnow
+from telephonist.store.models import accounts, call_events, calls
+from telephonist.twiml import TwiMLError, parse_voice
+from telephonist.twiml.verbs import Document, Gather, Pause, Play, Prompt, Say
+from telephonist.voice.interpreter import Collect, Command, End, Fetch, Run, SendSms, Warn, interpret
+from telephonist.webhooks.callbacks import enqueue_callback
+from telephonist.webhooks.client import FetchError
+from telephonist.webhooks.params import geo_params
+
+if TYPE_CHECKING:
+    from telephonist.app import Platform
+
+log = logging.getLogger("telephonist.voice")
+APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
+# Which status change fires which StatusCallbackEvent.
+_EVENT_FOR = {"ringing": "ringing", "in-progress": "answered"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the next document comes from: a URL to fetch, or TwiML given inline."""
+
+    url: str | None = None
+    method: str = "POST"
+    twiml: str | None = None
+
+
+class CallSession:
+    def __init__(self, platform: Platform, call: RowMapping, leg: Leg) -> None:
+        self.p = platform
+        self.sid: str = call["sid"]
+        self.account_sid: str = call["account_sid"]
+        self.call = call
+        self.params: dict[str, Any] = dict(call["params"])
+        self.status: str = call["status"]
+        self.leg = leg
+        leg.on_remote_hangup = self._remote_hangup
+        self.sequence = 0
+        self.answered = False
+        self.hung_up_by: str | None = None
+        self._program: asyncio.Task[None] | None = None
+        self._next: Source | None = None
+        self._done = asyncio.Event()
+
+    # -- control from the API -----------------------------------------------------------------------
+    def redirect(self, source: Source) -> None:
+        self._next = source
+        if self._program is not None and not self._program.done():
+            self._program.cancel()
+
+    def hangup(self) -> None:
+        self.hung_up_by = self.hung_up_by or "api"
+        if self._program is not None and not self._program.done():
+            self._program.cancel()
+        self._done.set()
+
+    def _remote_hangup(self) -> None:
+        self.hung_up_by = self.hung_up_by or "phone"
+        if self._program is not None and not self._program.done():
+            self._program.cancel()
+        self._done.set()
+
+    # -- the call -----------------------------------------------------------------------------------
+    async def run_outbound(self) -> None:
+        try:
+            self._callback_event("initiated", "initiated")
+            self._move("ringing")
+            ring = asyncio.ensure_future(self.leg.wait_answer(float(self.params.get("Timeout", 60))))
+            stop = asyncio.ensure_future(self._done.wait())
+            await asyncio.wait({ring, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not ring.done():
+                ring.cancel()
+                await self._finish("canceled")
+                return
+            stop.cancel()
+            outcome = ring.result()
+            if outcome != "answered":
+                await self._finish(outcome)
+                return
+            await self._answer()
+            await self._programs(self._initial_source())
+        except Exception:
+            log.exception("call %s failed", self.sid)
+            await self._finish("failed")
+
+    async def run_inbound(self) -> None:
+        try:
+            await self._programs(self._initial_source())
+        except Exception:
+            log.exception("call %s failed", self.sid)
+            await self._finish("failed")
+
+    def _initial_source(self) -> Source:
+        if self.params.get("Twiml"):
+            return Source(twiml=self.params["Twiml"])
+        return Source(url=self.params["Url"], method=self.params.get("Method", "POST"))
+
+    async def _programs(self, source: Source | None) -> None:
+        end: End | None = None
+        while source is not None and not self._done.is_set():
+            self._next = None
+            self._program = asyncio.ensure_future(self._run_program(source))
+            try:
+                end = await self._program
+            except asyncio.CancelledError:
+                # Our own cancellation (shutdown) propagates; the program's (redirect, hang-up) does not.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                end = None
+            source = self._next
+        await self._end(end or End())
+
+    async def _run_program(self, source: Source) -> End:
+        loaded = await self._load(source)
+        if loaded is None:
+            return End(error=True)
+        gen = interpret(*loaded)
+        result: Any = None
+        while True:
+            try:
+                command = gen.send(result)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            result = await self._perform(command)
+
+    async def _end(self, end: End) -> None:
+        if self.hung_up_by is not None:
+            self._event({"event": "hangup", "by": self.hung_up_by})
+            await self._finish("completed" if self.answered else "canceled")
+            return
+        if end.error:
+            await self._ensure_answered()
+            self._event({"event": "say", "text": APPLICATION_ERROR, "voice": "woman", "language": "en"})
+            await self.leg.say(APPLICATION_ERROR, "woman", "en")
+        if end.reject is not None and not self.answered:
+            self._event({"event": "reject", "reason": end.reject.reason})
+            await self.leg.reject(end.reject.reason)
+            await self._finish("busy" if end.reject.reason == "busy" else "no-answer")
+            return
+        self._event({"event": "hangup", "by": "platform"})
+        await self.leg.hangup()
+        await self._finish("completed")
+
+    # -- commands -----------------------------------------------------------------------------------
+    async def _perform(self, command: Command) -> Any:
+        if isinstance(command, Run):
+            await self._ensure_answered()
+            await self._prompt(command.verb)
+            return None
+        if isinstance(command, Collect):
+            await self._ensure_answered()
+            return await self._gather(command.gather)
+        if isinstance(command, Fetch):
+            return await self._fetch(Source(url=command.url, method=command.method), list(command.params))
+        if isinstance(command, SendSms):
+            return self._send_sms(command.verb)
+        if isinstance(command, Warn):
+            self._notify(command.code, command.message, warning=True)
+            return None
+        raise AssertionError(f"unknown command {command!r}")
+
+    async def _prompt(self, verb: Prompt, interruptible: bool = False) -> None:
+        if isinstance(verb, Say):
+            for _ in range(verb.loop or 1):
+                self._event({"event": "say", "text": verb.text, "voice": verb.voice, "language": verb.language})
+                await self.leg.say(verb.text, verb.voice, verb.language, interruptible)
+                if interruptible and self.leg.has_input():
+                    return
+        elif isinstance(verb, Play):
+            if verb.digits:
+                self._event({"event": "play", "digits": verb.digits})
+                await self.leg.play_digits(verb.digits)
+                return
+            for _ in range(verb.loop or 1):
+                self._event({"event": "play", "url": verb.url})
+                await self.leg.play(verb.url, interruptible)
+                if interruptible and self.leg.has_input():
+                    return
+        elif isinstance(verb, Pause):
+            self._event({"event": "pause", "length": verb.length})
+            await self.leg.pause(verb.length, interruptible)
+
+    async def _gather(self, gather: Gather) -> GatherResult:
+        self.leg.begin_gather(gather)
+        for prompt in gather.prompts:
+            if self.leg.has_input():
+                break  # barge-in
+            await self._prompt(prompt, interruptible=True)
+        result = await self.leg.collect(gather)
+        entered: dict[str, Any] = {"event": "gather", "digits": result.digits}
+        if result.speech is not None:
+            entered["speech"] = result.speech
+        self._event(entered)
+        return result
+
+    def _send_sms(self, verb: Any) -> tuple[str, str]:
+        inbound = self.call["direction"] == "inbound"
+        caller, platform_number = (self.call["from"], self.call["to"]) if inbound else (self.call["to"], self.call["from"])
+        to = to_e164(verb.to or "") or caller
+        sender = to_e164(verb.from_ or "") or platform_number
+        msg = OutboundMessage(
+            account_sid=self.account_sid, to=to, from_=sender, body=verb.body, media=list(verb.media),
+            status_callback=verb.status_callback, status_callback_method="POST",
+        )
+        with self.p.db.tx() as conn:
+            row = self.p.messaging.create_outbound(conn, msg, direction="outbound-call")
+        self.p.jobs.wake()
+        self._event({"event": "sms", "to": to, "from": sender, "body": verb.body, "sid": row["sid"]})
+        return row["sid"], row["status"]
+
+    # -- documents ----------------------------------------------------------------------------------
+    async def _load(self, source: Source) -> tuple[Document, str] | None:
+        if source.twiml is not None:
+            try:
+                return parse_voice(source.twiml), self.p.settings.base_url + "/"
+            except TwiMLError as err:
+                self._notify(err.code, err.message)
+                return None
+        return await self._fetch(source, [])
+
+    async def _fetch(self, source: Source, extra: list[tuple[str, str]]) -> tuple[Document, str] | None:
+        assert source.url is not None
+        token = self._token()
+        url, method, params = source.url, source.method, self._standard_params() + extra
+        fallback = self.params.get("FallbackUrl")
+        while True:
+            try:
+                fetched = await self.p.webhooks.request(url, method, params, token)
+                if fetched.content_type not in ("text/xml", "application/xml", "text/html", ""):
+                    raise FetchError(12300, f"Invalid Content-Type: {fetched.content_type}", fetched.url,
+                                     fetched.status, fetched.body)
+                try:
+                    return parse_voice(fetched.body), fetched.url
+                except TwiMLError as err:
+                    raise FetchError(err.code, err.message, fetched.url, fetched.status, fetched.body) from None
+            except FetchError as err:
+                self._notify(err.code, err.message, url=err.url, method=method, params=params, body=err.body)
+                if not fallback or url == fallback:
+                    return None
+                url, method = fallback, self.params.get("FallbackMethod", "POST")
+                params = [*params, ("ErrorCode", str(err.code)), ("ErrorUrl", err.url)]
+
+    def _standard_params(self) -> list[tuple[str, str]]:
+        c = self.call
+        params = [
+            ("AccountSid", self.account_sid), ("ApiVersion", "2010-04-01"), ("CallSid", self.sid),
+            ("CallStatus", self.status), ("Called", c["to"]), ("Caller", c["from"]),
+            ("Direction", c["direction"]), ("From", c["from"]), ("To", c["to"]),
+        ]
+        if c["parent_call_sid"]:
+            params.append(("ParentCallSid", c["parent_call_sid"]))
+        return params + geo_params(c["from"], c["to"], legacy=True)
+
+    # -- status -------------------------------------------------------------------------------------
+    async def _ensure_answered(self) -> None:
+        if not self.answered:
+            await self.leg.answer()
+            await self._answer()
+
+    async def _answer(self) -> None:
+        self.answered = True
+        self._move("in-progress", start_time=utcnow())
+
+    def _move(self, status: str, **values: Any) -> None:
+        check_call(self.status, status)
+        self.status = status
+        with self.p.db.tx() as conn:
+            conn.execute(update(calls).where(calls.c.sid == self.sid).values(status=status, date_updated=utcnow(), **values))
+            self.call = conn.execute(select(calls).where(calls.c.sid == self.sid)).mappings().one()
+        event = _EVENT_FOR.get(status) or ("completed" if status in CALL_FINAL else None)
+        if event:
+            self._callback_event(event, status)
+
+    async def _finish(self, status: str) -> None:
+        if self.status in CALL_FINAL:
+            return
+        now = utcnow()
+        start = self.call["start_time"]
+        duration = 0
+        if start is not None:
+            duration = round((now - start).total_seconds() / self.p.settings.time_scale)
+        if not self.leg_ended():
+            await self.leg.hangup()
+        self._move(status, end_time=now, duration=duration)
+        self.p.voice.forget(self.sid)
+
+    def leg_ended(self) -> bool:
+        ended = getattr(self.leg, "ended", None)
+        return bool(ended and ended.is_set())
+
+    def _callback_event(self, event: str, call_status: str) -> None:
+        url = self.params.get("StatusCallback")
+        events = self.params.get("StatusCallbackEvent") or ["completed"]
+        if not url or event not in events:
+            return
+        params = self._standard_params()
+        params = [(k, call_status if k == "CallStatus" else v) for k, v in params] + [
+            ("CallbackSource", "call-progress-events"),
+            ("SequenceNumber", str(self.sequence)),
+            ("Timestamp", utcnow().strftime("%a, %d %b %Y %H:%M:%S +0000")),
+        ]
+        self.sequence += 1
+        if event == "completed":
+            duration = str(self.call["duration"] or 0)
+            params += [("CallDuration", duration), ("Duration", str(-(-int(duration) // 60)))]
+        with self.p.db.tx() as conn:
+            enqueue_callback(
+                conn, self.account_sid, url, self.params.get("StatusCallbackMethod", "POST"), params,
+                key=self.sid, call_sid=self.sid,
+            )
+        self.p.jobs.wake()
+
+    # -- records ------------------------------------------------------------------------------------
+    def _event(self, event: dict[str, Any]) -> None:
+        with self.p.db.tx() as conn:
+            conn.execute(insert(call_events).values(call_sid=self.sid, event=event, date_created=utcnow()))
+
+    def _notify(
+        self, code: int, text: str, *, url: str | None = None, method: str | None = None,
+        params: list[tuple[str, str]] | None = None, body: str = "", warning: bool = False,
+    ) -> None:
+        log.warning("call %s: %s %s", self.sid, code, text)
+        with self.p.db.tx() as conn:
+            notifications.record(
+                conn, self.account_sid, code, text, call_sid=self.sid, url=url, method=method, params=params,
+                response_body=body, warning=warning,
+            )
+
+    def _token(self) -> str:
+        with self.p.db.tx() as conn:
+            return str(conn.execute(select(accounts.c.auth_token).where(accounts.c.sid == self.account_sid)).scalar())

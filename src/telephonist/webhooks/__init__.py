@@ -1,0 +1,1 @@
+"""Outbound HTTP to applications: signed webhook requests, TwiML fetches with fallback, status callbacks."""

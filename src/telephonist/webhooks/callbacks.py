@@ -1,0 +1,69 @@
+"""Status callbacks as durable jobs: fire-and-forget requests whose response body is ignored.
+
+A connection failure is retried once (Twilio's default retry count); any other failure is recorded as a
+notification and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from telephonist.store import notifications
+from telephonist.store.db import Database
+from telephonist.store.jobs import Job, enqueue, finish, retry
+from telephonist.store.models import accounts
+from telephonist.webhooks.client import FetchError, Webhooks
+
+log = logging.getLogger("telephonist.webhooks")
+KIND = "webhook"
+
+
+def enqueue_callback(
+    conn: Connection,
+    account_sid: str,
+    url: str,
+    method: str,
+    params: list[tuple[str, str]],
+    key: str,
+    call_sid: str | None = None,
+) -> None:
+    payload: dict[str, Any] = {
+        "account_sid": account_sid, "url": url, "method": method, "params": params, "key": key,
+        "call_sid": call_sid,
+    }
+    enqueue(conn, KIND, payload)
+
+
+class CallbackSender:
+    def __init__(self, db: Database, webhooks: Webhooks) -> None:
+        self.db = db
+        self.webhooks = webhooks
+
+    async def handle(self, job: Job) -> None:
+        p = job.payload
+        with self.db.tx() as conn:
+            token = conn.execute(select(accounts.c.auth_token).where(accounts.c.sid == p["account_sid"])).scalar()
+        if token is None:
+            with self.db.tx() as conn:
+                finish(conn, job)
+            return
+        params = [(k, v) for k, v in p["params"]]
+        try:
+            await self.webhooks.request(p["url"], p["method"], params, token)
+        except FetchError as err:
+            with self.db.tx() as conn:
+                if err.code == 11205 and job.attempts < 1:
+                    retry(conn, job, delay=1.0)
+                    return
+                log.warning("status callback for %s to %s failed: %s", p["key"], err.url, err.message)
+                notifications.record(
+                    conn, p["account_sid"], err.code, err.message, call_sid=p.get("call_sid"), url=err.url,
+                    method=p["method"], params=params, response_body=err.body,
+                )
+                finish(conn, job)
+            return
+        with self.db.tx() as conn:
+            finish(conn, job)

@@ -1,0 +1,114 @@
+"""The one HTTP client that reaches applications. Tests may hand it another httpx transport.
+
+Every request is form-encoded and signed with the owning account's auth token; responses are capped at
+64 kB (11750) and failures carry Twilio's codes (11200 HTTP error, 11205 connection failure, 11215 redirects).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import httpx
+
+from telephonist import twimlets
+from telephonist.webhooks.signature import signature
+
+log = logging.getLogger("telephonist.webhooks")
+MAX_RESPONSE_BYTES = 64 * 1024
+USER_AGENT = "TwilioProxy/1.1"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    status: int
+    content_type: str
+    body: str
+
+
+class FetchError(Exception):
+    def __init__(self, code: int, message: str, url: str, status: int | None = None, body: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.url = url
+        self.status = status
+        self.body = body
+
+
+def strip_fragment(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(fragment=""))
+
+
+class Webhooks:
+    def __init__(self, timeout: float = 15.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            follow_redirects=True,
+            max_redirects=10,
+            transport=transport,
+            headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def request(
+        self, url: str, method: str, params: list[tuple[str, str]], auth_token: str
+    ) -> Fetched:
+        """Send one signed webhook request and return the response, or raise FetchError."""
+        url = strip_fragment(url)
+        method = method.upper()
+        if method == "GET" and params:
+            url = url + ("&" if urlsplit(url).query else "?") + urlencode(params)
+            body_params: list[tuple[str, str]] = []
+        else:
+            body_params = params
+        try:
+            local = twimlets.serve(url, body_params)
+        except LookupError:
+            raise FetchError(11200, "HTTP retrieval failure: status 404", url, 404) from None
+        if local is not None:
+            return Fetched(url, 200, "text/xml", local)
+        headers = {
+            "X-Twilio-Signature": signature(auth_token, url, body_params),
+            "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+        }
+        try:
+            async with self.client.stream(
+                method, url, headers=headers, data=_multi(body_params) if body_params else None
+            ) as resp:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise FetchError(11750, "TwiML response body too large", url, resp.status_code)
+                    chunks.append(chunk)
+                text = b"".join(chunks).decode(resp.encoding or "utf-8", "replace")
+                if not 200 <= resp.status_code < 300:
+                    raise FetchError(
+                        11200, f"HTTP retrieval failure: status {resp.status_code}", url, resp.status_code, text
+                    )
+                ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+                return Fetched(str(resp.url), resp.status_code, ctype, text)
+        except httpx.TooManyRedirects:
+            raise FetchError(11215, "Too many redirects", url) from None
+        except httpx.TimeoutException:
+            raise FetchError(11205, "HTTP connection failure: the request timed out", url) from None
+        except httpx.TransportError as exc:
+            raise FetchError(11205, f"HTTP connection failure: {exc.__class__.__name__}", url) from None
+        except httpx.InvalidURL:
+            raise FetchError(11100, "Invalid URL format", url) from None
+
+
+def _multi(params: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in params:
+        out.setdefault(k, []).append(v)
+    return out

@@ -1,0 +1,161 @@
+"""Fixtures: a real Telephonist server on a real port, and a real webhook application on another."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from flask import Flask, Response, request
+from twilio.rest import Client
+from werkzeug.serving import make_server
+
+from telephonist.app import Platform, create_app
+from telephonist.config import Settings
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "test-token-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll until predicate() is truthy; return its value or fail the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {getattr(predicate, '__name__', predicate)}")
+        time.sleep(interval)
+
+
+@dataclass
+class Telephonist:
+    base_url: str
+    account_sid: str
+    auth_token: str
+    platform: Platform
+
+    def client(self, sid: str | None = None, token: str | None = None) -> Client:
+        c = Client(sid or self.account_sid, token or self.auth_token)
+        c.api.base_url = self.base_url
+        return c
+
+    @property
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, auth=(self.account_sid, self.auth_token), timeout=10)
+
+    def sim(self, method: str, path: str, **data: Any) -> httpx.Response:
+        with self.http as h:
+            return h.request(method, "/sim/v1" + path, data=data or None)
+
+    def transcript(self, call_sid: str) -> list[dict[str, Any]]:
+        r = self.sim("GET", f"/Calls/{call_sid}")
+        assert r.status_code == 200, r.text
+        return list(r.json()["transcript"])
+
+    def call_final(self, call_sid: str, timeout: float = 10.0) -> Any:
+        client = self.client()
+        finals = {"completed", "busy", "failed", "no-answer", "canceled"}
+        return wait_until(lambda: (c := client.calls(call_sid).fetch()).status in finals and c, timeout)
+
+
+def start_server(tmp_path: Path, time_scale: float = 0.01, **overrides: Any) -> tuple[uvicorn.Server, Telephonist]:
+    port = free_port()
+    settings = Settings(
+        host="127.0.0.1", port=port, db=f"sqlite:///{tmp_path}/telephonist.db", account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN, time_scale=time_scale, log_level="warning", **overrides,
+    )
+    platform = Platform(settings)
+    platform.prepare()
+    app = create_app(settings, platform)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=10)
+    return server, Telephonist(settings.base_url, ACCOUNT_SID, AUTH_TOKEN, platform)
+
+
+@pytest.fixture
+def tel(tmp_path: Path) -> Iterator[Telephonist]:
+    server, t = start_server(tmp_path)
+    yield t
+    server.should_exit = True
+    wait_until(lambda: not server.started or server.should_exit, timeout=5)
+    time.sleep(0.05)
+
+
+@pytest.fixture
+def client(tel: Telephonist) -> Client:
+    return tel.client()
+
+
+@dataclass
+class Hit:
+    method: str
+    url: str
+    path: str
+    form: dict[str, list[str]]
+    args: dict[str, list[str]]
+    headers: dict[str, str]
+
+    def param(self, name: str) -> str | None:
+        values = self.form.get(name) or self.args.get(name)
+        return values[-1] if values else None
+
+
+@dataclass
+class WebApp:
+    """A real Flask application on loopback that records every request and answers what a test set."""
+
+    base_url: str
+    hits: list[Hit] = field(default_factory=list)
+    routes: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def twiml(self, path: str, body: str, status: int = 200, content_type: str = "text/xml") -> str:
+        self.routes[path] = (status, body, content_type)
+        return self.url(path)
+
+    def hits_for(self, path: str) -> list[Hit]:
+        return [h for h in self.hits if h.path == path]
+
+    def wait_hits(self, path: str, count: int = 1, timeout: float = 10.0) -> list[Hit]:
+        return wait_until(lambda: len(self.hits_for(path)) >= count and self.hits_for(path), timeout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def webapp() -> Iterator[WebApp]:
+    flask_app = Flask("webhooks")
+    port = free_port()
+    web = WebApp(f"http://127.0.0.1:{port}")
+
+    @flask_app.route("/<path:path>", methods=["GET", "POST"])
+    def anything(path: str) -> Response:
+        web.hits.append(Hit(
+            request.method, request.url, "/" + path, request.form.to_dict(flat=False),
+            request.args.to_dict(flat=False), dict(request.headers),
+        ))
+        status, body, ctype = web.routes.get("/" + path, (200, "<Response/>", "text/xml"))
+        return Response(body, status=status, content_type=ctype)
+
+    server = make_server("127.0.0.1", port, flask_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield web
+    server.shutdown()
