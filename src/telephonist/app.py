@@ -26,9 +26,11 @@ from telephonist.messaging.engine import MessagingEngine
 from telephonist.sids import new_sid, new_token
 from telephonist.store.db import Database
 from telephonist.store.jobs import JobRunner
-from telephonist.store.models import accounts as accounts_table, incoming_phone_numbers
+from telephonist.store.models import accounts as accounts_table
+from telephonist.store.models import incoming_phone_numbers
 from telephonist.voice.engine import VoiceEngine
-from telephonist.webhooks.callbacks import KIND as WEBHOOK_JOB, CallbackSender
+from telephonist.webhooks.callbacks import KIND as WEBHOOK_JOB
+from telephonist.webhooks.callbacks import CallbackSender
 from telephonist.webhooks.client import Webhooks
 
 log = logging.getLogger("telephonist")
@@ -60,15 +62,22 @@ class Platform:
         """Migrate, and on an empty database create the default account and its number."""
         self.db.migrate()
         with self.db.tx() as conn:
-            first = conn.execute(select(accounts_table).order_by(accounts_table.c.seq).limit(1)).mappings().first()
+            first = (
+                conn.execute(select(accounts_table).order_by(accounts_table.c.seq).limit(1))
+                .mappings()
+                .first()
+            )
             if first is None:
                 first = accounts.create_account(
-                    conn, "Telephonist default account",
+                    conn,
+                    "Telephonist default account",
                     sid=self.settings.account_sid or new_sid("AC"),
                     auth_token=self.settings.auth_token or new_token(),
                 )
                 owned = conn.execute(
-                    select(incoming_phone_numbers.c.sid).where(incoming_phone_numbers.c.phone_number == DEFAULT_NUMBER)
+                    select(incoming_phone_numbers.c.sid).where(
+                        incoming_phone_numbers.c.phone_number == DEFAULT_NUMBER
+                    )
                 ).first()
                 if owned is None:
                     numbers.add_number(conn, first["sid"], DEFAULT_NUMBER)
@@ -149,7 +158,12 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             await platform.stop()
 
     routes = [
-        *accounts.routes, *numbers.routes, *messages.routes, *calls.routes, *notifications.routes, *sim.routes,
+        *accounts.routes,
+        *numbers.routes,
+        *messages.routes,
+        *calls.routes,
+        *notifications.routes,
+        *sim.routes,
         Route("/twimlets/{name}", serve_twimlet, methods=["GET", "POST"]),
     ]
     app = Starlette(

@@ -34,23 +34,36 @@ def serve(args: argparse.Namespace) -> None:
 
     from telephonist.app import Platform, create_app
 
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("db", args.db)) if v is not None}
+    overrides = {
+        k: v for k, v in (("host", args.host), ("port", args.port), ("db", args.db)) if v is not None
+    }
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
         sys.exit(f"telephonist: invalid settings:\n{exc}")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     platform = Platform(settings)
     platform.prepare()
     print(_banner(settings, platform.account_sid, platform.auth_token), flush=True)
     app = create_app(settings, platform)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                access_log=False, loop="auto", http="auto")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        loop="auto",
+        http="auto",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="telephonist", description="Self-hosted Twilio-compatible Voice & SMS")
+    parser = argparse.ArgumentParser(
+        prog="telephonist", description="Self-hosted Twilio-compatible Voice & SMS"
+    )
     parser.add_argument("--version", action="version", version=f"telephonist {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="start the platform")

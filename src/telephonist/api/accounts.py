@@ -46,15 +46,24 @@ def render_account(row: RowMapping) -> dict[str, Any]:
 
 
 def create_account(
-    conn: Connection, friendly_name: str, owner: str | None = None, sid: str | None = None,
+    conn: Connection,
+    friendly_name: str,
+    owner: str | None = None,
+    sid: str | None = None,
     auth_token: str | None = None,
 ) -> RowMapping:
     now = utcnow()
     sid = sid or new_sid("AC")
     conn.execute(
         insert(accounts).values(
-            sid=sid, owner_account_sid=owner or sid, friendly_name=friendly_name, status="active",
-            type="Full", auth_token=auth_token or new_token(), date_created=now, date_updated=now,
+            sid=sid,
+            owner_account_sid=owner or sid,
+            friendly_name=friendly_name,
+            status="active",
+            type="Full",
+            auth_token=auth_token or new_token(),
+            date_created=now,
+            date_updated=now,
         )
     )
     return conn.execute(select(accounts).where(accounts.c.sid == sid)).mappings().one()
@@ -107,7 +116,9 @@ async def update_account(request: Request) -> Response:
     with ctx.tx() as conn:
         if values:
             conn.execute(
-                update(accounts).where(accounts.c.sid == ctx.account_sid).values(**values, date_updated=utcnow())
+                update(accounts)
+                .where(accounts.c.sid == ctx.account_sid)
+                .values(**values, date_updated=utcnow())
             )
         row = conn.execute(select(accounts).where(accounts.c.sid == ctx.account_sid)).mappings().one()
     return json_response(render_account(row))

@@ -18,7 +18,8 @@ from telephonist.api.render import API, account_uri, json_response, no_content, 
 from telephonist.numbers import MAGIC_INVALID, address, formatted, is_url, to_e164
 from telephonist.states import CALL_FINAL
 from telephonist.store.db import utcnow
-from telephonist.store.models import calls, incoming_phone_numbers as ipn
+from telephonist.store.models import calls
+from telephonist.store.models import incoming_phone_numbers as ipn
 from telephonist.voice.session import Source
 
 MAX_TWIML = 4000
@@ -26,11 +27,23 @@ CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
 _MAGIC_TO = {
     "+15005550001": (21217, "Phone number {n} does not appear to be valid"),
     "+15005550002": (21214, "'To' phone number {n} cannot be reached"),
-    "+15005550003": (21215, "Account not authorized to call {n}. Perhaps you need to enable some international permissions"),
+    "+15005550003": (
+        21215,
+        "Account not authorized to call {n}. Perhaps you need to enable some international permissions",
+    ),
     "+15005550004": (21216, "Call blocked by Twilio blocklist: {n}"),
 }
-_SUBRESOURCES = ("notifications", "recordings", "events", "payments", "siprec", "streams", "transcriptions",
-                 "user_defined_message_subscriptions", "user_defined_messages")
+_SUBRESOURCES = (
+    "notifications",
+    "recordings",
+    "events",
+    "payments",
+    "siprec",
+    "streams",
+    "transcriptions",
+    "user_defined_message_subscriptions",
+    "user_defined_messages",
+)
 
 
 def render_call(row: RowMapping) -> dict[str, Any]:
@@ -89,7 +102,10 @@ def _program(ctx: Ctx, code_url: int) -> dict[str, Any]:
     if callback:
         if not is_url(callback):
             raise TwilioError(21205, f"StatusCallback is not a valid URL: {callback}")
-        out |= {"StatusCallback": callback, "StatusCallbackMethod": p.method("StatusCallbackMethod", code=21209)}
+        out |= {
+            "StatusCallback": callback,
+            "StatusCallbackMethod": p.method("StatusCallbackMethod", code=21209),
+        }
     return out
 
 
@@ -103,7 +119,10 @@ def validate_create(ctx: Ctx) -> tuple[str, str, dict[str, Any]]:
     if not p.get("Url") and not p.get("Twiml") and not p.get("ApplicationSid"):
         raise TwilioError(21205, "Url parameter is required. Provide Url, Twiml or ApplicationSid.")
     if p.get("ApplicationSid") and not (p.get("Url") or p.get("Twiml")):
-        raise TwilioError(21218, f"ApplicationSid {p.get('ApplicationSid')} is not valid: Applications are not available yet")
+        raise TwilioError(
+            21218,
+            f"ApplicationSid {p.get('ApplicationSid')} is not valid: Applications are not available yet",
+        )
     to = address(raw_to)
     if to is None:
         raise TwilioError(21211, f"The 'To' number {raw_to} is not a valid phone number.")
@@ -112,11 +131,13 @@ def validate_create(ctx: Ctx) -> tuple[str, str, dict[str, Any]]:
         raise TwilioError(code, text.format(n=to))
     sender = address(raw_from)
     if sender is None or sender == MAGIC_INVALID or sender.startswith("sip:"):
-        raise TwilioError(21212, f"The 'From' number {raw_from} is not a valid phone number or client identifier.")
+        raise TwilioError(
+            21212, f"The 'From' number {raw_from} is not a valid phone number or client identifier."
+        )
     if to_e164(to) and sender.startswith("client:"):
         raise TwilioError(21212, "The 'From' must be a phone number when calling a phone number.")
     params = _program(ctx, 21205)
-    timeout = p.int("Timeout", 60, code=21208)
+    timeout = p.integer("Timeout", 60, code=21208)
     if not 1 <= timeout <= 600:
         raise TwilioError(21208, f"Timeout must be between 1 and 600 seconds, not {timeout}")
     digits = p.get("SendDigits") or ""
@@ -142,7 +163,12 @@ async def create_call(request: Request) -> Response:
                 select(ipn.c.sid).where(ipn.c.phone_number == sender, ipn.c.account_sid == ctx.account_sid)
             ).scalar()
             if number_sid is None:
-                raise TwilioError(21210, f"The source phone number provided, {sender}, is not yet verified for your account. You may only make calls from phone numbers that you've verified or purchased from Twilio.")
+                raise TwilioError(
+                    21210,
+                    f"The source phone number provided, {sender}, is not yet verified for your account. "
+                    "You may only make calls from phone numbers that you've verified or purchased "
+                    "from Twilio.",
+                )
         row = ctx.platform.voice.create_outbound(conn, ctx.account_sid, to, sender, params, number_sid)
     ctx.platform.jobs.wake()
     return json_response(render_call(row), 201)
@@ -152,8 +178,12 @@ async def list_calls(request: Request) -> Response:
     ctx = await context(request)
     where: list[Any] = [calls.c.account_sid == ctx.account_sid]
     filters: list[tuple[str, str]] = []
-    for name, column in (("To", calls.c.to), ("From", calls.c["from"]), ("ParentCallSid", calls.c.parent_call_sid),
-                         ("Status", calls.c.status)):
+    for name, column in (
+        ("To", calls.c.to),
+        ("From", calls.c["from"]),
+        ("ParentCallSid", calls.c.parent_call_sid),
+        ("Status", calls.c.status),
+    ):
         value = ctx.params.get(name)
         if value:
             where.append(column == (address(value) or value if name in ("To", "From") else value))
@@ -192,19 +222,28 @@ async def update_call(request: Request) -> Response:
             if "Url" in program or "Twiml" in program:
                 new.pop("Url", None)
                 new.pop("Twiml", None)
-            conn.execute(update(calls).where(calls.c.sid == sid).values(params=new | program, date_updated=utcnow()))
+            conn.execute(
+                update(calls).where(calls.c.sid == sid).values(params=new | program, date_updated=utcnow())
+            )
         if status and row["status"] == "queued":
             # Not started yet: the start job will find it canceled and do nothing.
-            conn.execute(update(calls).where(calls.c.sid == sid).values(
-                status="canceled", end_time=utcnow(), date_updated=utcnow()))
+            conn.execute(
+                update(calls)
+                .where(calls.c.sid == sid)
+                .values(status="canceled", end_time=utcnow(), date_updated=utcnow())
+            )
     live = voice.sessions.get(sid)
     if live is not None:
         live.params.update(program)
         if status == "completed" or (status == "canceled" and row["status"] in ("queued", "ringing")):
             voice.hangup(sid)
         elif "Url" in program or "Twiml" in program:
-            voice.redirect(sid, Source(url=program.get("Url"), method=program.get("Method", "POST"),
-                                       twiml=program.get("Twiml")))
+            voice.redirect(
+                sid,
+                Source(
+                    url=program.get("Url"), method=program.get("Method", "POST"), twiml=program.get("Twiml")
+                ),
+            )
     await _settle()
     with ctx.tx() as conn:
         row = fetch_owned(conn, calls, sid, ctx.account_sid, ctx.path)

@@ -38,7 +38,7 @@ class Params:
     def items(self) -> list[tuple[str, str]]:
         return list(self._pairs)
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def boolean(self, name: str, default: bool = False) -> bool:
         value = self.get(name)
         if value is None or value == "":
             return default
@@ -48,7 +48,7 @@ class Params:
             return False
         raise TwilioError(20422, f"Invalid value for {name}: {value}")
 
-    def int(self, name: str, default: int, code: int = 20422) -> int:
+    def integer(self, name: str, default: int, code: int = 20422) -> int:
         value = self.get(name)
         if value is None or value == "":
             return default
@@ -71,7 +71,7 @@ class Params:
 def parse_date_filter(name: str, value: str) -> dt.datetime:
     """`YYYY-MM-DD`, ISO 8601 (what twilio 9.x sends) or any reasonable date string, as naive UTC."""
     try:
-        parsed = dateparser.parse(value)
+        parsed: dt.datetime = dateparser.parse(value)
     except (ValueError, OverflowError):
         raise TwilioError(20001, f"Invalid {name} value: {value}") from None
     if parsed.tzinfo is not None:

@@ -1,4 +1,5 @@
-"""Messages: create (validated as Twilio does, row and send job in one transaction), list, fetch, redact, delete."""
+"""Messages: create (validated as Twilio does; row and send job in one transaction), list, fetch,
+redact, delete."""
 
 from __future__ import annotations
 
@@ -17,19 +18,30 @@ from telephonist.api.render import API, account_uri, json_response, no_content, 
 from telephonist.messaging.engine import FINAL_STATUSES, OutboundMessage
 from telephonist.numbers import MAGIC_INVALID, is_url, to_e164
 from telephonist.store.db import utcnow
-from telephonist.store.models import incoming_phone_numbers as ipn, messages
+from telephonist.store.models import incoming_phone_numbers as ipn
+from telephonist.store.models import messages
 
 MAX_BODY = 1600
 
 # Twilio's test numbers: what sending to or from them does (twilio-wire.md, magic numbers).
 _MAGIC_TO = {
-    "+15005550002": (21612, "The 'To' phone number: {n}, is not currently reachable using the 'From' phone number via SMS."),
-    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {n}."),
+    "+15005550002": (
+        21612,
+        "The 'To' phone number: {n}, is not currently reachable using the 'From' phone number via SMS.",
+    ),
+    "+15005550003": (
+        21408,
+        "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {n}.",
+    ),
     "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
     "+15005550009": (21614, "'To' number {n} is not a valid mobile number"),
 }
 _MAGIC_FROM = {
-    "+15005550007": (21606, "The 'From' phone number provided ({n}) is not a valid message-capable Twilio phone number for this destination."),
+    "+15005550007": (
+        21606,
+        "The 'From' phone number provided ({n}) is not a valid message-capable Twilio phone number "
+        "for this destination.",
+    ),
     "+15005550008": (21611, "This 'From' number ({n}) has exceeded the maximum number of queued messages"),
 }
 
@@ -89,7 +101,11 @@ def validate_create(ctx: Ctx) -> OutboundMessage:
         raise TwilioError(code, text.format(n=to))
     sender = to_e164(raw_from)
     if sender is None or sender == MAGIC_INVALID:
-        raise TwilioError(21212, f"The 'From' number {raw_from} is not a valid phone number, shortcode, or alphanumeric sender ID.")
+        raise TwilioError(
+            21212,
+            f"The 'From' number {raw_from} is not a valid phone number, shortcode, "
+            "or alphanumeric sender ID.",
+        )
     if sender in _MAGIC_FROM:
         code, text = _MAGIC_FROM[sender]
         raise TwilioError(code, text.format(n=sender))
@@ -97,7 +113,11 @@ def validate_create(ctx: Ctx) -> OutboundMessage:
     if callback and not is_url(callback):
         raise TwilioError(21609, f"The StatusCallback URL {callback} is not a valid URL.")
     return OutboundMessage(
-        account_sid=ctx.account_sid, to=to, from_=sender, body=body, media=media,
+        account_sid=ctx.account_sid,
+        to=to,
+        from_=sender,
+        body=body,
+        media=media,
         status_callback=callback or None,
         status_callback_method=p.method("StatusCallbackMethod", code=21609),
     )
@@ -132,7 +152,9 @@ async def list_messages(request: Request) -> Response:
             filters.append((name, value))
     w, f = date_filters(ctx.params, "DateSent", messages.c.date_sent)
     with ctx.tx() as conn:
-        body = paginate(conn, messages, where + w, ctx.params, ctx.path, filters + f, "messages", render_message)
+        body = paginate(
+            conn, messages, where + w, ctx.params, ctx.path, filters + f, "messages", render_message
+        )
     return json_response(body)
 
 
@@ -157,7 +179,11 @@ async def update_message(request: Request) -> Response:
             )
         status = ctx.params.get("Status")
         if status:
-            raise TwilioError(21220, f"Message {row['sid']} cannot be set to status '{status}': only scheduled messages can be canceled.")
+            raise TwilioError(
+                21220,
+                f"Message {row['sid']} cannot be set to status '{status}': "
+                "only scheduled messages can be canceled.",
+            )
         row = conn.execute(select(messages).where(messages.c.sid == row["sid"])).mappings().one()
     return json_response(render_message(row))
 

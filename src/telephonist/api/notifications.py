@@ -57,7 +57,14 @@ async def list_notifications(request: Request) -> Response:
             filters.append(("Log", log))
         w, f = date_filters(ctx.params, "MessageDate", notifications.c.message_date)
         body = paginate(
-            conn, notifications, where + w, ctx.params, ctx.path, filters + f, "notifications", render_notification
+            conn,
+            notifications,
+            where + w,
+            ctx.params,
+            ctx.path,
+            filters + f,
+            "notifications",
+            render_notification,
         )
     return json_response(body)
 

@@ -17,7 +17,8 @@ from telephonist.api.render import API, account_uri, json_response, no_content, 
 from telephonist.numbers import MAGIC_INVALID, formatted, is_url, to_e164
 from telephonist.sids import new_sid
 from telephonist.store.db import utcnow
-from telephonist.store.models import accounts, incoming_phone_numbers as ipn
+from telephonist.store.models import accounts
+from telephonist.store.models import incoming_phone_numbers as ipn
 
 # Form parameter → (column, kind). Kinds: url (21402), method (21403), bool, text.
 _FIELDS: dict[str, tuple[str, str]] = {
@@ -44,6 +45,7 @@ def number_type(phone_number: str) -> str:
 
 
 def render_number(row: RowMapping) -> dict[str, Any]:
+    uri = f"{account_uri(row['account_sid'])}/IncomingPhoneNumbers/{row['sid']}"
     return {
         "account_sid": row["account_sid"],
         "address_requirements": "none",
@@ -70,12 +72,10 @@ def render_number(row: RowMapping) -> dict[str, Any]:
         "status": "in-use",
         "status_callback": row["status_callback"] or "",
         "status_callback_method": row["status_callback_method"],
-        "subresource_uris": {
-            "assigned_add_ons": f"{account_uri(row['account_sid'])}/IncomingPhoneNumbers/{row['sid']}/AssignedAddOns.json"
-        },
+        "subresource_uris": {"assigned_add_ons": f"{uri}/AssignedAddOns.json"},
         "trunk_sid": None,
         "type": number_type(row["phone_number"]),
-        "uri": f"{account_uri(row['account_sid'])}/IncomingPhoneNumbers/{row['sid']}.json",
+        "uri": f"{uri}.json",
         "voice_application_sid": row["voice_application_sid"],
         "voice_caller_id_lookup": row["voice_caller_id_lookup"],
         "voice_fallback_method": row["voice_fallback_method"],
@@ -99,7 +99,7 @@ def _config(ctx: Ctx) -> dict[str, Any]:
         elif kind == "method":
             values[column] = ctx.params.method(name)
         elif kind == "bool":
-            values[column] = ctx.params.bool(name)
+            values[column] = ctx.params.boolean(name)
         else:
             values[column] = value[:64] if column == "friendly_name" else (value or None)
     return values
@@ -110,12 +110,20 @@ def add_number(conn: Connection, account_sid: str, phone_number: str, **config: 
     sid = new_sid("PN")
     values: dict[str, Any] = {
         "friendly_name": formatted(phone_number),
-        "voice_method": "POST", "voice_fallback_method": "POST", "status_callback_method": "POST",
-        "sms_method": "POST", "sms_fallback_method": "POST", "voice_caller_id_lookup": False,
+        "voice_method": "POST",
+        "voice_fallback_method": "POST",
+        "status_callback_method": "POST",
+        "sms_method": "POST",
+        "sms_fallback_method": "POST",
+        "voice_caller_id_lookup": False,
     } | config
     conn.execute(
         insert(ipn).values(
-            sid=sid, account_sid=account_sid, phone_number=phone_number, date_created=now, date_updated=now,
+            sid=sid,
+            account_sid=account_sid,
+            phone_number=phone_number,
+            date_created=now,
+            date_updated=now,
             **values,
         )
     )
@@ -171,7 +179,9 @@ async def list_numbers(request: Request) -> Response:
     if kind and rows_filter is None:
         raise TwilioError(20404, f"The requested resource {ctx.path} was not found", 404)
     with ctx.tx() as conn:
-        body = paginate(conn, ipn, where, ctx.params, ctx.path, filters, "incoming_phone_numbers", render_number)
+        body = paginate(
+            conn, ipn, where, ctx.params, ctx.path, filters, "incoming_phone_numbers", render_number
+        )
     if rows_filter:
         body["incoming_phone_numbers"] = [
             n for n in body["incoming_phone_numbers"] if n["type"] == rows_filter

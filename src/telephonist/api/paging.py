@@ -27,8 +27,8 @@ def paginate(
     render: Callable[[Any], dict[str, Any]],
 ) -> dict[str, Any]:
     # twilio 9.x sends PageSize=N for list(limit=N) even past 1000; cap it instead of failing the call.
-    page_size = max(1, min(params.int("PageSize", 50, code=20007), MAX_PAGE_SIZE))
-    page = max(0, params.int("Page", 0))
+    page_size = max(1, min(params.integer("PageSize", 50, code=20007), MAX_PAGE_SIZE))
+    page = max(0, params.integer("Page", 0))
     token = params.get("PageToken") or ""
     query = select(table).where(*where)
     backwards = False

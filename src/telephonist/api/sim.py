@@ -23,7 +23,11 @@ SIM = "/sim/v1"
 def _family(conn: Connection, ctx: Ctx) -> list[str]:
     """The accounts whose calls and messages the caller may see: itself and its subaccounts."""
     sid = ctx.caller["sid"]
-    return list(conn.execute(select(accounts.c.sid).where(or_(accounts.c.sid == sid, accounts.c.owner_account_sid == sid))).scalars())
+    return list(
+        conn.execute(
+            select(accounts.c.sid).where(or_(accounts.c.sid == sid, accounts.c.owner_account_sid == sid))
+        ).scalars()
+    )
 
 
 def _number(raw: str, field: str = "PhoneNumber") -> str:
@@ -37,19 +41,25 @@ def _inputs(ctx: Ctx) -> list[str]:
     values = ctx.params.getlist("GatherInput")
     for value in values:
         if not valid_input(value):
-            raise TwilioError(20422, f"GatherInput '{value}' must be digits (0-9, *, #, w) or 'speech:<text>'")
+            raise TwilioError(
+                20422, f"GatherInput '{value}' must be digits (0-9, *, #, w) or 'speech:<text>'"
+            )
     return values
 
 
 def render_phone(conn: Connection, ctx: Ctx, phone: Phone) -> dict[str, Any]:
     family = _family(conn, ctx)
     inbox = conn.execute(
-        select(sim_inbox).where(sim_inbox.c.phone == phone.number, sim_inbox.c.account_sid.in_(family))
+        select(sim_inbox)
+        .where(sim_inbox.c.phone == phone.number, sim_inbox.c.account_sid.in_(family))
         .order_by(sim_inbox.c.seq)
     ).mappings()
     call_rows = conn.execute(
-        select(calls).where(or_(calls.c.to == phone.number, calls.c["from"] == phone.number),
-                            calls.c.account_sid.in_(family)).order_by(calls.c.seq)
+        select(calls)
+        .where(
+            or_(calls.c.to == phone.number, calls.c["from"] == phone.number), calls.c.account_sid.in_(family)
+        )
+        .order_by(calls.c.seq)
     ).mappings()
     return {
         "phone_number": phone.number,
@@ -58,11 +68,22 @@ def render_phone(conn: Connection, ctx: Ctx, phone: Phone) -> dict[str, Any]:
         "gather_input": phone.gather_input,
         "answered_by": phone.answered_by,
         "messages": [
-            {"sid": m["message_sid"], "from": m["from"], "body": m["body"], "date_received": rfc2822(m["date_received"])}
+            {
+                "sid": m["message_sid"],
+                "from": m["from"],
+                "body": m["body"],
+                "date_received": rfc2822(m["date_received"]),
+            }
             for m in inbox
         ],
         "calls": [
-            {"sid": c["sid"], "direction": c["direction"], "from": c["from"], "to": c["to"], "status": c["status"]}
+            {
+                "sid": c["sid"],
+                "direction": c["direction"],
+                "from": c["from"],
+                "to": c["to"],
+                "status": c["status"],
+            }
             for c in call_rows
         ],
         "uri": f"{SIM}/Phones/{phone.number}",
@@ -111,14 +132,24 @@ async def fetch_call(request: Request) -> Response:
     with ctx.tx() as conn:
         row = _call(conn, ctx, request.path_params["CallSid"])
         events = conn.execute(
-            select(call_events.c.event).where(call_events.c.call_sid == row["sid"]).order_by(call_events.c.seq)
+            select(call_events.c.event)
+            .where(call_events.c.call_sid == row["sid"])
+            .order_by(call_events.c.seq)
         ).scalars()
         transcript = list(events)
-    return json_response({
-        "sid": row["sid"], "account_sid": row["account_sid"], "status": row["status"], "direction": row["direction"],
-        "from": row["from"], "to": row["to"], "duration": row["duration"], "transcript": transcript,
-        "uri": f"{SIM}/Calls/{row['sid']}",
-    })
+    return json_response(
+        {
+            "sid": row["sid"],
+            "account_sid": row["account_sid"],
+            "status": row["status"],
+            "direction": row["direction"],
+            "from": row["from"],
+            "to": row["to"],
+            "duration": row["duration"],
+            "transcript": transcript,
+            "uri": f"{SIM}/Calls/{row['sid']}",
+        }
+    )
 
 
 async def _live_leg(request: Request) -> tuple[Ctx, SimLeg]:

@@ -67,10 +67,19 @@ class MessagingEngine:
         sid = new_sid("MM" if msg.media else "SM")
         conn.execute(
             insert(messages).values(
-                sid=sid, account_sid=msg.account_sid, to=msg.to, **{"from": msg.from_}, body=msg.body,
-                status="queued", direction=direction, num_segments=segment_info(msg.body).num_segments or 1,
-                num_media=len(msg.media), status_callback=msg.status_callback,
-                status_callback_method=msg.status_callback_method, date_created=now, date_updated=now,
+                sid=sid,
+                account_sid=msg.account_sid,
+                to=msg.to,
+                **{"from": msg.from_},
+                body=msg.body,
+                status="queued",
+                direction=direction,
+                num_segments=segment_info(msg.body).num_segments or 1,
+                num_media=len(msg.media),
+                status_callback=msg.status_callback,
+                status_callback_method=msg.status_callback_method,
+                date_created=now,
+                date_updated=now,
             )
         )
         enqueue(conn, "message.send", {"sid": sid})
@@ -89,9 +98,14 @@ class MessagingEngine:
             else:
                 self._move(conn, row, "sent", old="sending", date_sent=utcnow())
                 enqueue(
-                    conn, "message.receipt",
-                    {"sid": row["sid"], "status": result.final_status, "error_code": result.error_code,
-                     "error_message": result.error_message},
+                    conn,
+                    "message.receipt",
+                    {
+                        "sid": row["sid"],
+                        "status": result.final_status,
+                        "error_code": result.error_code,
+                        "error_message": result.error_message,
+                    },
                     delay=self.p.sim.receipt_delay(),
                 )
             finish(conn, job)
@@ -108,26 +122,47 @@ class MessagingEngine:
         return conn.execute(select(messages).where(messages.c.sid == sid)).mappings().first()
 
     def _move(
-        self, conn: Connection, row: RowMapping, status: str, error_code: int | None = None,
-        error_message: str | None = None, old: str | None = None, **values: Any,
+        self,
+        conn: Connection,
+        row: RowMapping,
+        status: str,
+        error_code: int | None = None,
+        error_message: str | None = None,
+        old: str | None = None,
+        **values: Any,
     ) -> None:
         check_message(old or row["status"], status)
         conn.execute(
-            update(messages).where(messages.c.sid == row["sid"]).values(
-                status=status, error_code=error_code, error_message=error_message, date_updated=utcnow(), **values
+            update(messages)
+            .where(messages.c.sid == row["sid"])
+            .values(
+                status=status,
+                error_code=error_code,
+                error_message=error_message,
+                date_updated=utcnow(),
+                **values,
             )
         )
         if status in CALLBACK_STATUSES and row["status_callback"]:
             params = [
-                ("AccountSid", row["account_sid"]), ("ApiVersion", "2010-04-01"), ("From", row["from"]),
-                ("MessageSid", row["sid"]), ("MessageStatus", status), ("SmsSid", row["sid"]),
-                ("SmsStatus", status), ("To", row["to"]),
+                ("AccountSid", row["account_sid"]),
+                ("ApiVersion", "2010-04-01"),
+                ("From", row["from"]),
+                ("MessageSid", row["sid"]),
+                ("MessageStatus", status),
+                ("SmsSid", row["sid"]),
+                ("SmsStatus", status),
+                ("To", row["to"]),
             ]
             if error_code is not None:
                 params.append(("ErrorCode", str(error_code)))
             enqueue_callback(
-                conn, row["account_sid"], row["status_callback"], row["status_callback_method"] or "POST",
-                params, key=row["sid"],
+                conn,
+                row["account_sid"],
+                row["status_callback"],
+                row["status_callback_method"] or "POST",
+                params,
+                key=row["sid"],
             )
 
     # -- inbound ------------------------------------------------------------------------------------
@@ -140,26 +175,42 @@ class MessagingEngine:
         sid = new_sid("MM" if media else "SM")
         conn.execute(
             insert(messages).values(
-                sid=sid, account_sid=number["account_sid"], to=number["phone_number"], **{"from": from_},
-                body=body, status="received", direction="inbound",
-                num_segments=segment_info(body).num_segments or 1, num_media=len(media),
-                date_created=now, date_updated=now, date_sent=now,
+                sid=sid,
+                account_sid=number["account_sid"],
+                to=number["phone_number"],
+                **{"from": from_},
+                body=body,
+                status="received",
+                direction="inbound",
+                num_segments=segment_info(body).num_segments or 1,
+                num_media=len(media),
+                date_created=now,
+                date_updated=now,
+                date_sent=now,
             )
         )
-        enqueue(conn, "message.inbound", {"sid": sid, "media": media, "key": f"inbound:{from_}:{number['sid']}"})
+        enqueue(
+            conn, "message.inbound", {"sid": sid, "media": media, "key": f"inbound:{from_}:{number['sid']}"}
+        )
         return sid
 
     async def handle_inbound(self, job: Job) -> None:
         with self.p.db.tx() as conn:
             row = self._get(conn, job.payload["sid"])
-            number = None
+            number = token = None
             if row is not None:
-                number = conn.execute(
-                    select(incoming_phone_numbers).where(incoming_phone_numbers.c.phone_number == row["to"])
-                ).mappings().first()
-            token = conn.execute(
-                select(accounts.c.auth_token).where(accounts.c.sid == (row or {}).get("account_sid"))
-            ).scalar()
+                number = (
+                    conn.execute(
+                        select(incoming_phone_numbers).where(
+                            incoming_phone_numbers.c.phone_number == row["to"]
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
+                token = conn.execute(
+                    select(accounts.c.auth_token).where(accounts.c.sid == row["account_sid"])
+                ).scalar()
         if row is None or number is None or not number["sms_url"] or token is None:
             with self.p.db.tx() as conn:
                 finish(conn, job)
@@ -212,29 +263,52 @@ class MessagingEngine:
     def _reply(self, row: RowMapping, verb: Message, document_url: str) -> OutboundMessage:
         callback = verb.action or verb.status_callback
         return OutboundMessage(
-            account_sid=row["account_sid"], to=to_e164(verb.to or "") or row["from"],
-            from_=to_e164(verb.from_ or "") or row["to"], body=verb.body, media=list(verb.media),
+            account_sid=row["account_sid"],
+            to=to_e164(verb.to or "") or row["from"],
+            from_=to_e164(verb.from_ or "") or row["to"],
+            body=verb.body,
+            media=list(verb.media),
             status_callback=urljoin(document_url, callback) if callback else None,
             status_callback_method=verb.method,
         )
 
     def _notify(
-        self, row: RowMapping, code: int, text: str, url: str, method: str, params: list[tuple[str, str]],
+        self,
+        row: RowMapping,
+        code: int,
+        text: str,
+        url: str,
+        method: str,
+        params: list[tuple[str, str]],
         body: str,
     ) -> None:
         log.warning("SmsUrl for %s failed: %s %s", row["sid"], code, text)
         with self.p.db.tx() as conn:
             notifications.record(
-                conn, row["account_sid"], code, text, url=url, method=method, params=params, response_body=body
+                conn,
+                row["account_sid"],
+                code,
+                text,
+                url=url,
+                method=method,
+                params=params,
+                response_body=body,
             )
 
 
 def inbound_params(row: RowMapping, media: list[str]) -> list[tuple[str, str]]:
     params = [
-        ("AccountSid", row["account_sid"]), ("ApiVersion", "2010-04-01"), ("Body", row["body"]),
-        ("From", row["from"]), ("MessageSid", row["sid"]), ("NumMedia", str(len(media))),
-        ("NumSegments", str(row["num_segments"])), ("SmsMessageSid", row["sid"]), ("SmsSid", row["sid"]),
-        ("SmsStatus", "received"), ("To", row["to"]),
+        ("AccountSid", row["account_sid"]),
+        ("ApiVersion", "2010-04-01"),
+        ("Body", row["body"]),
+        ("From", row["from"]),
+        ("MessageSid", row["sid"]),
+        ("NumMedia", str(len(media))),
+        ("NumSegments", str(row["num_segments"])),
+        ("SmsMessageSid", row["sid"]),
+        ("SmsSid", row["sid"]),
+        ("SmsStatus", "received"),
+        ("To", row["to"]),
     ]
     for i, url in enumerate(media):
         params += [(f"MediaUrl{i}", url), (f"MediaContentType{i}", "application/octet-stream")]

@@ -34,7 +34,9 @@ Handler = Callable[[Job], Awaitable[None]]
 
 
 def enqueue(conn: Connection, kind: str, payload: dict[str, Any], delay: float = 0.0) -> None:
-    conn.execute(insert(jobs).values(kind=kind, payload=payload, run_at=time.time() + delay, claimed_until=0.0))
+    conn.execute(
+        insert(jobs).values(kind=kind, payload=payload, run_at=time.time() + delay, claimed_until=0.0)
+    )
 
 
 def finish(conn: Connection, job: Job) -> None:
@@ -94,12 +96,16 @@ class JobRunner:
     def _claim(self) -> list[Job]:
         now = time.time()
         with self.db.tx() as conn:
-            rows = conn.execute(
-                select(jobs)
-                .where(jobs.c.run_at <= now, jobs.c.claimed_until < now)
-                .order_by(jobs.c.id)
-                .limit(self._batch)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(jobs)
+                    .where(jobs.c.run_at <= now, jobs.c.claimed_until < now)
+                    .order_by(jobs.c.id)
+                    .limit(self._batch)
+                )
+                .mappings()
+                .all()
+            )
             if rows:
                 conn.execute(
                     update(jobs)
@@ -137,7 +143,7 @@ class JobRunner:
         except Exception:
             log.exception("job %s (%s) failed; retrying", job.id, job.kind)
             with self.db.tx() as conn:
-                retry(conn, job, delay=min(300.0, 2.0 ** job.attempts))
+                retry(conn, job, delay=min(300.0, 2.0**job.attempts))
 
     async def drain(self) -> None:
         """Wait for the jobs already started (shutdown)."""

@@ -28,12 +28,20 @@ def record(
     sid = new_sid("NO")
     conn.execute(
         insert(notifications).values(
-            sid=sid, account_sid=account_sid, call_sid=call_sid, error_code=str(code),
+            sid=sid,
+            account_sid=account_sid,
+            call_sid=call_sid,
+            error_code=str(code),
             log="1" if warning else "0",
             message_text=urlencode([("Msg", text), ("ErrorCode", str(code)), ("url", url or "")]),
-            message_date=now, request_method=method, request_url=url,
-            request_variables=urlencode(params or []), response_body=response_body[:65536],
-            response_headers="", date_created=now, date_updated=now,
+            message_date=now,
+            request_method=method,
+            request_url=url,
+            request_variables=urlencode(params or []),
+            response_body=response_body[:65536],
+            response_headers="",
+            date_created=now,
+            date_updated=now,
         )
     )
     return sid

@@ -32,7 +32,20 @@ from telephonist.twiml.verbs import (
 
 MAX_SAY_CHARS = 4096
 # Verbs Twilio runs that this release parses but does not execute yet.
-_LATER = {"Dial", "Record", "Enqueue", "Leave", "Connect", "Start", "Stop", "Pay", "Refer", "Echo", "Queue", "Prompt"}
+_LATER = {
+    "Dial",
+    "Record",
+    "Enqueue",
+    "Leave",
+    "Connect",
+    "Start",
+    "Stop",
+    "Pay",
+    "Refer",
+    "Echo",
+    "Queue",
+    "Prompt",
+}
 
 
 class TwiMLError(Exception):
@@ -54,7 +67,7 @@ class _Reader:
     def text(self, name: str, default: str | None = None) -> str | None:
         return self.el.attrib.get(name, default)
 
-    def int(self, name: str, default: int, code: int, minimum: int = 0) -> int:
+    def integer(self, name: str, default: int, code: int, minimum: int = 0) -> int:
         raw = self.el.attrib.get(name)
         if raw is None:
             return default
@@ -72,7 +85,7 @@ class _Reader:
             raise TwiMLError(code, f"<{self.el.tag}> attribute {name}='{raw}' must be GET or POST")
         return raw.upper()
 
-    def bool(self, name: str, default: bool, code: int) -> bool:
+    def boolean(self, name: str, default: bool, code: int) -> bool:
         raw = self.el.attrib.get(name)
         if raw is None:
             return default
@@ -83,7 +96,7 @@ class _Reader:
 
 def _root(xml: str | bytes) -> Element:
     try:
-        root = fromstring(xml)
+        root: Element = fromstring(xml)
     except (ParseError, DefusedXmlException) as exc:
         raise TwiMLError(12100, f"Document parse failure: {exc}") from None
     if root.tag != "Response":
@@ -103,7 +116,9 @@ def _say(el: Element, w: list[tuple[int, str]]) -> Say:
         raise TwiMLError(13520, "<Say> must contain text")
     if len(text) > MAX_SAY_CHARS:
         raise TwiMLError(13521, f"<Say> text is longer than {MAX_SAY_CHARS} characters")
-    return Say(text, r.text("voice", "man") or "man", r.text("language", "en") or "en", r.int("loop", 1, 13510))
+    return Say(
+        text, r.text("voice", "man") or "man", r.text("language", "en") or "en", r.integer("loop", 1, 13510)
+    )
 
 
 def _play(el: Element, w: list[tuple[int, str]]) -> Play:
@@ -114,20 +129,37 @@ def _play(el: Element, w: list[tuple[int, str]]) -> Play:
     url = _text(el)
     if not url and not digits:
         raise TwiMLError(13420, "<Play> needs an audio URL or digits")
-    return Play(url, r.int("loop", 1, 13410), digits)
+    return Play(url, r.integer("loop", 1, 13410), digits)
 
 
 def _pause(el: Element, w: list[tuple[int, str]]) -> Pause:
-    return Pause(_Reader(el, {"length"}, w).int("length", 1, 13910, minimum=1))
+    return Pause(_Reader(el, {"length"}, w).integer("length", 1, 13910, minimum=1))
 
 
 _GATHER_ATTRS = {
-    "action", "method", "input", "timeout", "finishOnKey", "numDigits", "speechTimeout", "maxSpeechTime",
-    "partialResultCallback", "partialResultCallbackMethod", "language", "hints", "profanityFilter",
-    "bargeIn", "actionOnEmptyResult", "speechModel", "enhanced", "debug",
+    "action",
+    "method",
+    "input",
+    "timeout",
+    "finishOnKey",
+    "numDigits",
+    "speechTimeout",
+    "maxSpeechTime",
+    "partialResultCallback",
+    "partialResultCallbackMethod",
+    "language",
+    "hints",
+    "profanityFilter",
+    "bargeIn",
+    "actionOnEmptyResult",
+    "speechModel",
+    "enhanced",
+    "debug",
 }
 _PROMPTS: dict[str, Callable[[Element, list[tuple[int, str]]], Prompt]] = {
-    "Say": _say, "Play": _play, "Pause": _pause,
+    "Say": _say,
+    "Play": _play,
+    "Pause": _pause,
 }
 
 
@@ -152,13 +184,13 @@ def _gather(el: Element, w: list[tuple[int, str]]) -> Gather:
         action=r.text("action"),
         method=r.method("method", 13312),
         input=inputs,
-        timeout=r.int("timeout", 5, 13313),
+        timeout=r.integer("timeout", 5, 13313),
         finish_on_key=finish,
-        num_digits=r.int("numDigits", 0, 13314, minimum=1) if num is not None else None,
+        num_digits=r.integer("numDigits", 0, 13314, minimum=1) if num is not None else None,
         speech_timeout=r.text("speechTimeout"),
         language=r.text("language", "en-US") or "en-US",
         hints=r.text("hints", "") or "",
-        action_on_empty_result=r.bool("actionOnEmptyResult", False, 13338),
+        action_on_empty_result=r.boolean("actionOnEmptyResult", False, 13338),
         prompts=tuple(prompts),
     )
 
@@ -192,14 +224,26 @@ def _message(el: Element, w: list[tuple[int, str]]) -> Message:
     if not body and not media:
         raise TwiMLError(14103, f"<{el.tag}> must have a body or media")
     return Message(
-        body=body, to=r.text("to"), from_=r.text("from"), action=r.text("action"),
-        method=r.method("method", 14104), status_callback=r.text("statusCallback"), media=tuple(media),
+        body=body,
+        to=r.text("to"),
+        from_=r.text("from"),
+        action=r.text("action"),
+        method=r.method("method", 14104),
+        status_callback=r.text("statusCallback"),
+        media=tuple(media),
     )
 
 
 _VOICE: dict[str, Callable[[Element, list[tuple[int, str]]], VoiceVerb]] = {
-    "Say": _say, "Play": _play, "Pause": _pause, "Gather": _gather, "Redirect": _redirect, "Reject": _reject,
-    "Hangup": lambda el, w: Hangup(), "Sms": _message, "Message": _message,
+    "Say": _say,
+    "Play": _play,
+    "Pause": _pause,
+    "Gather": _gather,
+    "Redirect": _redirect,
+    "Reject": _reject,
+    "Hangup": lambda el, w: Hangup(),
+    "Sms": _message,
+    "Message": _message,
 }
 
 
@@ -228,5 +272,7 @@ def parse_messaging(xml: str | bytes) -> MessagingDocument:
         elif el.tag == "Redirect":
             verbs.append(_redirect(el, warnings))
         else:
-            warnings.append((14110 if el.tag in _VOICE else 12200, f"<{el.tag}> is not allowed in messaging TwiML"))
+            warnings.append(
+                (14110 if el.tag in _VOICE else 12200, f"<{el.tag}> is not allowed in messaging TwiML")
+            )
     return MessagingDocument(tuple(verbs), tuple(warnings))

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("telephonist.voice")
 # What a number with no VoiceUrl answers with, in the spirit of Twilio's demo URL.
 UNCONFIGURED = (
-    "<Response><Say>Thanks for the call. Configure your number's voice URL to change this message.</Say></Response>"
+    "<Response><Say>Thanks for the call. "
+    "Configure your number's voice URL to change this message.</Say></Response>"
 )
 
 
@@ -31,7 +32,12 @@ class VoiceEngine:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def create_outbound(
-        self, conn: Connection, account_sid: str, to: str, from_: str, params: dict[str, Any],
+        self,
+        conn: Connection,
+        account_sid: str,
+        to: str,
+        from_: str,
+        params: dict[str, Any],
         phone_number_sid: str | None,
     ) -> RowMapping:
         """The row and its start job, in the API's transaction."""
@@ -39,9 +45,16 @@ class VoiceEngine:
         sid = new_sid("CA")
         conn.execute(
             insert(calls).values(
-                sid=sid, account_sid=account_sid, to=to, **{"from": from_}, status="queued",
-                direction="outbound-api", phone_number_sid=phone_number_sid, params=params,
-                date_created=now, date_updated=now,
+                sid=sid,
+                account_sid=account_sid,
+                to=to,
+                **{"from": from_},
+                status="queued",
+                direction="outbound-api",
+                phone_number_sid=phone_number_sid,
+                params=params,
+                date_created=now,
+                date_updated=now,
             )
         )
         enqueue(conn, "call.start", {"sid": sid})
@@ -75,16 +88,28 @@ class VoiceEngine:
         else:
             params["Twiml"] = UNCONFIGURED
         if number["voice_fallback_url"]:
-            params |= {"FallbackUrl": number["voice_fallback_url"], "FallbackMethod": number["voice_fallback_method"]}
+            params |= {
+                "FallbackUrl": number["voice_fallback_url"],
+                "FallbackMethod": number["voice_fallback_method"],
+            }
         if number["status_callback"]:
-            params |= {"StatusCallback": number["status_callback"],
-                       "StatusCallbackMethod": number["status_callback_method"]}
+            params |= {
+                "StatusCallback": number["status_callback"],
+                "StatusCallbackMethod": number["status_callback_method"],
+            }
         with self.p.db.tx() as conn:
             conn.execute(
                 insert(calls).values(
-                    sid=sid, account_sid=number["account_sid"], to=number["phone_number"], **{"from": from_},
-                    status="ringing", direction="inbound", phone_number_sid=number["sid"], params=params,
-                    date_created=now, date_updated=now,
+                    sid=sid,
+                    account_sid=number["account_sid"],
+                    to=number["phone_number"],
+                    **{"from": from_},
+                    status="ringing",
+                    direction="inbound",
+                    phone_number_sid=number["sid"],
+                    params=params,
+                    date_created=now,
+                    date_updated=now,
                 )
             )
             row = conn.execute(select(calls).where(calls.c.sid == sid)).mappings().one()
@@ -132,4 +157,3 @@ class VoiceEngine:
             await asyncio.wait(self._tasks, timeout=2.0)
         for task in self._tasks:
             task.cancel()
-

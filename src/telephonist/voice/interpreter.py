@@ -83,7 +83,9 @@ def interpret(document: Document, url: str) -> Generator[Command, Any, End]:
             elif isinstance(verb, Gather):
                 result: GatherResult = yield Collect(verb)
                 if not result.empty or verb.action_on_empty_result:
-                    fetch = Fetch(urljoin(url, verb.action) if verb.action else url, verb.method, _input(result))
+                    fetch = Fetch(
+                        urljoin(url, verb.action) if verb.action else url, verb.method, _input(result)
+                    )
                     break
             elif isinstance(verb, Redirect):
                 fetch = Fetch(urljoin(url, verb.url), verb.method)
@@ -91,7 +93,9 @@ def interpret(document: Document, url: str) -> Generator[Command, Any, End]:
             elif isinstance(verb, Message):
                 sid, status = yield SendSms(verb)
                 if verb.action:
-                    fetch = Fetch(urljoin(url, verb.action), verb.method, (("SmsSid", sid), ("SmsStatus", status)))
+                    fetch = Fetch(
+                        urljoin(url, verb.action), verb.method, (("SmsSid", sid), ("SmsStatus", status))
+                    )
                     break
             elif isinstance(verb, Hangup):
                 return End()

@@ -57,7 +57,7 @@ class CallSession:
         self.sequence = 0
         self.answered = False
         self.hung_up_by: str | None = None
-        self._program: asyncio.Task[None] | None = None
+        self._program: asyncio.Task[End] | None = None
         self._next: Source | None = None
         self._done = asyncio.Event()
 
@@ -182,7 +182,9 @@ class CallSession:
     async def _prompt(self, verb: Prompt, interruptible: bool = False) -> None:
         if isinstance(verb, Say):
             for _ in range(verb.loop or 1):
-                self._event({"event": "say", "text": verb.text, "voice": verb.voice, "language": verb.language})
+                self._event(
+                    {"event": "say", "text": verb.text, "voice": verb.voice, "language": verb.language}
+                )
                 await self.leg.say(verb.text, verb.voice, verb.language, interruptible)
                 if interruptible and self.leg.has_input():
                     return
@@ -215,12 +217,19 @@ class CallSession:
 
     def _send_sms(self, verb: Any) -> tuple[str, str]:
         inbound = self.call["direction"] == "inbound"
-        caller, platform_number = (self.call["from"], self.call["to"]) if inbound else (self.call["to"], self.call["from"])
+        caller, platform_number = (
+            (self.call["from"], self.call["to"]) if inbound else (self.call["to"], self.call["from"])
+        )
         to = to_e164(verb.to or "") or caller
         sender = to_e164(verb.from_ or "") or platform_number
         msg = OutboundMessage(
-            account_sid=self.account_sid, to=to, from_=sender, body=verb.body, media=list(verb.media),
-            status_callback=verb.status_callback, status_callback_method="POST",
+            account_sid=self.account_sid,
+            to=to,
+            from_=sender,
+            body=verb.body,
+            media=list(verb.media),
+            status_callback=verb.status_callback,
+            status_callback_method="POST",
         )
         with self.p.db.tx() as conn:
             row = self.p.messaging.create_outbound(conn, msg, direction="outbound-call")
@@ -247,12 +256,19 @@ class CallSession:
             try:
                 fetched = await self.p.webhooks.request(url, method, params, token)
                 if fetched.content_type not in ("text/xml", "application/xml", "text/html", ""):
-                    raise FetchError(12300, f"Invalid Content-Type: {fetched.content_type}", fetched.url,
-                                     fetched.status, fetched.body)
+                    raise FetchError(
+                        12300,
+                        f"Invalid Content-Type: {fetched.content_type}",
+                        fetched.url,
+                        fetched.status,
+                        fetched.body,
+                    )
                 try:
                     return parse_voice(fetched.body), fetched.url
                 except TwiMLError as err:
-                    raise FetchError(err.code, err.message, fetched.url, fetched.status, fetched.body) from None
+                    raise FetchError(
+                        err.code, err.message, fetched.url, fetched.status, fetched.body
+                    ) from None
             except FetchError as err:
                 self._notify(err.code, err.message, url=err.url, method=method, params=params, body=err.body)
                 if not fallback or url == fallback:
@@ -263,9 +279,15 @@ class CallSession:
     def _standard_params(self) -> list[tuple[str, str]]:
         c = self.call
         params = [
-            ("AccountSid", self.account_sid), ("ApiVersion", "2010-04-01"), ("CallSid", self.sid),
-            ("CallStatus", self.status), ("Called", c["to"]), ("Caller", c["from"]),
-            ("Direction", c["direction"]), ("From", c["from"]), ("To", c["to"]),
+            ("AccountSid", self.account_sid),
+            ("ApiVersion", "2010-04-01"),
+            ("CallSid", self.sid),
+            ("CallStatus", self.status),
+            ("Called", c["to"]),
+            ("Caller", c["from"]),
+            ("Direction", c["direction"]),
+            ("From", c["from"]),
+            ("To", c["to"]),
         ]
         if c["parent_call_sid"]:
             params.append(("ParentCallSid", c["parent_call_sid"]))
@@ -285,7 +307,11 @@ class CallSession:
         check_call(self.status, status)
         self.status = status
         with self.p.db.tx() as conn:
-            conn.execute(update(calls).where(calls.c.sid == self.sid).values(status=status, date_updated=utcnow(), **values))
+            conn.execute(
+                update(calls)
+                .where(calls.c.sid == self.sid)
+                .values(status=status, date_updated=utcnow(), **values)
+            )
             self.call = conn.execute(select(calls).where(calls.c.sid == self.sid)).mappings().one()
         event = _EVENT_FOR.get(status) or ("completed" if status in CALL_FINAL else None)
         if event:
@@ -325,8 +351,13 @@ class CallSession:
             params += [("CallDuration", duration), ("Duration", str(-(-int(duration) // 60)))]
         with self.p.db.tx() as conn:
             enqueue_callback(
-                conn, self.account_sid, url, self.params.get("StatusCallbackMethod", "POST"), params,
-                key=self.sid, call_sid=self.sid,
+                conn,
+                self.account_sid,
+                url,
+                self.params.get("StatusCallbackMethod", "POST"),
+                params,
+                key=self.sid,
+                call_sid=self.sid,
             )
         self.p.jobs.wake()
 
@@ -336,16 +367,33 @@ class CallSession:
             conn.execute(insert(call_events).values(call_sid=self.sid, event=event, date_created=utcnow()))
 
     def _notify(
-        self, code: int, text: str, *, url: str | None = None, method: str | None = None,
-        params: list[tuple[str, str]] | None = None, body: str = "", warning: bool = False,
+        self,
+        code: int,
+        text: str,
+        *,
+        url: str | None = None,
+        method: str | None = None,
+        params: list[tuple[str, str]] | None = None,
+        body: str = "",
+        warning: bool = False,
     ) -> None:
         log.warning("call %s: %s %s", self.sid, code, text)
         with self.p.db.tx() as conn:
             notifications.record(
-                conn, self.account_sid, code, text, call_sid=self.sid, url=url, method=method, params=params,
-                response_body=body, warning=warning,
+                conn,
+                self.account_sid,
+                code,
+                text,
+                call_sid=self.sid,
+                url=url,
+                method=method,
+                params=params,
+                response_body=body,
+                warning=warning,
             )
 
     def _token(self) -> str:
         with self.p.db.tx() as conn:
-            return str(conn.execute(select(accounts.c.auth_token).where(accounts.c.sid == self.account_sid)).scalar())
+            return str(
+                conn.execute(select(accounts.c.auth_token).where(accounts.c.sid == self.account_sid)).scalar()
+            )

@@ -31,7 +31,11 @@ def enqueue_callback(
     call_sid: str | None = None,
 ) -> None:
     payload: dict[str, Any] = {
-        "account_sid": account_sid, "url": url, "method": method, "params": params, "key": key,
+        "account_sid": account_sid,
+        "url": url,
+        "method": method,
+        "params": params,
+        "key": key,
         "call_sid": call_sid,
     }
     enqueue(conn, KIND, payload)
@@ -45,7 +49,9 @@ class CallbackSender:
     async def handle(self, job: Job) -> None:
         p = job.payload
         with self.db.tx() as conn:
-            token = conn.execute(select(accounts.c.auth_token).where(accounts.c.sid == p["account_sid"])).scalar()
+            token = conn.execute(
+                select(accounts.c.auth_token).where(accounts.c.sid == p["account_sid"])
+            ).scalar()
         if token is None:
             with self.db.tx() as conn:
                 finish(conn, job)
@@ -60,8 +66,15 @@ class CallbackSender:
                     return
                 log.warning("status callback for %s to %s failed: %s", p["key"], err.url, err.message)
                 notifications.record(
-                    conn, p["account_sid"], err.code, err.message, call_sid=p.get("call_sid"), url=err.url,
-                    method=p["method"], params=params, response_body=err.body,
+                    conn,
+                    p["account_sid"],
+                    err.code,
+                    err.message,
+                    call_sid=p.get("call_sid"),
+                    url=err.url,
+                    method=p["method"],
+                    params=params,
+                    response_body=err.body,
                 )
                 finish(conn, job)
             return

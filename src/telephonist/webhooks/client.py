@@ -58,9 +58,7 @@ class Webhooks:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def request(
-        self, url: str, method: str, params: list[tuple[str, str]], auth_token: str
-    ) -> Fetched:
+    async def request(self, url: str, method: str, params: list[tuple[str, str]], auth_token: str) -> Fetched:
         """Send one signed webhook request and return the response, or raise FetchError."""
         url = strip_fragment(url)
         method = method.upper()
@@ -93,7 +91,11 @@ class Webhooks:
                 text = b"".join(chunks).decode(resp.encoding or "utf-8", "replace")
                 if not 200 <= resp.status_code < 300:
                     raise FetchError(
-                        11200, f"HTTP retrieval failure: status {resp.status_code}", url, resp.status_code, text
+                        11200,
+                        f"HTTP retrieval failure: status {resp.status_code}",
+                        url,
+                        resp.status_code,
+                        text,
                     )
                 ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
                 return Fetched(str(resp.url), resp.status_code, ctype, text)

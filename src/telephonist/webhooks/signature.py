@@ -1,4 +1,5 @@
-"""X-Twilio-Signature: base64(HMAC-SHA1(auth token, URL + sorted name+value pairs)), as twilio 9.x validates."""
+"""X-Twilio-Signature: base64(HMAC-SHA1(auth token, URL + sorted name+value pairs)),
+as twilio 9.x validates it."""
 
 from __future__ import annotations
 

@@ -64,18 +64,35 @@ class SimNetwork:
         return _phone(row)
 
     def configure(
-        self, conn: Connection, number: str, answer: str | None = None, ring_seconds: float | None = None,
-        gather_input: list[str] | None = None, answered_by: str | None = None,
+        self,
+        conn: Connection,
+        number: str,
+        answer: str | None = None,
+        ring_seconds: float | None = None,
+        gather_input: list[str] | None = None,
+        answered_by: str | None = None,
     ) -> Phone:
         row = conn.execute(select(sim_phones).where(sim_phones.c.number == number)).mappings().first()
         values: dict[str, Any] = {
-            k: v for k, v in (("answer", answer), ("ring_seconds", ring_seconds),
-                              ("gather_input", gather_input), ("answered_by", answered_by)) if v is not None
+            k: v
+            for k, v in (
+                ("answer", answer),
+                ("ring_seconds", ring_seconds),
+                ("gather_input", gather_input),
+                ("answered_by", answered_by),
+            )
+            if v is not None
         }
         if row is None:
-            defaults = {"answer": "auto", "ring_seconds": DEFAULT_RING_SECONDS, "gather_input": [],
-                        "answered_by": "human"}
-            conn.execute(insert(sim_phones).values(number=number, date_created=utcnow(), **(defaults | values)))
+            defaults = {
+                "answer": "auto",
+                "ring_seconds": DEFAULT_RING_SECONDS,
+                "gather_input": [],
+                "answered_by": "human",
+            }
+            conn.execute(
+                insert(sim_phones).values(number=number, date_created=utcnow(), **(defaults | values))
+            )
         elif values:
             conn.execute(update(sim_phones).where(sim_phones.c.number == number).values(**values))
         return _phone(conn.execute(select(sim_phones).where(sim_phones.c.number == number)).mappings().one())
@@ -87,14 +104,20 @@ class SimNetwork:
             if not phone.gather_input:
                 return None
             conn.execute(
-                update(sim_phones).where(sim_phones.c.number == number).values(gather_input=phone.gather_input[1:])
+                update(sim_phones)
+                .where(sim_phones.c.number == number)
+                .values(gather_input=phone.gather_input[1:])
             )
             return phone.gather_input[0]
 
     def owner(self, conn: Connection, number: str) -> RowMapping | None:
-        return conn.execute(
-            select(incoming_phone_numbers).where(incoming_phone_numbers.c.phone_number == number)
-        ).mappings().first()
+        return (
+            conn.execute(
+                select(incoming_phone_numbers).where(incoming_phone_numbers.c.phone_number == number)
+            )
+            .mappings()
+            .first()
+        )
 
     # -- messaging carrier --------------------------------------------------------------------------
     def submit(self, conn: Connection, message: RowMapping) -> SubmitResult:
@@ -108,8 +131,12 @@ class SimNetwork:
             return SubmitResult("undelivered", 30003, "Unreachable destination handset")
         conn.execute(
             insert(sim_inbox).values(
-                phone=message["to"], message_sid=message["sid"], account_sid=message["account_sid"],
-                body=message["body"], date_received=utcnow(), **{"from": message["from"]},
+                phone=message["to"],
+                message_sid=message["sid"],
+                account_sid=message["account_sid"],
+                body=message["body"],
+                date_received=utcnow(),
+                **{"from": message["from"]},
             )
         )
         return SubmitResult("delivered")
@@ -129,7 +156,9 @@ class SimNetwork:
 
 
 def _phone(row: RowMapping) -> Phone:
-    return Phone(row["number"], row["answer"], row["ring_seconds"], list(row["gather_input"]), row["answered_by"])
+    return Phone(
+        row["number"], row["answer"], row["ring_seconds"], list(row["gather_input"]), row["answered_by"]
+    )
 
 
 class SimLeg(Leg):
@@ -191,8 +220,9 @@ class SimLeg(Leg):
         assert self.peer is not None
         answered = asyncio.ensure_future(self.peer.answered.wait())
         ended = asyncio.ensure_future(self.peer.ended.wait())
-        done, pending = await asyncio.wait({answered, ended}, timeout=self._sleep_scale(timeout),
-                                           return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait(
+            {answered, ended}, timeout=self._sleep_scale(timeout), return_when=asyncio.FIRST_COMPLETED
+        )
         for task in pending:
             task.cancel()
         if answered in done:

@@ -14,7 +14,7 @@ if connection is not None:
     with context.begin_transaction():
         context.run_migrations()
 else:  # `alembic` command line, e.g. autogenerate during development
-    url = config.attributes.get("connection_url") or config.get_main_option("sqlalchemy.url")
+    url = str(config.attributes.get("connection_url") or config.get_main_option("sqlalchemy.url"))
     with create_engine(url).connect() as conn:
         context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
         with context.begin_transaction():
