@@ -1,0 +1,424 @@
+"""The sans-IO TwiML parser: every voice verb with its defaults and attributes, each error code, the
+12200 warnings, hostile XML, and messaging TwiML (twilio-wire.md §4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from telephonist.twiml import TwiMLError, parse_messaging, parse_voice
+from telephonist.twiml.verbs import (
+    Document,
+    Gather,
+    Hangup,
+    Message,
+    MessagingDocument,
+    Pause,
+    Play,
+    Redirect,
+    Reject,
+    Say,
+    Unsupported,
+)
+
+
+def voice(body: str) -> Document:
+    return parse_voice(f"<Response>{body}</Response>")
+
+
+def only(body: str) -> object:
+    doc = voice(body)
+    assert len(doc.verbs) == 1, doc
+    return doc.verbs[0]
+
+
+def error_code(xml: str, messaging: bool = False) -> int:
+    with pytest.raises(TwiMLError) as info:
+        (parse_messaging if messaging else parse_voice)(xml)
+    assert info.value.message
+    return info.value.code
+
+
+# -- documents ------------------------------------------------------------------------------------
+
+
+def test_empty_response_is_an_empty_document() -> None:
+    assert parse_voice("<Response/>") == Document((), ())
+    assert parse_voice("<Response></Response>").verbs == ()
+
+
+def test_xml_declaration_and_bytes_are_accepted() -> None:
+    doc = parse_voice(b'<?xml version="1.0" encoding="UTF-8"?>\n<Response>\n  <Say>Hi</Say>\n</Response>\n')
+    assert doc.verbs == (Say("Hi"),)
+
+
+def test_latin1_bytes_are_decoded_by_their_declaration() -> None:
+    doc = parse_voice(b'<?xml version="1.0" encoding="ISO-8859-1"?><Response><Say>caf\xe9</Say></Response>')
+    assert doc.verbs == (Say("caf\u00e9"),)
+
+
+def test_verbs_keep_document_order() -> None:
+    doc = voice("<Say>one</Say><Pause/><Play>http://x/a.mp3</Play><Say>two</Say><Hangup/>")
+    assert doc.verbs == (Say("one"), Pause(1), Play("http://x/a.mp3"), Say("two"), Hangup())
+    assert doc.warnings == ()
+
+
+def test_twilio_sdk_output_parses() -> None:
+    from twilio.twiml.voice_response import VoiceResponse
+
+    r = VoiceResponse()
+    r.say("Hello", voice="woman", language="fr", loop=2)
+    g = r.gather(num_digits=3, action="/next", method="GET", timeout=7, finish_on_key="*", input="dtmf speech")
+    g.say("Enter your code")
+    g.pause(length=2)
+    r.redirect("/again", method="GET")
+    doc = parse_voice(str(r))
+    assert doc.warnings == ()
+    assert doc.verbs == (
+        Say("Hello", "woman", "fr", 2),
+        Gather(action="/next", method="GET", input=("dtmf", "speech"), timeout=7, finish_on_key="*", num_digits=3,
+               prompts=(Say("Enter your code"), Pause(2))),
+        Redirect("/again", "GET"),
+    )
+
+
+# -- <Say> --------------------------------------------------------------------------------------------
+
+
+def test_say_defaults() -> None:
+    assert only("<Say>Hello world.</Say>") == Say(text="Hello world.", voice="man", language="en", loop=1)
+
+
+def test_say_attributes() -> None:
+    verb = only('<Say voice="Polly.Joanna" language="en-US" loop="3">Hi there</Say>')
+    assert verb == Say("Hi there", "Polly.Joanna", "en-US", 3)
+
+
+def test_say_loop_zero_is_allowed() -> None:
+    assert only('<Say loop="0">Hi</Say>') == Say("Hi", loop=0)
+
+
+def test_say_text_is_whitespace_normalised_and_ssml_contributes_text() -> None:
+    assert only("<Say>\n   Hello\n   world  </Say>") == Say("Hello world")
+    verb = only('<Say>Hello <break time="1s"/><emphasis level="strong">big</emphasis> world</Say>')
+    assert verb == Say("Hello big world")
+
+
+@pytest.mark.parametrize("loop", ["-1", "two", "1.5", ""])
+def test_say_bad_loop_is_13510(loop: str) -> None:
+    assert error_code(f'<Response><Say loop="{loop}">Hi</Say></Response>') == 13510
+
+
+@pytest.mark.parametrize("body", ["<Say></Say>", "<Say/>", "<Say>   </Say>"])
+def test_say_without_text_is_13520(body: str) -> None:
+    assert error_code(f"<Response>{body}</Response>") == 13520
+
+
+def test_say_text_limit_is_4096_characters() -> None:
+    assert only(f"<Say>{'a' * 4096}</Say>") == Say("a" * 4096)
+    assert error_code(f"<Response><Say>{'a' * 4097}</Say></Response>") == 13521
+
+
+# -- <Play> -------------------------------------------------------------------------------------------
+
+
+def test_play_defaults() -> None:
+    assert only("<Play>https://example.com/a.mp3</Play>") == Play(url="https://example.com/a.mp3", loop=1, digits="")
+
+
+def test_play_loop_and_digits() -> None:
+    assert only('<Play loop="4">http://x/a.wav</Play>') == Play("http://x/a.wav", 4)
+    assert only('<Play digits="ww12#*w"></Play>') == Play("", 1, "ww12#*w")
+    assert only('<Play digits="0123456789"/>') == Play(digits="0123456789")
+
+
+@pytest.mark.parametrize("loop", ["-2", "x", "1e3"])
+def test_play_bad_loop_is_13410(loop: str) -> None:
+    assert error_code(f'<Response><Play loop="{loop}">http://x/a.mp3</Play></Response>') == 13410
+
+
+@pytest.mark.parametrize("digits", ["12a", "1 2", "+1", "D"])
+def test_play_bad_digits_is_13430(digits: str) -> None:
+    assert error_code(f'<Response><Play digits="{digits}"/></Response>') == 13430
+
+
+def test_play_without_url_or_digits_is_an_error() -> None:
+    assert error_code("<Response><Play/></Response>") == 13420
+
+
+# -- <Pause> ------------------------------------------------------------------------------------------
+
+
+def test_pause_defaults_to_one_second() -> None:
+    assert only("<Pause/>") == Pause(length=1)
+    assert only('<Pause length="10"/>') == Pause(10)
+    assert only('<Pause length=" 3 "/>') == Pause(3)
+
+
+@pytest.mark.parametrize("length", ["0", "-1", "abc", "2.5", ""])
+def test_pause_bad_length_is_13910(length: str) -> None:
+    assert error_code(f'<Response><Pause length="{length}"/></Response>') == 13910
+
+
+# -- <Gather> -----------------------------------------------------------------------------------------
+
+
+def test_gather_defaults() -> None:
+    verb = only("<Gather/>")
+    assert verb == Gather(
+        action=None, method="POST", input=("dtmf",), timeout=5, finish_on_key="#", num_digits=None,
+        speech_timeout=None, language="en-US", hints="", action_on_empty_result=False, prompts=(),
+    )
+
+
+def test_gather_attributes() -> None:
+    verb = only(
+        '<Gather action="/menu" method="get" input="speech dtmf" timeout="0" finishOnKey="*" numDigits="4"'
+        ' speechTimeout="auto" language="fr-FR" hints="yes, no" actionOnEmptyResult="true"'
+        ' maxSpeechTime="30" profanityFilter="false" bargeIn="true" speechModel="phone_call" enhanced="true"'
+        ' partialResultCallback="/p" partialResultCallbackMethod="GET" debug="false"/>'
+    )
+    assert verb == Gather(
+        action="/menu", method="GET", input=("speech", "dtmf"), timeout=0, finish_on_key="*", num_digits=4,
+        speech_timeout="auto", language="fr-FR", hints="yes, no", action_on_empty_result=True, prompts=(),
+    )
+    assert voice('<Gather finishOnKey="" />').verbs[0] == Gather(finish_on_key="")
+
+
+def test_gather_nests_say_play_and_pause_in_order() -> None:
+    verb = only(
+        '<Gather numDigits="1"><Say voice="woman">Press one</Say><Pause length="2"/>'
+        "<Play>http://x/beep.mp3</Play></Gather>"
+    )
+    assert isinstance(verb, Gather)
+    assert verb.prompts == (Say("Press one", "woman"), Pause(2), Play("http://x/beep.mp3"))
+
+
+@pytest.mark.parametrize("key", ["ab", "x", "##", "A"])
+def test_gather_bad_finish_on_key_is_13310(key: str) -> None:
+    assert error_code(f'<Response><Gather finishOnKey="{key}"/></Response>') == 13310
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "", "fetch"])
+def test_gather_bad_method_is_13312(method: str) -> None:
+    assert error_code(f'<Response><Gather method="{method}"/></Response>') == 13312
+
+
+@pytest.mark.parametrize("timeout", ["-1", "soon", "1.5"])
+def test_gather_bad_timeout_is_13313(timeout: str) -> None:
+    assert error_code(f'<Response><Gather timeout="{timeout}"/></Response>') == 13313
+
+
+@pytest.mark.parametrize("num", ["0", "-3", "four", ""])
+def test_gather_bad_num_digits_is_13314(num: str) -> None:
+    assert error_code(f'<Response><Gather numDigits="{num}"/></Response>') == 13314
+
+
+@pytest.mark.parametrize("child", [
+    "<Dial>+15551230000</Dial>", "<Gather/>", "<Redirect>/x</Redirect>", "<Hangup/>", '<Play digits="1"/>',
+    "<Sms>hi</Sms>",
+])
+def test_gather_bad_nested_verb_is_13320(child: str) -> None:
+    assert error_code(f"<Response><Gather>{child}</Gather></Response>") == 13320
+
+
+@pytest.mark.parametrize("value", ["voice", "dtmf voice", "DTMF", "dtmf,speech"])
+def test_gather_bad_input_is_13326(value: str) -> None:
+    assert error_code(f'<Response><Gather input="{value}"/></Response>') == 13326
+
+
+def test_gather_nested_prompt_errors_keep_their_own_codes() -> None:
+    assert error_code('<Response><Gather><Say loop="x">Hi</Say></Gather></Response>') == 13510
+    assert error_code('<Response><Gather><Pause length="0"/></Gather></Response>') == 13910
+
+
+# -- <Redirect>, <Reject>, <Hangup> ------------------------------------------------------------------
+
+
+def test_redirect_defaults_to_post() -> None:
+    assert only("<Redirect>/next</Redirect>") == Redirect(url="/next", method="POST")
+    assert only('<Redirect method="GET"> http://x/y?a=1&amp;b=2 </Redirect>') == Redirect("http://x/y?a=1&b=2", "GET")
+
+
+def test_redirect_errors_are_13710() -> None:
+    assert error_code("<Response><Redirect/></Response>") == 13710
+    assert error_code('<Response><Redirect method="PATCH">/x</Redirect></Response>') == 13710
+
+
+def test_reject_defaults_to_rejected() -> None:
+    assert only("<Reject/>") == Reject(reason="rejected")
+    assert only('<Reject reason="busy"/>') == Reject("busy")
+
+
+@pytest.mark.parametrize("reason", ["nope", "BUSY", "no-answer"])
+def test_reject_bad_reason_is_13810(reason: str) -> None:
+    assert error_code(f'<Response><Reject reason="{reason}"/></Response>') == 13810
+
+
+def test_hangup() -> None:
+    assert only("<Hangup/>") == Hangup()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: attributes on <Hangup> are dropped without the 12200 warning "
+                                        "every other verb gives for an unknown attribute")
+def test_hangup_unknown_attribute_is_a_12200_warning() -> None:
+    doc = voice('<Hangup reason="x"/>')
+    assert doc.verbs == (Hangup(),)
+    assert [code for code, _ in doc.warnings] == [12200]
+
+
+# -- <Sms> / <Message> in a call ----------------------------------------------------------------------
+
+
+def test_sms_in_voice_defaults() -> None:
+    assert only("<Sms>See you</Sms>") == Message(body="See you", to=None, from_=None, action=None, method="POST",
+                                                 status_callback=None, media=())
+
+
+def test_sms_and_message_in_voice_attributes() -> None:
+    verb = only('<Sms to="+15551230000" from="+15005550006" action="/sent" method="GET" statusCallback="/st">Hi</Sms>')
+    assert verb == Message("Hi", "+15551230000", "+15005550006", "/sent", "GET", "/st")
+    assert only("<Message>Hi <Media>http://x/a.png</Media></Message>") == Message("Hi", media=("http://x/a.png",))
+
+
+# -- verbs that are parsed but not run yet, and warnings ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Dial", "Record", "Enqueue", "Leave", "Connect", "Start", "Stop", "Pay",
+                                  "Refer", "Echo", "Queue", "Prompt"])
+def test_later_verbs_are_parsed_as_unsupported(name: str) -> None:
+    doc = voice(f"<Say>a</Say><{name}>x</{name}><Say>b</Say>")
+    assert doc.verbs == (Say("a"), Unsupported(name), Say("b"))
+
+
+def test_unknown_verb_is_a_12200_warning_and_skipped() -> None:
+    doc = voice("<Say>a</Say><Shout>b</Shout><say>c</say><Say>d</Say>")
+    assert doc.verbs == (Say("a"), Say("d"))
+    assert [code for code, _ in doc.warnings] == [12200, 12200]
+    assert "Shout" in doc.warnings[0][1] and "say" in doc.warnings[1][1]
+
+
+@pytest.mark.parametrize("body", [
+    '<Say colour="red">Hi</Say>', '<Play volume="2">http://x/a.mp3</Play>', '<Pause seconds="3"/>',
+    '<Gather timeOut="3"/>', '<Redirect to="x">/y</Redirect>', '<Reject cause="busy"/>',
+    '<Sms sender="+1">Hi</Sms>', '<Gather><Say speed="2">Hi</Say></Gather>',
+])
+def test_unknown_attribute_is_a_12200_warning(body: str) -> None:
+    doc = voice(body)
+    assert len(doc.verbs) == 1
+    assert [code for code, _ in doc.warnings] == [12200]
+
+
+def test_attribute_names_are_case_sensitive() -> None:
+    doc = voice('<Gather NumDigits="3"/>')
+    assert doc.verbs == (Gather(),)
+    assert [code for code, _ in doc.warnings] == [12200]
+
+
+# -- malformed and hostile XML -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("xml", [
+    "", "   ", "not xml", "<Response>", "<Response><Say>Hi</Response>", "<Response></response>",
+    "<Response><Say>a & b</Say></Response>", "<Response/><Response/>", '{"Say": "hi"}',
+])
+def test_malformed_xml_is_12100(xml: str) -> None:
+    assert error_code(xml) == 12100
+
+
+@pytest.mark.parametrize("xml", ["<response/>", "<Say>Hi</Say>", "<TwiML><Say>Hi</Say></TwiML>", "<html><body/></html>"])
+def test_root_other_than_response_is_12102(xml: str) -> None:
+    assert error_code(xml) == 12102
+    assert error_code(xml, messaging=True) == 12102
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE Response [
+  <!ENTITY lol "lol">
+  <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+  <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+  <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+  <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+  <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+  <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+  <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<Response><Say>&lol9;</Say></Response>"""
+
+EXTERNAL_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE Response [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<Response><Say>&secret;</Say></Response>"""
+
+PARAMETER_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE Response [<!ENTITY % remote SYSTEM "http://127.0.0.1:9/evil.dtd"> %remote;]>
+<Response><Say>Hi</Say></Response>"""
+
+ONE_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE Response [<!ENTITY name "world">]>
+<Response><Say>Hello &name;</Say></Response>"""
+
+
+@pytest.mark.parametrize("xml", [BILLION_LAUGHS, EXTERNAL_ENTITY, PARAMETER_ENTITY, ONE_ENTITY],
+                         ids=["billion-laughs", "external-entity", "parameter-entity", "internal-entity"])
+def test_entity_documents_are_refused_with_12100(xml: str) -> None:
+    assert error_code(xml) == 12100
+    assert error_code(xml, messaging=True) == 12100
+
+
+def test_predefined_and_character_entities_still_work() -> None:
+    assert only("<Say>Tom &amp; Jerry &lt;3 &#233;&#x41;</Say>") == Say("Tom & Jerry <3 \u00e9A")
+
+
+# -- messaging TwiML ----------------------------------------------------------------------------------
+
+
+def test_messaging_plain_message() -> None:
+    doc = parse_messaging("<Response><Message>Thanks!</Message></Response>")
+    assert doc == MessagingDocument((Message("Thanks!"),), ())
+
+
+def test_messaging_mixed_content_body_and_media() -> None:
+    doc = parse_messaging("<Response><Message>hello<Media>https://x/y.png</Media></Message></Response>")
+    assert doc.verbs == (Message(body="hello", media=("https://x/y.png",)),)
+    assert doc.warnings == ()
+
+
+def test_messaging_sdk_mixed_content() -> None:
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    r = MessagingResponse()
+    r.message("hello").media("https://x/y.png")
+    assert parse_messaging(str(r)).verbs == (Message(body="hello", media=("https://x/y.png",)),)
+
+
+def test_messaging_body_and_media_children() -> None:
+    doc = parse_messaging(
+        '<Response><Message to="+15551230000" from="+15005550006" action="/st" method="GET">'
+        "<Body>Your photo</Body><Media>http://x/1.png</Media><Media>http://x/2.png</Media></Message>"
+        '<Redirect method="GET">/more</Redirect></Response>'
+    )
+    assert doc.verbs == (
+        Message("Your photo", "+15551230000", "+15005550006", "/st", "GET", media=("http://x/1.png", "http://x/2.png")),
+        Redirect("/more", "GET"),
+    )
+
+
+def test_messaging_media_only_message() -> None:
+    doc = parse_messaging("<Response><Message><Media>http://x/1.png</Media></Message></Response>")
+    assert doc.verbs == (Message("", media=("http://x/1.png",)),)
+
+
+def test_messaging_empty_message_is_an_error() -> None:
+    assert error_code("<Response><Message/></Response>", messaging=True) == 14103
+    assert error_code("<Response><Message>  </Message></Response>", messaging=True) == 14103
+
+
+def test_messaging_bad_method_is_an_error() -> None:
+    assert error_code('<Response><Message method="PUT">hi</Message></Response>', messaging=True) == 14104
+
+
+def test_messaging_voice_verbs_and_unknown_elements_are_warnings() -> None:
+    doc = parse_messaging("<Response><Say>hi</Say><Message>ok<Foo/></Message><Bogus/></Response>")
+    assert doc.verbs == (Message("ok"),)
+    assert [code for code, _ in doc.warnings] == [14110, 12200, 12200]
