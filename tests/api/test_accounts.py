@@ -53,7 +53,9 @@ def test_fetch_own_account(tel: Telephonist, client: Client) -> None:
     assert uris["calls"] == f"{API}/Accounts/{tel.account_sid}/Calls.json"
     assert uris["incoming_phone_numbers"] == f"{API}/Accounts/{tel.account_sid}/IncomingPhoneNumbers.json"
     assert uris["notifications"] == f"{API}/Accounts/{tel.account_sid}/Notifications.json"
-    assert all(u.startswith(f"{API}/Accounts/{tel.account_sid}/") and u.endswith(".json") for u in uris.values())
+    assert all(
+        u.startswith(f"{API}/Accounts/{tel.account_sid}/") and u.endswith(".json") for u in uris.values()
+    )
 
 
 def test_fetch_via_client_api_account_shortcut(tel: Telephonist, client: Client) -> None:
@@ -103,7 +105,9 @@ def test_list_shows_own_account_and_subaccounts_only(tel: Telephonist, client: C
     assert other["sid"] not in sids
     # A subaccount lists itself only; the unrelated account lists itself only.
     assert [a.sid for a in tel.client(s1.sid, s1.auth_token).api.accounts.list()] == [s1.sid]
-    assert [a.sid for a in tel.client(other["sid"], other["auth_token"]).api.accounts.list()] == [other["sid"]]
+    assert [a.sid for a in tel.client(other["sid"], other["auth_token"]).api.accounts.list()] == [
+        other["sid"]
+    ]
 
 
 def test_list_filters_by_friendly_name_and_status(tel: Telephonist, client: Client) -> None:
@@ -162,7 +166,6 @@ def test_suspended_subaccount_keeps_its_data_visible_to_parent(tel: Telephonist,
     assert [n.phone_number for n in numbers] == ["+15551114001"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a suspended account can still send messages with its own credentials")
 def test_suspended_subaccount_cannot_send(tel: Telephonist, client: Client) -> None:
     sub = client.api.accounts.create()
     client.api.accounts(sub.sid).incoming_phone_numbers.create(phone_number="+15551114002")
@@ -177,9 +180,6 @@ def test_suspended_subaccount_cannot_send(tel: Telephonist, client: Client) -> N
     assert client.api.accounts(sub.sid).messages.list() == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: a closed subaccount still sends messages and places calls through its parent's credentials"
-)
 def test_closed_subaccount_cannot_send_or_call(tel: Telephonist, client: Client) -> None:
     sub = client.api.accounts.create()
     client.api.accounts(sub.sid).incoming_phone_numbers.create(phone_number="+15551114005")
@@ -187,7 +187,9 @@ def test_closed_subaccount_cannot_send_or_call(tel: Telephonist, client: Client)
     base = f"{API}/Accounts/{sub.sid}"
     with tel.http as h:
         m = h.post(f"{base}/Messages.json", data={"To": "+15551114006", "From": "+15551114005", "Body": "x"})
-        c = h.post(f"{base}/Calls.json", data={"To": "+15551114006", "From": "+15551114005", "Twiml": "<Response/>"})
+        c = h.post(
+            f"{base}/Calls.json", data={"To": "+15551114006", "From": "+15551114005", "Twiml": "<Response/>"}
+        )
     assert m.status_code >= 400 and c.status_code >= 400, (m.text, c.text)
     assert m.json()["code"] in (20003, 20005) and c.json()["code"] in (20003, 20005)
     assert client.api.accounts(sub.sid).messages.list() == []
@@ -198,7 +200,10 @@ def test_subaccount_cannot_create_subaccounts(tel: Telephonist, client: Client) 
     sub = client.api.accounts.create()
     with pytest.raises(TwilioRestException):
         tel.client(sub.sid, sub.auth_token).api.accounts.create(friendly_name="grandchild")
-    assert {a.friendly_name for a in client.api.accounts.list()} == {"Telephonist default account", sub.friendly_name}
+    assert {a.friendly_name for a in client.api.accounts.list()} == {
+        "Telephonist default account",
+        sub.friendly_name,
+    }
 
 
 # -- a parent acts on its subaccounts ------------------------------------------------------------
@@ -208,7 +213,9 @@ def test_parent_credentials_work_on_subaccount_paths(tel: Telephonist, client: C
     sub = client.api.accounts.create(friendly_name="child")
     number = client.api.accounts(sub.sid).incoming_phone_numbers.create(phone_number="+15551114010")
     assert number.account_sid == sub.sid
-    message = client.api.accounts(sub.sid).messages.create(to="+15551114011", from_="+15551114010", body="from sub")
+    message = client.api.accounts(sub.sid).messages.create(
+        to="+15551114011", from_="+15551114010", body="from sub"
+    )
     assert message.account_sid == sub.sid
     assert message.uri == f"{API}/Accounts/{sub.sid}/Messages/{message.sid}.json"
     # It lives in the subaccount, not in the parent.
@@ -231,7 +238,9 @@ def test_parent_cannot_send_from_subaccount_number_on_its_own_path(tel: Telephon
 def test_parent_can_update_subaccount_resources(tel: Telephonist, client: Client) -> None:
     sub = client.api.accounts.create()
     with tel.http as h:
-        r = h.post(f"{API}/Accounts/{sub.sid}/IncomingPhoneNumbers.json", data={"PhoneNumber": "+15551114030"})
+        r = h.post(
+            f"{API}/Accounts/{sub.sid}/IncomingPhoneNumbers.json", data={"PhoneNumber": "+15551114030"}
+        )
         assert r.status_code == 201, r.text
         r = h.get(f"{API}/Accounts/{sub.sid}/IncomingPhoneNumbers.json")
         assert [n["phone_number"] for n in r.json()["incoming_phone_numbers"]] == ["+15551114030"]
@@ -259,7 +268,9 @@ def test_subaccount_credentials_on_parent_path_are_401(tel: Telephonist, client:
 def test_subaccount_cannot_update_its_parent(tel: Telephonist, client: Client) -> None:
     sub = client.api.accounts.create()
     with _raw(tel, sub.sid, sub.auth_token) as h:
-        _assert_error(h.post(f"{API}/Accounts/{tel.account_sid}.json", data={"FriendlyName": "pwned"}), 401, 20003)
+        _assert_error(
+            h.post(f"{API}/Accounts/{tel.account_sid}.json", data={"FriendlyName": "pwned"}), 401, 20003
+        )
     assert client.api.accounts(tel.account_sid).fetch().friendly_name == "Telephonist default account"
 
 
@@ -290,7 +301,9 @@ def test_resource_of_another_account_is_404_under_own_path(tel: Telephonist, cli
     b_client = tel.client(b["sid"], b["auth_token"])
     b_number = b_client.incoming_phone_numbers.create(phone_number="+15551114050")
     b_message = b_client.messages.create(to="+15551114051", from_="+15551114050", body="B's secret")
-    b_call = b_client.calls.create(to="+15551114052", from_="+15551114050", twiml="<Response><Say>B</Say></Response>")
+    b_call = b_client.calls.create(
+        to="+15551114052", from_="+15551114050", twiml="<Response><Say>B</Say></Response>"
+    )
     base = f"{API}/Accounts/{tel.account_sid}"
     with tel.http as h:
         _assert_error(h.get(f"{base}/Messages/{b_message.sid}.json"), 404, 20404)

@@ -1,4 +1,4 @@
-"""HTTP Basic authentication as the SDKs see it: 401 with code 20003 and a Basic challenge, no side effects."""
+"""HTTP Basic authentication as the SDKs see it: 401, code 20003, a Basic challenge, no side effects."""
 
 from __future__ import annotations
 
@@ -68,7 +68,9 @@ def test_no_authorization_header_is_401(tel: Telephonist) -> None:
 )
 def test_malformed_authorization_header_is_401(tel: Telephonist, header: str) -> None:
     with httpx.Client(base_url=tel.base_url, timeout=10) as h:
-        _assert_unauthorized(h.get(f"{API}/Accounts/{tel.account_sid}.json", headers={"Authorization": header}))
+        _assert_unauthorized(
+            h.get(f"{API}/Accounts/{tel.account_sid}.json", headers={"Authorization": header})
+        )
 
 
 def test_empty_token_is_401(tel: Telephonist) -> None:

@@ -1,4 +1,4 @@
-"""Calls through the SDK and the wire: create, follow to completion, list filters, live updates, delete, errors."""
+"""Calls through the SDK and the wire: create, follow to the end, list filters, live updates, delete."""
 
 from __future__ import annotations
 
@@ -272,8 +272,13 @@ def test_create_errors_write_nothing_and_server_keeps_serving(
 def test_valid_options_are_accepted(tel: Telephonist, client: Client, webapp: WebApp) -> None:
     cb = webapp.url("/status")
     call = client.calls.create(
-        to="+15551117041", from_=FROM, twiml=SAY, timeout=30, send_digits="1234#wW",
-        status_callback=cb, status_callback_event=["initiated", "ringing", "answered", "completed"],
+        to="+15551117041",
+        from_=FROM,
+        twiml=SAY,
+        timeout=30,
+        send_digits="1234#wW",
+        status_callback=cb,
+        status_callback_event=["initiated", "ringing", "answered", "completed"],
     )
     assert tel.call_final(call.sid).status == "completed"
     statuses = [h.param("CallStatus") for h in webapp.wait_hits("/status", 4)]

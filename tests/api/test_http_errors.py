@@ -1,4 +1,4 @@
-"""Paths and methods the API does not have, and oversized bodies: Twilio error bodies, and the server survives."""
+"""Paths and methods the API lacks, and oversized bodies: Twilio error bodies, and the server survives."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def test_unknown_account_path_is_404_20404(tel: Telephonist, suffix: str) -> Non
         _assert_error(h.get(f"{API}/Accounts/{tel.account_sid}{suffix}"), 404, 20404)
 
 
-@pytest.mark.parametrize("path", ["/", "/2010-04-01", "/2010-04-01/Nothing.json", "/2099-01-01/Accounts.json"])
+@pytest.mark.parametrize(
+    "path", ["/", "/2010-04-01", "/2010-04-01/Nothing.json", "/2099-01-01/Accounts.json"]
+)
 def test_unknown_top_level_path_is_404_20404(tel: Telephonist, path: str) -> None:
     with tel.http as h:
         _assert_error(h.get(path), 404, 20404)

@@ -1,4 +1,4 @@
-"""Messages through the SDK and the wire: create, fetch, list filters, redact, delete, and Twilio's refusals."""
+"""Messages through the SDK and the wire: create, fetch, list filters, redact, delete, Twilio's refusals."""
 
 from __future__ import annotations
 
@@ -160,7 +160,9 @@ def test_list_filter_date_sent_with_sdk_datetimes(client: Client) -> None:
     assert client.messages.list(to="+15551116021", date_sent_after=naive + hour) == []
     assert [x.sid for x in client.messages.list(to="+15551116021", date_sent_before=naive + hour)] == [m.sid]
     assert client.messages.list(to="+15551116021", date_sent_before=naive - hour) == []
-    both = client.messages.list(to="+15551116021", date_sent_after=naive - hour, date_sent_before=naive + hour)
+    both = client.messages.list(
+        to="+15551116021", date_sent_after=naive - hour, date_sent_before=naive + hour
+    )
     assert [x.sid for x in both] == [m.sid]
 
 
@@ -169,7 +171,9 @@ def test_list_filter_date_sent_as_iso_strings_on_the_wire(tel: Telephonist) -> N
     earlier = (sent - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     later = (sent + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     with tel.http as h:
-        r = h.get(_path(tel, ".json"), params={"To": "+15551116022", "DateSent>": earlier, "DateSent<": later})
+        r = h.get(
+            _path(tel, ".json"), params={"To": "+15551116022", "DateSent>": earlier, "DateSent<": later}
+        )
         assert [x["sid"] for x in r.json()["messages"]] == [m.sid]
         r = h.get(_path(tel, ".json"), params={"To": "+15551116022", "DateSent>": later})
         assert r.json()["messages"] == []

@@ -12,10 +12,6 @@ from telephonist.api.accounts import create_account
 
 API = "/2010-04-01"
 
-ROUTE_BUG = (
-    "BUG: GET/POST IncomingPhoneNumbers/{Sid}.json are shadowed by the {Type}.json routes "
-    "(numbers.py routes order), so fetch is 404 and update runs create_number"
-)
 
 
 def _base(tel: Telephonist) -> str:
@@ -59,8 +55,12 @@ def test_create_with_phone_number_is_201_with_defaults(tel: Telephonist) -> None
 
 def test_create_with_configuration(tel: Telephonist, client: Client) -> None:
     n = client.incoming_phone_numbers.create(
-        phone_number="+15551115002", friendly_name="Front desk", voice_url="http://example.com/voice",
-        voice_method="GET", sms_url="https://example.com/sms", status_callback="http://example.com/status",
+        phone_number="+15551115002",
+        friendly_name="Front desk",
+        voice_url="http://example.com/voice",
+        voice_method="GET",
+        sms_url="https://example.com/sms",
+        status_callback="http://example.com/status",
     )
     assert n.friendly_name == "Front desk"
     assert n.voice_url == "http://example.com/voice" and n.voice_method == "GET"
@@ -158,13 +158,14 @@ def test_list_is_scoped_to_the_account(tel: Telephonist, client: Client) -> None
     sub = client.api.accounts.create()
     client.api.accounts(sub.sid).incoming_phone_numbers.create(phone_number="+15551115040")
     assert "+15551115040" not in _numbers(tel)
-    assert [n.phone_number for n in client.api.accounts(sub.sid).incoming_phone_numbers.list()] == ["+15551115040"]
+    assert [n.phone_number for n in client.api.accounts(sub.sid).incoming_phone_numbers.list()] == [
+        "+15551115040"
+    ]
 
 
 # -- fetch / update ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=ROUTE_BUG)
 def test_fetch(tel: Telephonist, client: Client) -> None:
     n = client.incoming_phone_numbers.create(phone_number="+15551115050", friendly_name="Fetch me")
     fetched = client.incoming_phone_numbers(n.sid).fetch()
@@ -173,19 +174,29 @@ def test_fetch(tel: Telephonist, client: Client) -> None:
     assert fetched.friendly_name == "Fetch me"
 
 
-@pytest.mark.xfail(strict=True, reason=ROUTE_BUG)
 def test_update_webhooks(tel: Telephonist, client: Client) -> None:
     n = client.incoming_phone_numbers.create(phone_number="+15551115051")
     updated = client.incoming_phone_numbers(n.sid).update(
-        voice_url="http://example.com/v", voice_method="GET", voice_fallback_url="http://example.com/vf",
-        sms_url="http://example.com/s", sms_method="GET", sms_fallback_url="http://example.com/sf",
-        status_callback="http://example.com/cb", friendly_name="Configured",
+        voice_url="http://example.com/v",
+        voice_method="GET",
+        voice_fallback_url="http://example.com/vf",
+        sms_url="http://example.com/s",
+        sms_method="GET",
+        sms_fallback_url="http://example.com/sf",
+        status_callback="http://example.com/cb",
+        friendly_name="Configured",
     )
     assert updated.sid == n.sid
     assert (updated.voice_url, updated.voice_method, updated.voice_fallback_url) == (
-        "http://example.com/v", "GET", "http://example.com/vf")
+        "http://example.com/v",
+        "GET",
+        "http://example.com/vf",
+    )
     assert (updated.sms_url, updated.sms_method, updated.sms_fallback_url) == (
-        "http://example.com/s", "GET", "http://example.com/sf")
+        "http://example.com/s",
+        "GET",
+        "http://example.com/sf",
+    )
     assert updated.status_callback == "http://example.com/cb"
     assert updated.friendly_name == "Configured"
     # No second number was bought, and the change is what later reads see.
@@ -194,19 +205,22 @@ def test_update_webhooks(tel: Telephonist, client: Client) -> None:
     assert listed.voice_url == "http://example.com/v" and listed.sms_method == "GET"
 
 
-@pytest.mark.xfail(strict=True, reason=ROUTE_BUG)
 @pytest.mark.parametrize(("data", "code"), [({"VoiceUrl": "nope"}, 21402), ({"VoiceMethod": "PUT"}, 21403)])
 def test_update_errors(tel: Telephonist, client: Client, data: dict[str, str], code: int) -> None:
     n = client.incoming_phone_numbers.create(phone_number="+15551115052", voice_url="http://example.com/keep")
     with tel.http as h:
         _assert_error(h.post(f"{_base(tel)}/{n.sid}.json", data=data), 400, code)
-    assert client.incoming_phone_numbers.list(phone_number="+15551115052")[0].voice_url == "http://example.com/keep"
+    assert (
+        client.incoming_phone_numbers.list(phone_number="+15551115052")[0].voice_url
+        == "http://example.com/keep"
+    )
 
 
-@pytest.mark.xfail(strict=True, reason=ROUTE_BUG)
 def test_update_unknown_sid_is_404(tel: Telephonist) -> None:
     with tel.http as h:
-        _assert_error(h.post(f"{_base(tel)}/PN{'0' * 32}.json", data={"VoiceUrl": "http://x.com/"}), 404, 20404)
+        _assert_error(
+            h.post(f"{_base(tel)}/PN{'0' * 32}.json", data={"VoiceUrl": "http://x.com/"}), 404, 20404
+        )
 
 
 # -- delete --------------------------------------------------------------------------------------
@@ -244,7 +258,6 @@ def test_typed_lists_split_local_and_toll_free(client: Client) -> None:
     assert toll_free == {"+18005551234"}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: typed lists (Local/TollFree.json) filter after paging: pages come back short or empty")
 def test_typed_list_pages_are_full(tel: Telephonist, client: Client) -> None:
     # The newest number is toll-free; page 0 of Local.json with PageSize=1 must still hold one local number.
     client.incoming_phone_numbers.create(phone_number="+18005551235")

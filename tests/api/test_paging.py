@@ -183,7 +183,9 @@ def test_calls_paging_with_sdk(tel: Telephonist, client: Client) -> None:
     reason="BUG: a PageToken names its anchor row by SID; when that row was deleted the next page falls back "
     "to Page*PageSize offsets and skips rows, so `for m in stream(): m.delete()` leaves messages behind",
 )
-def test_deleting_while_streaming_reaches_every_item(tel: Telephonist, client: Client, seven: list[str]) -> None:
+def test_deleting_while_streaming_reaches_every_item(
+    tel: Telephonist, client: Client, seven: list[str]
+) -> None:
     for sid in seven:
         wait_until(lambda sid=sid: client.messages(sid).fetch().status == "delivered")
     deleted = [m.sid for m in client.messages.stream(to=TO, page_size=3) if m.delete()]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
 from conftest import Telephonist, WebApp, wait_until
 from openapi import validate_response
@@ -48,16 +47,26 @@ def test_incoming_phone_numbers_create_list_delete(tel: Telephonist) -> None:
     base = _acct(tel, "/IncomingPhoneNumbers")
     with tel.http as h:
         n = _check("POST", h.post(base + ".json", data={"PhoneNumber": "+15551119001"}), 201)
-        _check("POST", h.post(base + ".json", data={
-            "AreaCode": "415", "VoiceUrl": "http://example.com/v", "SmsUrl": "http://example.com/s",
-            "StatusCallback": "http://example.com/cb", "FriendlyName": "configured"}), 201)
+        _check(
+            "POST",
+            h.post(
+                base + ".json",
+                data={
+                    "AreaCode": "415",
+                    "VoiceUrl": "http://example.com/v",
+                    "SmsUrl": "http://example.com/s",
+                    "StatusCallback": "http://example.com/cb",
+                    "FriendlyName": "configured",
+                },
+            ),
+            201,
+        )
         _check("GET", h.get(base + ".json"), 200)
         _check("GET", h.get(base + ".json", params={"PhoneNumber": "+15551119001"}), 200)
         _check("GET", h.get(base + "/Local.json"), 200)
         _check("DELETE", h.delete(f"{base}/{n['sid']}.json"), 204)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: IncomingPhoneNumbers/{Sid}.json GET/POST are shadowed by the {Type}.json routes")
 def test_incoming_phone_numbers_fetch_update(tel: Telephonist) -> None:
     base = _acct(tel, "/IncomingPhoneNumbers")
     with tel.http as h:
@@ -72,7 +81,9 @@ def test_incoming_phone_numbers_fetch_update(tel: Telephonist) -> None:
 def test_messages(tel: Telephonist) -> None:
     base = _acct(tel, "/Messages")
     with tel.http as h:
-        m = _check("POST", h.post(base + ".json", data={"To": "+15551119010", "From": FROM, "Body": "schema ✓"}), 201)
+        m = _check(
+            "POST", h.post(base + ".json", data={"To": "+15551119010", "From": FROM, "Body": "schema ✓"}), 201
+        )
         _check("GET", h.get(f"{base}/{m['sid']}.json"), 200)
         wait_until(lambda: h.get(f"{base}/{m['sid']}.json").json()["status"] == "delivered")
         delivered = _check("GET", h.get(f"{base}/{m['sid']}.json"), 200)
@@ -87,7 +98,9 @@ def test_failed_message_has_valid_error_fields(tel: Telephonist) -> None:
     tel.sim("POST", "/Phones", PhoneNumber="+15551119011", Answer="fail")
     base = _acct(tel, "/Messages")
     with tel.http as h:
-        m = _check("POST", h.post(base + ".json", data={"To": "+15551119011", "From": FROM, "Body": "x"}), 201)
+        m = _check(
+            "POST", h.post(base + ".json", data={"To": "+15551119011", "From": FROM, "Body": "x"}), 201
+        )
         wait_until(lambda: h.get(f"{base}/{m['sid']}.json").json()["status"] in ("undelivered", "failed"))
         body = _check("GET", h.get(f"{base}/{m['sid']}.json"), 200)
     assert body["error_code"] == 30003
@@ -108,8 +121,18 @@ def test_calls(tel: Telephonist, webapp: WebApp) -> None:
         _check("GET", h.get(base + ".json"), 200)
         _check("GET", h.get(base + ".json", params={"Status": "completed", "To": "+15551119020"}), 200)
 
-        live = _check("POST", h.post(base + ".json", data={
-            "To": "+15551119021", "From": FROM, "Twiml": '<Response><Pause length="500"/></Response>'}), 201)
+        live = _check(
+            "POST",
+            h.post(
+                base + ".json",
+                data={
+                    "To": "+15551119021",
+                    "From": FROM,
+                    "Twiml": '<Response><Pause length="500"/></Response>',
+                },
+            ),
+            201,
+        )
         wait_until(lambda: h.get(f"{base}/{live['sid']}.json").json()["status"] == "in-progress")
         _check("GET", h.get(f"{base}/{live['sid']}.json"), 200)
         _check("POST", h.post(f"{base}/{live['sid']}.json", data={"Status": "completed"}), 200)
@@ -126,7 +149,9 @@ def test_notifications_from_a_failing_webhook(tel: Telephonist, webapp: WebApp) 
     call = client.calls.create(to="+15551119030", from_=FROM, url=url)
     tel.call_final(call.sid)
     with tel.http as h:
-        page = wait_until(lambda: (p := h.get(_acct(tel, "/Notifications.json")).json())["notifications"] and p)
+        page = wait_until(
+            lambda: (p := h.get(_acct(tel, "/Notifications.json")).json())["notifications"] and p
+        )
         validate_response("GET", _acct(tel, "/Notifications.json"), 200, page)
         listed = page["notifications"]
         assert [n["error_code"] for n in listed] == ["11200"]
@@ -143,7 +168,10 @@ def test_notifications_from_a_failing_webhook(tel: Telephonist, webapp: WebApp) 
         per_call = _check("GET", h.get(_acct(tel, f"/Calls/{call.sid}/Notifications.json")), 200)
         assert [x["sid"] for x in per_call["notifications"]] == [n["sid"]]
         _check("GET", h.get(_acct(tel, "/Notifications.json"), params={"Log": "0"}), 200)
-        assert _check("GET", h.get(_acct(tel, "/Notifications.json"), params={"Log": "1"}), 200)["notifications"] == []
+        assert (
+            _check("GET", h.get(_acct(tel, "/Notifications.json"), params={"Log": "1"}), 200)["notifications"]
+            == []
+        )
 
     # Through the SDK as well.
     sdk = client.notifications.list()

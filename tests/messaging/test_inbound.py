@@ -59,11 +59,6 @@ def test_incoming_sms_webhook_carries_twilio_params_signed(tel: Telephonist, web
     assert [m.sid for m in client.messages.list(to=NUMBER)] == [sid]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: POST IncomingPhoneNumbers/{PN sid}.json is routed to create_number (the {Type}.json route "
-    "is declared first and matches any segment): update(sms_url=...) answers 21421 instead of updating",
-)
 def test_sms_url_set_by_update_runs(tel: Telephonist, webapp: WebApp) -> None:
     client = tel.client()
     set_sms(client, sms_url=webapp.twiml("/sms", "<Response><Message>Thanks</Message></Response>"))

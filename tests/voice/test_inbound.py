@@ -48,8 +48,6 @@ def test_voice_method_get(tel: Telephonist, webapp: WebApp) -> None:
     assert signed(hit)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: POST/GET IncomingPhoneNumbers/{Sid}.json are routed to the "
-                                        "{Type}.json create/list routes (21421 on update, 404 on fetch)")
 def test_voice_url_set_by_update_on_the_default_number(tel: Telephonist, webapp: WebApp) -> None:
     set_voice_url(tel, PLATFORM_NUMBER, webapp.twiml("/default", "<Response><Say>Default number</Say></Response>"))
     sid = dial_in(tel, to=PLATFORM_NUMBER)
@@ -129,6 +127,28 @@ def test_unconfigured_number_answers_with_a_default_message(tel: Telephonist) ->
     assert tel.call_final(sid).status == "completed"
     [said] = events(tel, sid, "say")
     assert "voice URL" in said["text"]
+
+
+def test_number_voice_fallback_url(tel: Telephonist, webapp: WebApp) -> None:
+    url = webapp.twiml("/in", "down", status=502)
+    buy(tel, NUMBER, voice_url=url, voice_fallback_url=webapp.twiml("/fb", "<Response><Say>Backup</Say></Response>"))
+    sid = dial_in(tel)
+    tel.call_final(sid)
+    [hit] = webapp.hits_for("/fb")
+    p = params(hit)
+    assert (p["ErrorCode"], p["ErrorUrl"], p["Direction"]) == ("11200", url, "inbound")
+    assert signed(hit)
+    assert [e["text"] for e in events(tel, sid, "say")] == ["Backup"]
+
+
+def test_caller_hangs_up_an_inbound_call(tel: Telephonist, webapp: WebApp) -> None:
+    buy(tel, NUMBER, voice_url=webapp.twiml("/in", '<Response><Say>Hold</Say><Pause length="500"/></Response>'))
+    sid = dial_in(tel)
+    wait_until(lambda: events(tel, sid, "pause"))
+    tel.sim("POST", f"/Calls/{sid}/Hangup")
+    call = tel.call_final(sid, timeout=3)
+    assert call.status == "completed" and call.start_time is not None
+    assert tel.transcript(sid)[-1] == {"event": "hangup", "by": "phone"}
 
 
 def test_calling_a_number_of_no_account_is_refused(tel: Telephonist) -> None:

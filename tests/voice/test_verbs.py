@@ -34,8 +34,6 @@ def test_say_ssml_is_heard_as_its_text(tel: Telephonist, webapp: WebApp) -> None
     assert [e["text"] for e in events(tel, sid, "say")] == ["Hello dear caller"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: <Say loop=\"0\"> must repeat until the call ends (twilio-wire.md §4.2); "
-                                        "the session plays it once (`verb.loop or 1`)")
 def test_say_loop_zero_repeats_until_the_phone_hangs_up(tel: Telephonist, webapp: WebApp) -> None:
     sid = place(tel, webapp.twiml("/voice", '<Response><Say loop="0">Hold on</Say><Say>Done</Say></Response>'))
     wait_event(tel, sid, "say", count=3, timeout=2)

@@ -32,6 +32,8 @@ def authenticate(conn: Connection, header: str | None) -> RowMapping:
     ok = hmac.compare_digest(expected.encode(), secret.encode())
     if row is None or not ok or row["status"] == "closed":
         raise unauthorized()
+    if row["status"] != "active":
+        raise TwilioError(20005, "Account not active", 401)
     return row
 
 

@@ -43,6 +43,9 @@ async def context(request: Request, account_param: str | None = "AccountSid") ->
         account = caller
         if account_param is not None:
             account = authorize(conn, caller, request.path_params[account_param])
+        if account_param == "AccountSid" and request.method != "GET" and account["status"] != "active":
+            # A suspended or closed subaccount's records stay readable; nothing new is made on it.
+            raise TwilioError(20005, "Account not active", 401)
     return Ctx(platform, caller, account, params, request.url.path)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, false, func, insert, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -40,8 +40,11 @@ _FIELDS: dict[str, tuple[str, str]] = {
 _TYPES = {"Local": "local", "Mobile": "mobile", "TollFree": "tollfree"}
 
 
+TOLL_FREE = ("800", "833", "844", "855", "866", "877", "888")
+
+
 def number_type(phone_number: str) -> str:
-    return "tollfree" if phone_number[2:5] in ("800", "833", "844", "855", "866", "877", "888") else "local"
+    return "tollfree" if phone_number.startswith("+1") and phone_number[2:5] in TOLL_FREE else "local"
 
 
 def render_number(row: RowMapping) -> dict[str, Any]:
@@ -174,18 +177,18 @@ async def list_numbers(request: Request) -> Response:
         # Partial match; `*` matches any one character, as on Twilio.
         where.append(ipn.c.phone_number.like("%" + pattern.strip().replace("*", "_") + "%"))
         filters.append(("PhoneNumber", pattern))
-    kind = request.path_params.get("Type")
-    rows_filter = _TYPES.get(kind) if kind else None
-    if kind and rows_filter is None:
-        raise TwilioError(20404, f"The requested resource {ctx.path} was not found", 404)
+    kind = _TYPES.get(ctx.path.rsplit("/", 1)[-1].removesuffix(".json"))
+    area = func.substr(ipn.c.phone_number, 3, 3)
+    if kind == "tollfree":
+        where.append(area.in_(TOLL_FREE))
+    elif kind == "local":
+        where.append(area.not_in(TOLL_FREE))
+    elif kind == "mobile":  # the simulated network sells no mobile numbers
+        where.append(false())
     with ctx.tx() as conn:
         body = paginate(
             conn, ipn, where, ctx.params, ctx.path, filters, "incoming_phone_numbers", render_number
         )
-    if rows_filter:
-        body["incoming_phone_numbers"] = [
-            n for n in body["incoming_phone_numbers"] if n["type"] == rows_filter
-        ]
     return json_response(body)
 
 
@@ -226,8 +229,8 @@ _BASE = f"{API}/Accounts/{{AccountSid}}/IncomingPhoneNumbers"
 routes = [
     Route(f"{_BASE}.json", list_numbers, methods=["GET"]),
     Route(f"{_BASE}.json", create_number, methods=["POST"]),
-    Route(f"{_BASE}/{{Type}}.json", list_numbers, methods=["GET"]),
-    Route(f"{_BASE}/{{Type}}.json", create_number, methods=["POST"]),
+    *(Route(f"{_BASE}/{kind}.json", list_numbers, methods=["GET"]) for kind in _TYPES),
+    *(Route(f"{_BASE}/{kind}.json", create_number, methods=["POST"]) for kind in _TYPES),
     Route(f"{_BASE}/{{Sid}}.json", fetch_number, methods=["GET"]),
     Route(f"{_BASE}/{{Sid}}.json", update_number, methods=["POST"]),
     Route(f"{_BASE}/{{Sid}}.json", delete_number, methods=["DELETE"]),

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from telephonist.app import Platform
 
 log = logging.getLogger("telephonist.voice")
+# loop="0" repeats until the call ends; Twilio stops after 1000 iterations.
+MAX_LOOP = 1000
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 # Which status change fires which StatusCallbackEvent.
 _EVENT_FOR = {"ringing": "ringing", "in-progress": "answered"}
@@ -181,7 +183,7 @@ class CallSession:
 
     async def _prompt(self, verb: Prompt, interruptible: bool = False) -> None:
         if isinstance(verb, Say):
-            for _ in range(verb.loop or 1):
+            for _ in range(verb.loop or MAX_LOOP):
                 self._event(
                     {"event": "say", "text": verb.text, "voice": verb.voice, "language": verb.language}
                 )
@@ -193,7 +195,7 @@ class CallSession:
                 self._event({"event": "play", "digits": verb.digits})
                 await self.leg.play_digits(verb.digits)
                 return
-            for _ in range(verb.loop or 1):
+            for _ in range(verb.loop or MAX_LOOP):
                 self._event({"event": "play", "url": verb.url})
                 await self.leg.play(verb.url, interruptible)
                 if interruptible and self.leg.has_input():
