@@ -153,7 +153,7 @@ def test_update_status_completed_hangs_up_a_live_call(tel: Telephonist, client: 
 
 def test_update_status_canceled_on_a_ringing_call(tel: Telephonist, client: Client) -> None:
     tel.sim("POST", "/Phones", PhoneNumber="+15551117021", Answer="manual", RingSeconds="500")
-    call = client.calls.create(to="+15551117021", from_=FROM, twiml=SAY)
+    call = client.calls.create(to="+15551117021", from_=FROM, twiml=SAY, timeout=600)
     wait_until(lambda: client.calls(call.sid).fetch().status == "ringing")
     client.calls(call.sid).update(status="canceled")
     done = tel.call_final(call.sid, timeout=3)

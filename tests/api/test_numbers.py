@@ -13,7 +13,6 @@ from telephonist.api.accounts import create_account
 API = "/2010-04-01"
 
 
-
 def _base(tel: Telephonist) -> str:
     return f"{API}/Accounts/{tel.account_sid}/IncomingPhoneNumbers"
 
@@ -221,6 +220,47 @@ def test_update_unknown_sid_is_404(tel: Telephonist) -> None:
         _assert_error(
             h.post(f"{_base(tel)}/PN{'0' * 32}.json", data={"VoiceUrl": "http://x.com/"}), 404, 20404
         )
+
+
+# -- moving a number between accounts of one family ----------------------------------------------
+
+
+def test_parent_moves_a_number_to_its_subaccount(tel: Telephonist, client: Client) -> None:
+    sub = client.api.accounts.create()
+    n = client.incoming_phone_numbers.create(phone_number="+15551115070")
+    moved = client.incoming_phone_numbers(n.sid).update(account_sid=sub.sid)
+    assert moved.account_sid == sub.sid
+    assert moved.uri == f"{API}/Accounts/{sub.sid}/IncomingPhoneNumbers/{n.sid}.json"
+    assert "+15551115070" not in _numbers(tel)
+    assert [x.sid for x in client.api.accounts(sub.sid).incoming_phone_numbers.list()] == [n.sid]
+    # The subaccount can now send from it; the parent cannot.
+    sub_client = tel.client(sub.sid, sub.auth_token)
+    sent = sub_client.messages.create(to="+15551115071", from_="+15551115070", body="mine now")
+    assert sent.status == "queued"
+    with pytest.raises(TwilioRestException) as exc:
+        client.messages.create(to="+15551115071", from_="+15551115070", body="not mine")
+    assert exc.value.code == 21606
+
+
+def test_number_cannot_be_moved_out_of_the_family(tel: Telephonist, client: Client) -> None:
+    with tel.platform.db.tx() as conn:
+        b = create_account(conn, "B")
+    n = client.incoming_phone_numbers.create(phone_number="+15551115072")
+    with tel.http as h:
+        r = h.post(f"{_base(tel)}/{n.sid}.json", data={"AccountSid": b["sid"]})
+    _assert_error(r, 401, 20003)
+    assert "+15551115072" in _numbers(tel)
+    assert tel.client(b["sid"], b["auth_token"]).incoming_phone_numbers.list() == []
+
+
+def test_subaccount_cannot_move_its_number_to_the_parent(tel: Telephonist, client: Client) -> None:
+    sub = client.api.accounts.create()
+    n = client.api.accounts(sub.sid).incoming_phone_numbers.create(phone_number="+15551115073")
+    with httpx.Client(base_url=tel.base_url, auth=(sub.sid, sub.auth_token), timeout=10) as h:
+        path = f"{API}/Accounts/{sub.sid}/IncomingPhoneNumbers/{n.sid}.json"
+        r = h.post(path, data={"AccountSid": tel.account_sid})
+    _assert_error(r, 401, 20003)
+    assert "+15551115073" not in _numbers(tel)
 
 
 # -- delete --------------------------------------------------------------------------------------

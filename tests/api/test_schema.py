@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -191,3 +193,23 @@ def test_call_notifications_of_unknown_call_is_404(tel: Telephonist) -> None:
     with tel.http as h:
         r = h.get(_acct(tel, f"/Calls/CA{'0' * 32}/Notifications.json"))
     assert r.status_code == 404 and r.json()["code"] == 20404
+
+
+def test_notifications_message_date_filters(tel: Telephonist, webapp: WebApp) -> None:
+    url = webapp.twiml("/bad", "oops", status=500)
+    call = tel.client().calls.create(to="+15551119032", from_=FROM, url=url)
+    tel.call_final(call.sid)
+    path = _acct(tel, "/Notifications.json")
+    with tel.http as h:
+        listed = wait_until(lambda: h.get(path).json()["notifications"])
+        day = parsedate_to_datetime(listed[0]["message_date"]).date()
+        one = dt.timedelta(days=1)
+        for params, count in [
+            ({"MessageDate": day.isoformat()}, 1),
+            ({"MessageDate>": day.isoformat()}, 1),
+            ({"MessageDate<": day.isoformat()}, 1),
+            ({"MessageDate>": (day + one).isoformat()}, 0),
+            ({"MessageDate<": (day - one).isoformat()}, 0),
+        ]:
+            page = _check("GET", h.get(path, params=params), 200)
+            assert len(page["notifications"]) == count, params

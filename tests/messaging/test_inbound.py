@@ -12,9 +12,8 @@ from conftest import ACCOUNT_SID, Telephonist, WebApp, wait_until
 from ._support import PLATFORM_NUMBER, buy, flat, inbox, set_sms, settle, signed, text_in, wait_inbox
 
 PHONE = "+15551239999"
-# The guide configures +15005550006 with incoming_phone_numbers(sid).update(sms_url=...); that update is
-# broken (see test_sms_url_set_by_update_runs), so these tests buy a number with its SmsUrl instead.
-NUMBER = "+15557770100"
+# The number the outside world texts: the default one, configured with incoming_phone_numbers(sid).update().
+NUMBER = PLATFORM_NUMBER
 
 
 def replies(tel: Telephonist) -> list:  # type: ignore[type-arg]
@@ -31,7 +30,7 @@ def wait_delivered_replies(tel: Telephonist, count: int) -> list:  # type: ignor
 
 def test_incoming_sms_webhook_carries_twilio_params_signed(tel: Telephonist, webapp: WebApp) -> None:
     client = tel.client()
-    buy(client, NUMBER, sms_url=webapp.url("/sms"))
+    set_sms(client, sms_url=webapp.url("/sms"))
     sid = text_in(tel, PHONE, "hi", to=NUMBER)
     [hit] = webapp.wait_hits("/sms")
     assert hit.method == "POST"
@@ -72,10 +71,10 @@ def test_sms_url_set_by_update_runs(tel: Telephonist, webapp: WebApp) -> None:
 
 
 def test_from_country_of_a_us_sender(tel: Telephonist, webapp: WebApp) -> None:
-    buy(tel.client(), NUMBER, sms_url=webapp.url("/sms"))
+    set_sms(tel.client(), sms_url=webapp.url("/sms"))
     text_in(tel, "+14155551212", "hello from SF", to=NUMBER)
     [hit] = webapp.wait_hits("/sms")
-    assert hit.param("FromCountry") == "US"
+    assert (hit.param("FromCountry"), hit.param("ToCountry")) == ("US", "US")
 
 
 @pytest.mark.xfail(
@@ -85,14 +84,14 @@ def test_from_country_of_a_us_sender(tel: Telephonist, webapp: WebApp) -> None:
     "fall back to the country code's main region",
 )
 def test_from_country_of_a_simulated_phone_is_us(tel: Telephonist, webapp: WebApp) -> None:
-    buy(tel.client(), NUMBER, sms_url=webapp.url("/sms"))
-    text_in(tel, PHONE, "hi", to=NUMBER)
+    buy(tel.client(), "+15557770100", sms_url=webapp.url("/sms"))
+    text_in(tel, PHONE, "hi", to="+15557770100")
     [hit] = webapp.wait_hits("/sms")
     assert (hit.param("FromCountry"), hit.param("ToCountry")) == ("US", "US")
 
 
 def test_multi_segment_inbound_reports_num_segments(tel: Telephonist, webapp: WebApp) -> None:
-    buy(tel.client(), NUMBER, sms_url=webapp.url("/sms"))
+    set_sms(tel.client(), sms_url=webapp.url("/sms"))
     text_in(tel, PHONE, "x" * 161, to=NUMBER)
     [hit] = webapp.wait_hits("/sms")
     assert hit.param("NumSegments") == "2"
@@ -100,7 +99,7 @@ def test_multi_segment_inbound_reports_num_segments(tel: Telephonist, webapp: We
 
 def test_message_reply_reaches_the_phone(tel: Telephonist, webapp: WebApp) -> None:
     client = tel.client()
-    buy(client, NUMBER, sms_url=webapp.twiml("/sms", "<Response><Message>Thanks</Message></Response>"))
+    set_sms(client, sms_url=webapp.twiml("/sms", "<Response><Message>Thanks</Message></Response>"))
     inbound = text_in(tel, PHONE, "hi", to=NUMBER)
     [got] = wait_inbox(tel, PHONE)
     assert got["body"] == "Thanks" and got["from"] == NUMBER
@@ -112,9 +111,8 @@ def test_message_reply_reaches_the_phone(tel: Telephonist, webapp: WebApp) -> No
 
 
 def test_two_messages_give_two_replies(tel: Telephonist, webapp: WebApp) -> None:
-    buy(
+    set_sms(
         tel.client(),
-        NUMBER,
         sms_url=webapp.twiml("/sms", "<Response><Message>one</Message><Message>two</Message></Response>"),
     )
     text_in(tel, PHONE, "hi", to=NUMBER)
@@ -124,9 +122,8 @@ def test_two_messages_give_two_replies(tel: Telephonist, webapp: WebApp) -> None
 
 
 def test_message_to_and_from_attributes(tel: Telephonist, webapp: WebApp) -> None:
-    buy(
+    set_sms(
         tel.client(),
-        NUMBER,
         sms_url=webapp.twiml(
             "/sms", f'<Response><Message to="+15551230777" from="{NUMBER}">forwarded</Message></Response>'
         ),
@@ -140,9 +137,8 @@ def test_message_to_and_from_attributes(tel: Telephonist, webapp: WebApp) -> Non
 
 
 def test_nested_body(tel: Telephonist, webapp: WebApp) -> None:
-    buy(
+    set_sms(
         tel.client(),
-        NUMBER,
         sms_url=webapp.twiml("/sms", "<Response><Message><Body>nested</Body></Message></Response>"),
     )
     text_in(tel, PHONE, "hi", to=NUMBER)
@@ -155,14 +151,14 @@ def test_messaging_response_helper_output(tel: Telephonist, webapp: WebApp) -> N
 
     resp = MessagingResponse()
     resp.message("from the SDK helper")
-    buy(tel.client(), NUMBER, sms_url=webapp.twiml("/sms", str(resp)))
+    set_sms(tel.client(), sms_url=webapp.twiml("/sms", str(resp)))
     text_in(tel, PHONE, "hi", to=NUMBER)
     [got] = wait_inbox(tel, PHONE)
     assert got["body"] == "from the SDK helper"
 
 
 def test_text_plain_response_is_sent_as_the_reply(tel: Telephonist, webapp: WebApp) -> None:
-    buy(tel.client(), NUMBER, sms_url=webapp.twiml("/sms", "Plain thanks", content_type="text/plain"))
+    set_sms(tel.client(), sms_url=webapp.twiml("/sms", "Plain thanks", content_type="text/plain"))
     text_in(tel, PHONE, "hi", to=NUMBER)
     [got] = wait_inbox(tel, PHONE)
     assert got["body"] == "Plain thanks"
@@ -170,7 +166,7 @@ def test_text_plain_response_is_sent_as_the_reply(tel: Telephonist, webapp: WebA
 
 def test_redirect_fetches_more_twiml(tel: Telephonist, webapp: WebApp) -> None:
     webapp.twiml("/next", "<Response><Message>from next</Message></Response>")
-    buy(tel.client(), NUMBER, sms_url=webapp.twiml("/sms", "<Response><Redirect>/next</Redirect></Response>"))
+    set_sms(tel.client(), sms_url=webapp.twiml("/sms", "<Response><Redirect>/next</Redirect></Response>"))
     text_in(tel, PHONE, "hi", to=NUMBER)
     [got] = wait_inbox(tel, PHONE)
     assert got["body"] == "from next"
@@ -183,9 +179,8 @@ def test_redirect_fetches_more_twiml(tel: Telephonist, webapp: WebApp) -> None:
 
 def test_redirect_with_get(tel: Telephonist, webapp: WebApp) -> None:
     webapp.twiml("/next", "<Response><Message>via GET</Message></Response>")
-    buy(
+    set_sms(
         tel.client(),
-        NUMBER,
         sms_url=webapp.twiml(
             "/sms", f'<Response><Redirect method="GET">{webapp.url("/next")}</Redirect></Response>'
         ),
@@ -199,9 +194,8 @@ def test_redirect_with_get(tel: Telephonist, webapp: WebApp) -> None:
 
 
 def test_message_action_receives_the_reply_status_callbacks(tel: Telephonist, webapp: WebApp) -> None:
-    buy(
+    set_sms(
         tel.client(),
-        NUMBER,
         sms_url=webapp.twiml("/sms", '<Response><Message action="/status">ok</Message></Response>'),
     )
     text_in(tel, PHONE, "hi", to=NUMBER)
@@ -214,7 +208,7 @@ def test_message_action_receives_the_reply_status_callbacks(tel: Telephonist, we
 
 
 def test_empty_response_sends_nothing(tel: Telephonist, webapp: WebApp, tmp_path: Path) -> None:
-    buy(tel.client(), NUMBER, sms_url=webapp.twiml("/sms", "<Response/>"))
+    set_sms(tel.client(), sms_url=webapp.twiml("/sms", "<Response/>"))
     text_in(tel, PHONE, "hi", to=NUMBER)
     webapp.wait_hits("/sms")
     settle(tmp_path)
@@ -225,7 +219,7 @@ def test_empty_response_sends_nothing(tel: Telephonist, webapp: WebApp, tmp_path
 def test_sms_url_500_runs_the_fallback_with_error_code(tel: Telephonist, webapp: WebApp) -> None:
     primary = webapp.twiml("/sms", "oops", status=500, content_type="text/plain")
     fallback = webapp.twiml("/fallback", "<Response><Message>sorry, fallback</Message></Response>")
-    buy(tel.client(), NUMBER, sms_url=primary, sms_fallback_url=fallback)
+    set_sms(tel.client(), sms_url=primary, sms_fallback_url=fallback)
     sid = text_in(tel, PHONE, "hi", to=NUMBER)
     [hit] = webapp.wait_hits("/fallback")
     assert hit.param("ErrorCode") == "11200"
@@ -243,7 +237,7 @@ def test_sms_url_500_without_fallback_records_11200_and_sends_nothing(
 ) -> None:
     client = tel.client()
     primary = webapp.twiml("/sms", "<Response><Message>never</Message></Response>", status=500)
-    buy(client, NUMBER, sms_url=primary)
+    set_sms(client, sms_url=primary)
     text_in(tel, PHONE, "hi", to=NUMBER)
     [note] = wait_until(lambda: client.notifications.list())
     assert note.error_code == "11200"
@@ -260,7 +254,7 @@ def test_sms_url_500_without_fallback_records_11200_and_sends_nothing(
 def test_invalid_xml_records_12100(tel: Telephonist, webapp: WebApp, tmp_path: Path) -> None:
     client = tel.client()
     url = webapp.twiml("/sms", "<Response><Message>broken</Response>")
-    buy(client, NUMBER, sms_url=url)
+    set_sms(client, sms_url=url)
     text_in(tel, PHONE, "hi", to=NUMBER)
     [note] = wait_until(lambda: client.notifications.list())
     assert note.error_code == "12100"
@@ -271,9 +265,8 @@ def test_invalid_xml_records_12100(tel: Telephonist, webapp: WebApp, tmp_path: P
 
 def test_invalid_xml_then_fallback(tel: Telephonist, webapp: WebApp) -> None:
     url = webapp.twiml("/sms", "not xml at all <")
-    buy(
+    set_sms(
         tel.client(),
-        NUMBER,
         sms_url=url,
         sms_fallback_url=webapp.twiml("/fallback", "<Response><Message>fallback ran</Message></Response>"),
     )
@@ -299,9 +292,8 @@ def test_number_without_sms_url_stores_the_message_only(
 
 
 def test_sms_method_get(tel: Telephonist, webapp: WebApp) -> None:
-    buy(
+    set_sms(
         tel.client(),
-        NUMBER,
         sms_url=webapp.twiml("/sms", "<Response><Message>got it</Message></Response>"),
         sms_method="GET",
     )
@@ -314,7 +306,7 @@ def test_sms_method_get(tel: Telephonist, webapp: WebApp) -> None:
 
 
 def test_replies_of_one_conversation_keep_order(tel: Telephonist, webapp: WebApp) -> None:
-    buy(tel.client(), NUMBER, sms_url=webapp.url("/sms"))
+    set_sms(tel.client(), sms_url=webapp.url("/sms"))
     for i in range(5):
         text_in(tel, PHONE, f"msg {i}", to=NUMBER)
     hits = webapp.wait_hits("/sms", 5)
@@ -323,7 +315,7 @@ def test_replies_of_one_conversation_keep_order(tel: Telephonist, webapp: WebApp
 
 def test_inbound_media_params(tel: Telephonist, webapp: WebApp) -> None:
     client = tel.client()
-    buy(client, NUMBER, sms_url=webapp.url("/sms"))
+    set_sms(client, sms_url=webapp.url("/sms"))
     r = tel.sim(
         "POST", f"/Phones/{PHONE}/Messages", To=NUMBER, Body="look", MediaUrl="https://example.com/cat.jpg"
     )
@@ -339,9 +331,8 @@ def test_inbound_media_params(tel: Telephonist, webapp: WebApp) -> None:
 
 
 def test_message_action_with_get(tel: Telephonist, webapp: WebApp) -> None:
-    buy(
+    set_sms(
         tel.client(),
-        NUMBER,
         sms_url=webapp.twiml(
             "/sms", '<Response><Message action="/status" method="GET">ok</Message></Response>'
         ),
@@ -359,9 +350,8 @@ def test_message_action_with_get(tel: Telephonist, webapp: WebApp) -> None:
 )
 def test_replies_before_a_redirect_to_text_plain_are_kept(tel: Telephonist, webapp: WebApp) -> None:
     webapp.twiml("/plain", "second", content_type="text/plain")
-    buy(
+    set_sms(
         tel.client(),
-        NUMBER,
         sms_url=webapp.twiml(
             "/sms", "<Response><Message>first</Message><Redirect>/plain</Redirect></Response>"
         ),
@@ -373,9 +363,8 @@ def test_replies_before_a_redirect_to_text_plain_are_kept(tel: Telephonist, weba
 
 def test_replies_before_a_redirect_are_kept(tel: Telephonist, webapp: WebApp) -> None:
     webapp.twiml("/next", "<Response><Message>second</Message></Response>")
-    buy(
+    set_sms(
         tel.client(),
-        NUMBER,
         sms_url=webapp.twiml(
             "/sms",
             "<Response><Message>first</Message><Redirect>/next</Redirect><Message>never</Message></Response>",
@@ -397,9 +386,8 @@ def test_invalid_to_attribute_is_not_sent_to_the_sender(
     tmp_path: Path,
 ) -> None:
     client = tel.client()
-    buy(
+    set_sms(
         client,
-        NUMBER,
         sms_url=webapp.twiml("/sms", '<Response><Message to="not-a-number">secret</Message></Response>'),
     )
     text_in(tel, PHONE, "hi", to=NUMBER)
@@ -414,7 +402,7 @@ def test_more_than_ten_messages_send_ten_and_record_14109(
 ) -> None:
     client = tel.client()
     many = "".join(f"<Message>reply {i}</Message>" for i in range(11))
-    buy(client, NUMBER, sms_url=webapp.twiml("/sms", f"<Response>{many}</Response>"))
+    set_sms(client, sms_url=webapp.twiml("/sms", f"<Response>{many}</Response>"))
     text_in(tel, PHONE, "hi", to=NUMBER)
     got = wait_inbox(tel, PHONE, 10)
     settle(tmp_path)
@@ -427,7 +415,7 @@ def test_fallback_failing_too_sends_nothing(tel: Telephonist, webapp: WebApp, tm
     client = tel.client()
     primary = webapp.twiml("/sms", "<Response><Message>no</Message></Response>", status=500)
     fallback = webapp.twiml("/fallback", "<Response><Message>no either</Message></Response>", status=503)
-    buy(client, NUMBER, sms_url=primary, sms_fallback_url=fallback)
+    set_sms(client, sms_url=primary, sms_fallback_url=fallback)
     text_in(tel, PHONE, "hi", to=NUMBER)
     webapp.wait_hits("/fallback")
     settle(tmp_path)
@@ -438,9 +426,8 @@ def test_fallback_failing_too_sends_nothing(tel: Telephonist, webapp: WebApp, tm
 
 
 def test_xml_entities_and_unicode_in_replies(tel: Telephonist, webapp: WebApp) -> None:
-    buy(
+    set_sms(
         tel.client(),
-        NUMBER,
         sms_url=webapp.twiml(
             "/sms", "<Response><Message>\n  Tom &amp; Jerry ❤ Привет\n</Message></Response>"
         ),

@@ -80,9 +80,6 @@ def test_fallback_method_get(tel: Telephonist, webapp: WebApp) -> None:
     assert [e["text"] for e in events(tel, sid, "say")] == ["fallback"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: GET webhooks percent-encode ':' and '/' (here in ErrorUrl) and sign "
-                                        "that form; Flask's request.url shows them unescaped, so RequestValidator "
-                                        "rejects a GET fallback request")
 def test_get_fallback_signature_validates_in_flask(tel: Telephonist, webapp: WebApp) -> None:
     url = webapp.twiml("/voice", "boom", status=500)
     sid = place(tel, url, fallback_url=webapp.url("/fallback"), fallback_method="GET")

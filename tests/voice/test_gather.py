@@ -111,9 +111,6 @@ def test_default_action_keeps_the_document_query_string(tel: Telephonist, webapp
     assert signed(second)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the default action of a document fetched by GET is the fetched URL "
-                                        "with the first request's parameters in it, so every parameter (CallSid, "
-                                        "CallStatus, Digits…) arrives twice, the stale value first")
 def test_default_action_of_a_get_document_is_the_url_as_configured(tel: Telephonist, webapp: WebApp) -> None:
     phone(tel, GatherInput=["5"])
     webapp.twiml("/ivr/menu", '<Response><Gather method="GET"/></Response>')
@@ -170,9 +167,6 @@ def test_non_ascii_speech_is_signed_correctly(tel: Telephonist, webapp: WebApp) 
     assert signed(hit)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: GET webhooks percent-encode ',' and \"'\" in parameter values and sign "
-                                        "that form; Flask's request.url shows them unescaped, so RequestValidator "
-                                        "rejects a GET action whose SpeechResult has punctuation")
 def test_get_action_with_punctuated_speech_is_signed_as_flask_sees_it(tel: Telephonist, webapp: WebApp) -> None:
     phone(tel, GatherInput=["speech:yes, it's me"])
     sid = gather_call(tel, webapp, '<Gather input="speech" method="GET" action="/ivr/done"/>')

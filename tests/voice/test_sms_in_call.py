@@ -85,3 +85,16 @@ def test_sms_status_callback_of_the_message(tel: Telephonist, webapp: WebApp) ->
     p = params(hits[0])
     assert p["MessageSid"] == sms["sid"] and p["SmsSid"] == sms["sid"]
     assert signed(hits[0])
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: an invalid <Sms to> falls back to the caller (to_e164(...) or caller), "
+                                        "so a message meant for someone else reaches the caller; Twilio refuses it "
+                                        "with 14101")
+def test_invalid_to_is_refused_not_sent_to_the_caller(tel: Telephonist, webapp: WebApp) -> None:
+    sid = place(tel, webapp.twiml("/voice", '<Response><Sms to="agent-42">Caller PIN is 1234</Sms>'
+                                            "<Say>Bye</Say></Response>"))
+    tel.call_final(sid)
+    assert events(tel, sid, "sms") == []
+    assert tel.client().messages.list() == []
+    assert "14101" in [n.error_code for n in tel.client().calls(sid).notifications.list()]
+    assert inbox(tel) == []

@@ -72,9 +72,6 @@ def test_status_callback_method_get(tel: Telephonist, webapp: WebApp) -> None:
     assert all(params(h)["CallSid"] == sid and params(h)["Timestamp"] for h in hits)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: GET webhooks percent-encode ',' and ':' (e.g. in Timestamp) and sign "
-                                        "that form; Flask's request.url shows them unescaped, as Twilio signs them, "
-                                        "so RequestValidator rejects every GET status callback")
 def test_get_status_callback_signature_validates_in_flask(tel: Telephonist, webapp: WebApp) -> None:
     sid = place(tel, webapp.twiml("/voice", SAY), status_callback=webapp.url("/status"),
                 status_callback_method="GET")

@@ -19,6 +19,7 @@ from telephonist.webhooks.signature import signature
 log = logging.getLogger("telephonist.webhooks")
 MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "TwilioProxy/1.1"
+GET_SAFE = ":/,'@!$*();"
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,12 @@ class Webhooks:
 
     async def request(self, url: str, method: str, params: list[tuple[str, str]], auth_token: str) -> Fetched:
         """Send one signed webhook request and return the response, or raise FetchError."""
-        url = strip_fragment(url)
+        url = document_url = strip_fragment(url)
         method = method.upper()
         if method == "GET" and params:
-            url = url + ("&" if urlsplit(url).query else "?") + urlencode(params)
+            # Leave the characters a web framework shows unescaped in its request URL as they are, so
+            # the URL the application validates is the URL that was signed.
+            url = url + ("&" if urlsplit(url).query else "?") + urlencode(params, safe=GET_SAFE)
             body_params: list[tuple[str, str]] = []
         else:
             body_params = params
@@ -98,7 +101,9 @@ class Webhooks:
                         text,
                     )
                 ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-                return Fetched(str(resp.url), resp.status_code, ctype, text)
+                # Relative URLs in the document resolve against where it came from, less our parameters.
+                final = document_url if str(resp.url) == url else str(resp.url)
+                return Fetched(final, resp.status_code, ctype, text)
         except httpx.TooManyRedirects:
             raise FetchError(11215, "Too many redirects", url) from None
         except httpx.TimeoutException:
