@@ -77,12 +77,6 @@ def test_from_country_of_a_us_sender(tel: Telephonist, webapp: WebApp) -> None:
     assert (hit.param("FromCountry"), hit.param("ToCountry")) == ("US", "US")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: FromCountry/ToCountry are '' for +1555… numbers (simulated phones, bought numbers): "
-    "phonenumbers finds no region for an unassigned NANP area code, and webhooks/params._country does not "
-    "fall back to the country code's main region",
-)
 def test_from_country_of_a_simulated_phone_is_us(tel: Telephonist, webapp: WebApp) -> None:
     buy(tel.client(), "+15557770100", sms_url=webapp.url("/sms"))
     text_in(tel, PHONE, "hi", to="+15557770100")
@@ -343,11 +337,6 @@ def test_message_action_with_get(tel: Telephonist, webapp: WebApp) -> None:
     assert all(signed(h) for h in hits)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a text/plain document reached through <Redirect> replaces the replies of the documents "
-    "before it (MessagingEngine._run_sms_url returns only the text/plain reply)",
-)
 def test_replies_before_a_redirect_to_text_plain_are_kept(tel: Telephonist, webapp: WebApp) -> None:
     webapp.twiml("/plain", "second", content_type="text/plain")
     set_sms(
@@ -375,11 +364,6 @@ def test_replies_before_a_redirect_are_kept(tel: Telephonist, webapp: WebApp) ->
     assert sorted(m["body"] for m in got) == ["first", "second"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='BUG: <Message to="not-a-number"> falls back to the inbound sender (MessagingEngine._reply uses '
-    "to_e164(verb.to) or row['from']) instead of refusing the verb with 14101",
-)
 def test_invalid_to_attribute_is_not_sent_to_the_sender(
     tel: Telephonist,
     webapp: WebApp,

@@ -236,7 +236,7 @@ class MessagingEngine:
                 fetched = await self.p.webhooks.request(url, method, params, token)
                 if fetched.content_type == "text/plain":
                     text = fetched.body.strip()
-                    return [self._reply(row, Message(body=text), fetched.url)] if text else []
+                    return [*replies, self._reply(row, Message(body=text), fetched.url)] if text else replies
                 if not fetched.body.strip():
                     return replies
                 document = parse_messaging(fetched.body)
@@ -254,6 +254,23 @@ class MessagingEngine:
                 if isinstance(verb, Redirect):
                     redirect = verb
                     break
+                bad = [
+                    (code, attr)
+                    for code, attr in ((14101, verb.to), (14102, verb.from_))
+                    if attr is not None and to_e164(attr) is None
+                ]
+                if bad:
+                    code, attr = bad[0]
+                    self._notify(
+                        row,
+                        code,
+                        f"<Message> has an invalid phone number: {attr}",
+                        fetched.url,
+                        method,
+                        params,
+                        fetched.body,
+                    )
+                    continue
                 replies.append(self._reply(row, verb, fetched.url))
             if redirect is None:
                 return replies

@@ -7,9 +7,14 @@ import phonenumbers
 
 def _country(number: str) -> str:
     try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(number)) or ""
+        parsed = phonenumbers.parse(number)
     except phonenumbers.NumberParseException:
         return ""
+    # Unassigned test numbers (+1555…) have no region of their own: use the country code's.
+    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
+        parsed.country_code or 0
+    )
+    return "" if region == "ZZ" else region
 
 
 def geo_params(from_: str, to: str, legacy: bool = False) -> list[tuple[str, str]]:
