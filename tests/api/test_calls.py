@@ -124,11 +124,6 @@ def test_list_filters(tel: Telephonist, client: Client) -> None:
     client.calls(live.sid).update(status="completed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: StartTime=<SDK datetime> (twilio 9 sends YYYY-MM-DDT00:00:00Z for start_time=) is an exact "
-    "timestamp match instead of that day",
-)
 def test_list_filter_start_time_exact_day_with_sdk(tel: Telephonist, client: Client) -> None:
     call = client.calls.create(to="+15551117014", from_=FROM, twiml=SAY)
     start = tel.call_final(call.sid).start_time.astimezone(dt.UTC)

@@ -181,11 +181,6 @@ def test_list_filter_date_sent_as_iso_strings_on_the_wire(tel: Telephonist) -> N
         assert "DateSent%3E=" in r.json()["uri"] or "DateSent>=" in r.json()["uri"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DateSent=<SDK datetime> (twilio 9 sends YYYY-MM-DDT00:00:00Z for date_sent=) is an exact "
-    "timestamp match, so Twilio's documented `date_sent=datetime(y, m, d)` finds nothing",
-)
 def test_list_filter_date_sent_exact_day_with_sdk(client: Client) -> None:
     m, sent = _sent_message(client, "+15551116023")
     midnight = dt.datetime(sent.year, sent.month, sent.day)

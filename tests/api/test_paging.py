@@ -178,11 +178,6 @@ def test_calls_paging_with_sdk(tel: Telephonist, client: Client) -> None:
     assert [c.sid for c in client.calls.list(page_size=2)] == list(reversed(sids))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a PageToken names its anchor row by SID; when that row was deleted the next page falls back "
-    "to Page*PageSize offsets and skips rows, so `for m in stream(): m.delete()` leaves messages behind",
-)
 def test_deleting_while_streaming_reaches_every_item(
     tel: Telephonist, client: Client, seven: list[str]
 ) -> None:

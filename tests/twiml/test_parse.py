@@ -67,7 +67,9 @@ def test_twilio_sdk_output_parses() -> None:
 
     r = VoiceResponse()
     r.say("Hello", voice="woman", language="fr", loop=2)
-    g = r.gather(num_digits=3, action="/next", method="GET", timeout=7, finish_on_key="*", input="dtmf speech")
+    g = r.gather(
+        num_digits=3, action="/next", method="GET", timeout=7, finish_on_key="*", input="dtmf speech"
+    )
     g.say("Enter your code")
     g.pause(length=2)
     r.redirect("/again", method="GET")
@@ -75,8 +77,15 @@ def test_twilio_sdk_output_parses() -> None:
     assert doc.warnings == ()
     assert doc.verbs == (
         Say("Hello", "woman", "fr", 2),
-        Gather(action="/next", method="GET", input=("dtmf", "speech"), timeout=7, finish_on_key="*", num_digits=3,
-               prompts=(Say("Enter your code"), Pause(2))),
+        Gather(
+            action="/next",
+            method="GET",
+            input=("dtmf", "speech"),
+            timeout=7,
+            finish_on_key="*",
+            num_digits=3,
+            prompts=(Say("Enter your code"), Pause(2)),
+        ),
         Redirect("/again", "GET"),
     )
 
@@ -122,7 +131,9 @@ def test_say_text_limit_is_4096_characters() -> None:
 
 
 def test_play_defaults() -> None:
-    assert only("<Play>https://example.com/a.mp3</Play>") == Play(url="https://example.com/a.mp3", loop=1, digits="")
+    assert only("<Play>https://example.com/a.mp3</Play>") == Play(
+        url="https://example.com/a.mp3", loop=1, digits=""
+    )
 
 
 def test_play_loop_and_digits() -> None:
@@ -165,8 +176,17 @@ def test_pause_bad_length_is_13910(length: str) -> None:
 def test_gather_defaults() -> None:
     verb = only("<Gather/>")
     assert verb == Gather(
-        action=None, method="POST", input=("dtmf",), timeout=5, finish_on_key="#", num_digits=None,
-        speech_timeout=None, language="en-US", hints="", action_on_empty_result=False, prompts=(),
+        action=None,
+        method="POST",
+        input=("dtmf",),
+        timeout=5,
+        finish_on_key="#",
+        num_digits=None,
+        speech_timeout=None,
+        language="en-US",
+        hints="",
+        action_on_empty_result=False,
+        prompts=(),
     )
 
 
@@ -178,8 +198,17 @@ def test_gather_attributes() -> None:
         ' partialResultCallback="/p" partialResultCallbackMethod="GET" debug="false"/>'
     )
     assert verb == Gather(
-        action="/menu", method="GET", input=("speech", "dtmf"), timeout=0, finish_on_key="*", num_digits=4,
-        speech_timeout="auto", language="fr-FR", hints="yes, no", action_on_empty_result=True, prompts=(),
+        action="/menu",
+        method="GET",
+        input=("speech", "dtmf"),
+        timeout=0,
+        finish_on_key="*",
+        num_digits=4,
+        speech_timeout="auto",
+        language="fr-FR",
+        hints="yes, no",
+        action_on_empty_result=True,
+        prompts=(),
     )
     assert voice('<Gather finishOnKey="" />').verbs[0] == Gather(finish_on_key="")
 
@@ -213,10 +242,17 @@ def test_gather_bad_num_digits_is_13314(num: str) -> None:
     assert error_code(f'<Response><Gather numDigits="{num}"/></Response>') == 13314
 
 
-@pytest.mark.parametrize("child", [
-    "<Dial>+15551230000</Dial>", "<Gather/>", "<Redirect>/x</Redirect>", "<Hangup/>", '<Play digits="1"/>',
-    "<Sms>hi</Sms>",
-])
+@pytest.mark.parametrize(
+    "child",
+    [
+        "<Dial>+15551230000</Dial>",
+        "<Gather/>",
+        "<Redirect>/x</Redirect>",
+        "<Hangup/>",
+        '<Play digits="1"/>',
+        "<Sms>hi</Sms>",
+    ],
+)
 def test_gather_bad_nested_verb_is_13320(child: str) -> None:
     assert error_code(f"<Response><Gather>{child}</Gather></Response>") == 13320
 
@@ -236,7 +272,9 @@ def test_gather_nested_prompt_errors_keep_their_own_codes() -> None:
 
 def test_redirect_defaults_to_post() -> None:
     assert only("<Redirect>/next</Redirect>") == Redirect(url="/next", method="POST")
-    assert only('<Redirect method="GET"> http://x/y?a=1&amp;b=2 </Redirect>') == Redirect("http://x/y?a=1&b=2", "GET")
+    assert only('<Redirect method="GET"> http://x/y?a=1&amp;b=2 </Redirect>') == Redirect(
+        "http://x/y?a=1&b=2", "GET"
+    )
 
 
 def test_redirect_errors_are_13710() -> None:
@@ -268,21 +306,41 @@ def test_hangup_unknown_attribute_is_a_12200_warning() -> None:
 
 
 def test_sms_in_voice_defaults() -> None:
-    assert only("<Sms>See you</Sms>") == Message(body="See you", to=None, from_=None, action=None, method="POST",
-                                                 status_callback=None, media=())
+    assert only("<Sms>See you</Sms>") == Message(
+        body="See you", to=None, from_=None, action=None, method="POST", status_callback=None, media=()
+    )
 
 
 def test_sms_and_message_in_voice_attributes() -> None:
-    verb = only('<Sms to="+15551230000" from="+15005550006" action="/sent" method="GET" statusCallback="/st">Hi</Sms>')
+    verb = only(
+        '<Sms to="+15551230000" from="+15005550006" action="/sent" method="GET" statusCallback="/st">Hi</Sms>'
+    )
     assert verb == Message("Hi", "+15551230000", "+15005550006", "/sent", "GET", "/st")
-    assert only("<Message>Hi <Media>http://x/a.png</Media></Message>") == Message("Hi", media=("http://x/a.png",))
+    assert only("<Message>Hi <Media>http://x/a.png</Media></Message>") == Message(
+        "Hi", media=("http://x/a.png",)
+    )
 
 
 # -- verbs that are parsed but not run yet, and warnings ---------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["Dial", "Record", "Enqueue", "Leave", "Connect", "Start", "Stop", "Pay",
-                                  "Refer", "Echo", "Queue", "Prompt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Dial",
+        "Record",
+        "Enqueue",
+        "Leave",
+        "Connect",
+        "Start",
+        "Stop",
+        "Pay",
+        "Refer",
+        "Echo",
+        "Queue",
+        "Prompt",
+    ],
+)
 def test_later_verbs_are_parsed_as_unsupported(name: str) -> None:
     doc = voice(f"<Say>a</Say><{name}>x</{name}><Say>b</Say>")
     assert doc.verbs == (Say("a"), Unsupported(name), Say("b"))
@@ -295,11 +353,19 @@ def test_unknown_verb_is_a_12200_warning_and_skipped() -> None:
     assert "Shout" in doc.warnings[0][1] and "say" in doc.warnings[1][1]
 
 
-@pytest.mark.parametrize("body", [
-    '<Say colour="red">Hi</Say>', '<Play volume="2">http://x/a.mp3</Play>', '<Pause seconds="3"/>',
-    '<Gather timeOut="3"/>', '<Redirect to="x">/y</Redirect>', '<Reject cause="busy"/>',
-    '<Sms sender="+1">Hi</Sms>', '<Gather><Say speed="2">Hi</Say></Gather>',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<Say colour="red">Hi</Say>',
+        '<Play volume="2">http://x/a.mp3</Play>',
+        '<Pause seconds="3"/>',
+        '<Gather timeOut="3"/>',
+        '<Redirect to="x">/y</Redirect>',
+        '<Reject cause="busy"/>',
+        '<Sms sender="+1">Hi</Sms>',
+        '<Gather><Say speed="2">Hi</Say></Gather>',
+    ],
+)
 def test_unknown_attribute_is_a_12200_warning(body: str) -> None:
     doc = voice(body)
     assert len(doc.verbs) == 1
@@ -315,15 +381,27 @@ def test_attribute_names_are_case_sensitive() -> None:
 # -- malformed and hostile XML -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("xml", [
-    "", "   ", "not xml", "<Response>", "<Response><Say>Hi</Response>", "<Response></response>",
-    "<Response><Say>a & b</Say></Response>", "<Response/><Response/>", '{"Say": "hi"}',
-])
+@pytest.mark.parametrize(
+    "xml",
+    [
+        "",
+        "   ",
+        "not xml",
+        "<Response>",
+        "<Response><Say>Hi</Response>",
+        "<Response></response>",
+        "<Response><Say>a & b</Say></Response>",
+        "<Response/><Response/>",
+        '{"Say": "hi"}',
+    ],
+)
 def test_malformed_xml_is_12100(xml: str) -> None:
     assert error_code(xml) == 12100
 
 
-@pytest.mark.parametrize("xml", ["<response/>", "<Say>Hi</Say>", "<TwiML><Say>Hi</Say></TwiML>", "<html><body/></html>"])
+@pytest.mark.parametrize(
+    "xml", ["<response/>", "<Say>Hi</Say>", "<TwiML><Say>Hi</Say></TwiML>", "<html><body/></html>"]
+)
 def test_root_other_than_response_is_12102(xml: str) -> None:
     assert error_code(xml) == 12102
     assert error_code(xml, messaging=True) == 12102
@@ -357,8 +435,11 @@ ONE_ENTITY = """<?xml version="1.0"?>
 <Response><Say>Hello &name;</Say></Response>"""
 
 
-@pytest.mark.parametrize("xml", [BILLION_LAUGHS, EXTERNAL_ENTITY, PARAMETER_ENTITY, ONE_ENTITY],
-                         ids=["billion-laughs", "external-entity", "parameter-entity", "internal-entity"])
+@pytest.mark.parametrize(
+    "xml",
+    [BILLION_LAUGHS, EXTERNAL_ENTITY, PARAMETER_ENTITY, ONE_ENTITY],
+    ids=["billion-laughs", "external-entity", "parameter-entity", "internal-entity"],
+)
 def test_entity_documents_are_refused_with_12100(xml: str) -> None:
     assert error_code(xml) == 12100
     assert error_code(xml, messaging=True) == 12100
@@ -397,7 +478,14 @@ def test_messaging_body_and_media_children() -> None:
         '<Redirect method="GET">/more</Redirect></Response>'
     )
     assert doc.verbs == (
-        Message("Your photo", "+15551230000", "+15005550006", "/st", "GET", media=("http://x/1.png", "http://x/2.png")),
+        Message(
+            "Your photo",
+            "+15551230000",
+            "+15005550006",
+            "/st",
+            "GET",
+            media=("http://x/1.png", "http://x/2.png"),
+        ),
         Redirect("/more", "GET"),
     )
 

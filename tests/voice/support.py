@@ -15,11 +15,13 @@ PHONE = "+15551230000"  # a virtual phone
 
 def signed(hit: Hit) -> bool:
     """What an application does with twilio's validator: URL as requested, the form as received."""
-    return bool(RequestValidator(AUTH_TOKEN).validate(hit.url, MultiDict(hit.form), hit.headers["X-Twilio-Signature"]))
+    return bool(
+        RequestValidator(AUTH_TOKEN).validate(hit.url, MultiDict(hit.form), hit.headers["X-Twilio-Signature"])
+    )
 
 
 def params(hit: Hit) -> dict[str, str]:
-    """Every parameter of a webhook request, from the body (POST) or the query string (GET), last value wins."""
+    """Every parameter of a webhook request, from the body (POST) or the query string (GET); last wins."""
     out = {k: v[-1] for k, v in hit.args.items()}
     out |= {k: v[-1] for k, v in hit.form.items()}
     return out
@@ -43,7 +45,9 @@ def events(tel: Telephonist, sid: str, kind: str | None = None) -> list[dict[str
     return [e for e in tel.transcript(sid) if kind is None or e["event"] == kind]
 
 
-def wait_event(tel: Telephonist, sid: str, kind: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+def wait_event(
+    tel: Telephonist, sid: str, kind: str, count: int = 1, timeout: float = 10.0
+) -> list[dict[str, Any]]:
     return wait_until(lambda: len(found := events(tel, sid, kind)) >= count and found, timeout)  # type: ignore[no-any-return]
 
 

@@ -50,7 +50,9 @@ def test_http_500_is_11200_and_the_caller_hears_the_error(tel: Telephonist, weba
 
 def test_http_404_on_a_redirect_is_11200(tel: Telephonist, webapp: WebApp) -> None:
     webapp.twiml("/missing", "not here", status=404)
-    sid = failed_call(tel, webapp.twiml("/voice", "<Response><Say>first</Say><Redirect>/missing</Redirect></Response>"))
+    sid = failed_call(
+        tel, webapp.twiml("/voice", "<Response><Say>first</Say><Redirect>/missing</Redirect></Response>")
+    )
     assert_app_error(tel, sid, 11200, webapp.url("/missing"))
     assert [e["text"] for e in events(tel, sid, "say")] == ["first", APP_ERROR]
 
@@ -98,15 +100,18 @@ def test_fallback_that_fails_too_plays_the_error(tel: Telephonist, webapp: WebAp
     assert [n.error_code for n in notifications(tel, sid)] == ["11200", "11200"]
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    ("<Response><Say>unclosed</Response>", 12100),
-    ("this is not xml", 12100),
-    ("", 12100),
-    ("<Document><Say>Hi</Say></Document>", 12102),
-    ('<Response><Say loop="many">Hi</Say></Response>', 13510),
-    ('<Response><Gather numDigits="0"/></Response>', 13314),
-    ('<Response><Reject reason="maybe"/></Response>', 13810),
-])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("<Response><Say>unclosed</Response>", 12100),
+        ("this is not xml", 12100),
+        ("", 12100),
+        ("<Document><Say>Hi</Say></Document>", 12102),
+        ('<Response><Say loop="many">Hi</Say></Response>', 13510),
+        ('<Response><Gather numDigits="0"/></Response>', 13314),
+        ('<Response><Reject reason="maybe"/></Response>', 13810),
+    ],
+)
 def test_invalid_twiml(tel: Telephonist, webapp: WebApp, body: str, code: int) -> None:
     url = webapp.twiml("/voice", body)
     sid = failed_call(tel, url)
@@ -117,21 +122,28 @@ def test_invalid_twiml(tel: Telephonist, webapp: WebApp, body: str, code: int) -
 
 def test_invalid_twiml_from_an_action_url(tel: Telephonist, webapp: WebApp) -> None:
     webapp.twiml("/next", "<Response><Say>oops</Response>")
-    sid = failed_call(tel, webapp.twiml("/voice", "<Response><Say>one</Say><Redirect>/next</Redirect></Response>"))
+    sid = failed_call(
+        tel, webapp.twiml("/voice", "<Response><Say>one</Say><Redirect>/next</Redirect></Response>")
+    )
     assert_app_error(tel, sid, 12100, webapp.url("/next"))
     assert [e["text"] for e in events(tel, sid, "say")] == ["one", APP_ERROR]
 
 
 def test_billion_laughs_document_is_refused_and_the_server_survives(tel: Telephonist, webapp: WebApp) -> None:
     lol = "".join(f'<!ENTITY l{i} "{("&l" + str(i - 1) + ";") * 10}">' for i in range(1, 10))
-    body = f'<?xml version="1.0"?><!DOCTYPE Response [<!ENTITY l0 "lol">{lol}]><Response><Say>&l9;</Say></Response>'
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE Response [<!ENTITY l0 "lol">{lol}]>'
+        "<Response><Say>&l9;</Say></Response>"
+    )
     sid = failed_call(tel, webapp.twiml("/voice", body))
     assert_app_error(tel, sid, 12100)
     server_alive(tel)
 
 
 def test_unknown_verb_is_a_warning_and_the_call_continues(tel: Telephonist, webapp: WebApp) -> None:
-    sid = failed_call(tel, webapp.twiml("/voice", "<Response><Say>one</Say><Shout>hey</Shout><Say>two</Say></Response>"))
+    sid = failed_call(
+        tel, webapp.twiml("/voice", "<Response><Say>one</Say><Shout>hey</Shout><Say>two</Say></Response>")
+    )
     assert [e["text"] for e in events(tel, sid, "say")] == ["one", "two"]
     notes = notifications(tel, sid)
     assert [(n.error_code, n.log) for n in notes] == [("12200", "1")]
@@ -147,7 +159,9 @@ def test_unknown_attribute_is_a_warning(tel: Telephonist, webapp: WebApp) -> Non
 
 
 def test_verbs_not_run_yet_are_warnings_and_skipped(tel: Telephonist, webapp: WebApp) -> None:
-    sid = failed_call(tel, webapp.twiml("/voice", "<Response><Dial>+15551239876</Dial><Say>after dial</Say></Response>"))
+    sid = failed_call(
+        tel, webapp.twiml("/voice", "<Response><Dial>+15551239876</Dial><Say>after dial</Say></Response>")
+    )
     assert [e["text"] for e in events(tel, sid, "say")] == ["after dial"]
     notes = notifications(tel, sid)
     assert [(n.error_code, n.log) for n in notes] == [("12200", "1")]
@@ -213,6 +227,8 @@ def test_invalid_inline_twiml_is_12100(tel: Telephonist) -> None:
 def test_failed_gather_action_plays_the_error(tel: Telephonist, webapp: WebApp) -> None:
     phone(tel, GatherInput=["1"])
     webapp.twiml("/action", "nope", status=500)
-    sid = failed_call(tel, webapp.twiml("/voice", '<Response><Gather action="/action"/><Say>never</Say></Response>'))
+    sid = failed_call(
+        tel, webapp.twiml("/voice", '<Response><Gather action="/action"/><Say>never</Say></Response>')
+    )
     assert_app_error(tel, sid, 11200, webapp.url("/action"))
     assert [e["event"] for e in tel.transcript(sid)] == ["gather", "say", "hangup"]

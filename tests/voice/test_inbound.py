@@ -31,9 +31,18 @@ def test_voice_url_gets_the_inbound_parameters(tel: Telephonist, webapp: WebApp)
     assert hit.method == "POST"
     p = params(hit)
     assert (p["CallSid"], p["AccountSid"], p["Direction"], p["CallStatus"]) == (
-        sid, tel.account_sid, "inbound", "ringing"
+        sid,
+        tel.account_sid,
+        "inbound",
+        "ringing",
     )
-    assert (p["From"], p["Caller"], p["To"], p["Called"], p["ApiVersion"]) == (PHONE, PHONE, NUMBER, NUMBER, "2010-04-01")
+    assert (p["From"], p["Caller"], p["To"], p["Called"], p["ApiVersion"]) == (
+        PHONE,
+        PHONE,
+        NUMBER,
+        NUMBER,
+        "2010-04-01",
+    )
     assert signed(hit)
     assert [e["text"] for e in events(tel, sid, "say")] == ["Welcome"]
 
@@ -49,7 +58,9 @@ def test_voice_method_get(tel: Telephonist, webapp: WebApp) -> None:
 
 
 def test_voice_url_set_by_update_on_the_default_number(tel: Telephonist, webapp: WebApp) -> None:
-    set_voice_url(tel, PLATFORM_NUMBER, webapp.twiml("/default", "<Response><Say>Default number</Say></Response>"))
+    set_voice_url(
+        tel, PLATFORM_NUMBER, webapp.twiml("/default", "<Response><Say>Default number</Say></Response>")
+    )
     sid = dial_in(tel, to=PLATFORM_NUMBER)
     tel.call_final(sid)
     assert params(webapp.hits_for("/default")[0])["To"] == PLATFORM_NUMBER
@@ -57,7 +68,9 @@ def test_voice_url_set_by_update_on_the_default_number(tel: Telephonist, webapp:
 
 
 def test_gather_input_of_the_call_request_feeds_the_gather(tel: Telephonist, webapp: WebApp) -> None:
-    webapp.twiml("/menu", '<Response><Gather numDigits="2" action="/chosen"><Say>Choose</Say></Gather></Response>')
+    webapp.twiml(
+        "/menu", '<Response><Gather numDigits="2" action="/chosen"><Say>Choose</Say></Gather></Response>'
+    )
     webapp.twiml("/chosen", "<Response><Say>Chosen</Say></Response>")
     buy(tel, NUMBER, voice_url=webapp.url("/menu"))
     sid = dial_in(tel, GatherInput=["42"])
@@ -80,22 +93,35 @@ def test_several_gather_inputs_on_one_call(tel: Telephonist, webapp: WebApp) -> 
 
 
 def test_number_status_callback_gets_completed(tel: Telephonist, webapp: WebApp) -> None:
-    buy(tel, NUMBER, voice_url=webapp.twiml("/in", "<Response><Say>Hi</Say></Response>"),
-        status_callback=webapp.url("/status"))
+    buy(
+        tel,
+        NUMBER,
+        voice_url=webapp.twiml("/in", "<Response><Say>Hi</Say></Response>"),
+        status_callback=webapp.url("/status"),
+    )
     sid = dial_in(tel)
     tel.call_final(sid)
     [hit] = webapp.wait_hits("/status")
     p = params(hit)
     assert (p["CallSid"], p["CallStatus"], p["Direction"], p["CallbackSource"]) == (
-        sid, "completed", "inbound", "call-progress-events"
+        sid,
+        "completed",
+        "inbound",
+        "call-progress-events",
     )
     assert int(p["CallDuration"]) >= 0 and p["Timestamp"]
     assert signed(hit)
 
 
 @pytest.mark.parametrize(("reason", "status"), [("busy", "busy"), ("rejected", "no-answer")])
-def test_reject_refuses_the_call_without_answering(tel: Telephonist, webapp: WebApp, reason: str, status: str) -> None:
-    buy(tel, NUMBER, voice_url=webapp.twiml("/in", f'<Response><Reject reason="{reason}"/><Say>never</Say></Response>'))
+def test_reject_refuses_the_call_without_answering(
+    tel: Telephonist, webapp: WebApp, reason: str, status: str
+) -> None:
+    buy(
+        tel,
+        NUMBER,
+        voice_url=webapp.twiml("/in", f'<Response><Reject reason="{reason}"/><Say>never</Say></Response>'),
+    )
     sid = dial_in(tel)
     call = tel.call_final(sid)
     assert call.status == status
@@ -112,8 +138,12 @@ def test_reject_default_reason_is_rejected(tel: Telephonist, webapp: WebApp) -> 
 
 
 def test_reject_reported_to_the_number_status_callback(tel: Telephonist, webapp: WebApp) -> None:
-    buy(tel, NUMBER, voice_url=webapp.twiml("/in", '<Response><Reject reason="busy"/></Response>'),
-        status_callback=webapp.url("/status"))
+    buy(
+        tel,
+        NUMBER,
+        voice_url=webapp.twiml("/in", '<Response><Reject reason="busy"/></Response>'),
+        status_callback=webapp.url("/status"),
+    )
     sid = dial_in(tel)
     tel.call_final(sid)
     [hit] = webapp.wait_hits("/status")
@@ -131,7 +161,12 @@ def test_unconfigured_number_answers_with_a_default_message(tel: Telephonist) ->
 
 def test_number_voice_fallback_url(tel: Telephonist, webapp: WebApp) -> None:
     url = webapp.twiml("/in", "down", status=502)
-    buy(tel, NUMBER, voice_url=url, voice_fallback_url=webapp.twiml("/fb", "<Response><Say>Backup</Say></Response>"))
+    buy(
+        tel,
+        NUMBER,
+        voice_url=url,
+        voice_fallback_url=webapp.twiml("/fb", "<Response><Say>Backup</Say></Response>"),
+    )
     sid = dial_in(tel)
     tel.call_final(sid)
     [hit] = webapp.hits_for("/fb")
@@ -142,7 +177,11 @@ def test_number_voice_fallback_url(tel: Telephonist, webapp: WebApp) -> None:
 
 
 def test_caller_hangs_up_an_inbound_call(tel: Telephonist, webapp: WebApp) -> None:
-    buy(tel, NUMBER, voice_url=webapp.twiml("/in", '<Response><Say>Hold</Say><Pause length="500"/></Response>'))
+    buy(
+        tel,
+        NUMBER,
+        voice_url=webapp.twiml("/in", '<Response><Say>Hold</Say><Pause length="500"/></Response>'),
+    )
     sid = dial_in(tel)
     wait_until(lambda: events(tel, sid, "pause"))
     tel.sim("POST", f"/Calls/{sid}/Hangup")
@@ -160,7 +199,9 @@ def test_calling_a_number_of_no_account_is_refused(tel: Telephonist) -> None:
 
 
 def test_platform_number_calls_another_platform_number(tel: Telephonist, webapp: WebApp) -> None:
-    callee_url = webapp.twiml("/callee", "<Response><Say>You reached the callee</Say><Pause length='2'/></Response>")
+    callee_url = webapp.twiml(
+        "/callee", "<Response><Say>You reached the callee</Say><Pause length='2'/></Response>"
+    )
     buy(tel, NUMBER, voice_url=callee_url)
     sid = place(tel, webapp.twiml("/caller", "<Response><Say>Caller speaking</Say></Response>"), to=NUMBER)
     assert tel.call_final(sid).status == "completed"
@@ -175,7 +216,11 @@ def test_platform_number_calls_another_platform_number(tel: Telephonist, webapp:
     [hit] = webapp.hits_for("/callee")
     p = params(hit)
     assert (p["CallSid"], p["Direction"], p["CallStatus"], p["From"], p["To"]) == (
-        inbound.sid, "inbound", "ringing", PLATFORM_NUMBER, NUMBER
+        inbound.sid,
+        "inbound",
+        "ringing",
+        PLATFORM_NUMBER,
+        NUMBER,
     )
     assert signed(hit)
     assert params(webapp.hits_for("/caller")[0])["Direction"] == "outbound-api"

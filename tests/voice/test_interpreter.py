@@ -63,12 +63,16 @@ def test_empty_document_ends_at_once() -> None:
 
 
 def test_gather_with_digits_fetches_the_action_with_digits() -> None:
-    d = Driver('<Response><Gather action="/menu" numDigits="1"><Say>Press</Say></Gather><Say>never</Say></Response>')
+    d = Driver(
+        '<Response><Gather action="/menu" numDigits="1"><Say>Press</Say></Gather><Say>never</Say></Response>'
+    )
     cmd = d.start()
     assert isinstance(cmd, Collect) and cmd.gather.prompts == (Say("Press"),)
     assert d.send(GatherResult("1")) == Fetch("http://app.example/menu", "POST", (("Digits", "1"),))
     # The action's document replaces the old one: "never" is not said.
-    assert d.send((doc("<Response><Say>Menu</Say></Response>"), "http://app.example/menu")) == Run(Say("Menu"))
+    assert d.send((doc("<Response><Say>Menu</Say></Response>"), "http://app.example/menu")) == Run(
+        Say("Menu")
+    )
     assert d.send() == End()
 
 
@@ -76,8 +80,9 @@ def test_gather_with_speech_sends_speech_result_and_confidence() -> None:
     d = Driver('<Response><Gather input="speech" action="next" method="GET"/></Response>')
     assert isinstance(d.start(), Collect)
     fetch = d.send(GatherResult(speech="book a table", confidence=0.92))
-    assert fetch == Fetch("http://app.example/voice/next", "GET",
-                          (("SpeechResult", "book a table"), ("Confidence", "0.92")))
+    assert fetch == Fetch(
+        "http://app.example/voice/next", "GET", (("SpeechResult", "book a table"), ("Confidence", "0.92"))
+    )
 
 
 def test_gather_without_action_posts_back_to_the_document_url() -> None:
@@ -86,13 +91,16 @@ def test_gather_without_action_posts_back_to_the_document_url() -> None:
     assert d.send(GatherResult("42")) == Fetch(URL, "POST", (("Digits", "42"),))
 
 
-@pytest.mark.parametrize(("action", "expected"), [
-    ("/abs/path", "http://app.example/abs/path"),
-    ("sibling", "http://app.example/voice/sibling"),
-    ("../up", "http://app.example/up"),
-    ("?q=1", "http://app.example/voice/start?q=1"),
-    ("https://other.example/x", "https://other.example/x"),
-])
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ("/abs/path", "http://app.example/abs/path"),
+        ("sibling", "http://app.example/voice/sibling"),
+        ("../up", "http://app.example/up"),
+        ("?q=1", "http://app.example/voice/start?q=1"),
+        ("https://other.example/x", "https://other.example/x"),
+    ],
+)
 def test_gather_action_resolves_against_the_document_url(action: str, expected: str) -> None:
     d = Driver(f'<Response><Gather action="{action}"/></Response>')
     d.start()
@@ -115,7 +123,9 @@ def test_gather_action_on_empty_result_fetches_with_empty_digits() -> None:
 def test_redirect_fetches_and_skips_the_rest() -> None:
     d = Driver("<Response><Redirect>/next</Redirect><Say>never</Say></Response>")
     assert d.start() == Fetch("http://app.example/next", "POST", ())
-    assert d.send((doc("<Response><Say>next</Say></Response>"), "http://app.example/next")) == Run(Say("next"))
+    assert d.send((doc("<Response><Say>next</Say></Response>"), "http://app.example/next")) == Run(
+        Say("next")
+    )
 
 
 def test_redirect_get() -> None:
@@ -150,7 +160,9 @@ def test_hangup_ends_and_skips_the_rest() -> None:
 
 
 def test_reject_ends_with_the_reason() -> None:
-    assert Driver('<Response><Reject reason="busy"/><Say>x</Say></Response>').start() == End(reject=Reject("busy"))
+    assert Driver('<Response><Reject reason="busy"/><Say>x</Say></Response>').start() == End(
+        reject=Reject("busy")
+    )
     assert Driver("<Response><Reject/></Response>").start() == End(reject=Reject("rejected"))
 
 

@@ -13,7 +13,9 @@ SAY = "<Response><Say>Hello</Say></Response>"
 LONG = '<Response><Say>Please hold</Say><Pause length="500"/><Say>never</Say></Response>'
 
 
-@pytest.mark.parametrize(("answer", "status"), [("busy", "busy"), ("fail", "failed"), ("no-answer", "no-answer")])
+@pytest.mark.parametrize(
+    ("answer", "status"), [("busy", "busy"), ("fail", "failed"), ("no-answer", "no-answer")]
+)
 def test_phone_that_does_not_pick_up(tel: Telephonist, webapp: WebApp, answer: str, status: str) -> None:
     phone(tel, Answer=answer)
     sid = place(tel, webapp.twiml("/voice", SAY), timeout=5)
@@ -79,7 +81,9 @@ def test_phone_hangs_up_mid_call(tel: Telephonist, webapp: WebApp) -> None:
 
 def test_phone_hangs_up_during_a_gather(tel: Telephonist, webapp: WebApp) -> None:
     webapp.twiml("/done", SAY)
-    sid = place(tel, webapp.twiml("/voice", '<Response><Gather timeout="500" action="/done"/><Say>x</Say></Response>'))
+    sid = place(
+        tel, webapp.twiml("/voice", '<Response><Gather timeout="500" action="/done"/><Say>x</Say></Response>')
+    )
     wait_status(tel, sid, "in-progress")
     tel.sim("POST", f"/Calls/{sid}/Hangup")
     assert tel.call_final(sid, timeout=3).status == "completed"
@@ -87,8 +91,11 @@ def test_phone_hangs_up_during_a_gather(tel: Telephonist, webapp: WebApp) -> Non
     assert webapp.hits_for("/done") == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a phone that hangs up (declines) a ringing call ends it 'canceled', "
-                                        "which Twilio reserves for a REST cancel; a declined call is busy/no-answer")
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a phone that hangs up (declines) a ringing call ends it 'canceled', "
+    "which Twilio reserves for a REST cancel; a declined call is busy/no-answer",
+)
 def test_phone_declines_a_ringing_call(tel: Telephonist, webapp: WebApp) -> None:
     phone(tel, Answer="manual")
     sid = place(tel, webapp.twiml("/voice", SAY), timeout=600)
@@ -147,7 +154,12 @@ def test_update_url_mid_pause_fetches_the_new_url(tel: Telephonist, webapp: WebA
     [hit] = webapp.wait_hits("/agent", timeout=3)
     assert hit.method == method
     p = params(hit)
-    assert (p["CallSid"], p["CallStatus"], p["Direction"], p["To"]) == (sid, "in-progress", "outbound-api", PHONE)
+    assert (p["CallSid"], p["CallStatus"], p["Direction"], p["To"]) == (
+        sid,
+        "in-progress",
+        "outbound-api",
+        PHONE,
+    )
     assert signed(hit)
     assert tel.call_final(sid, timeout=3).status == "completed"
     assert [e["text"] for e in events(tel, sid, "say")] == ["Please hold", "Connecting you now"]
@@ -164,8 +176,11 @@ def test_update_twiml_while_ringing_runs_when_answered(tel: Telephonist, webapp:
     assert webapp.hits_for("/voice") == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a call created with Twiml and updated with Url while ringing still runs "
-                                        "the old Twiml: the live session's params keep 'Twiml', which wins over 'Url'")
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a call created with Twiml and updated with Url while ringing still runs "
+    "the old Twiml: the live session's params keep 'Twiml', which wins over 'Url'",
+)
 def test_update_url_while_ringing_replaces_inline_twiml(tel: Telephonist, webapp: WebApp) -> None:
     phone(tel, Answer="manual")
     sid = place(tel, twiml="<Response><Say>old</Say></Response>", timeout=600)
@@ -200,7 +215,9 @@ def test_cancel_does_not_end_a_call_in_progress(tel: Telephonist, webapp: WebApp
 
 
 def test_concurrent_calls_keep_their_own_input_and_transcript(tel: Telephonist, webapp: WebApp) -> None:
-    webapp.twiml("/menu", '<Response><Gather numDigits="3" action="/done"><Say>Code?</Say></Gather></Response>')
+    webapp.twiml(
+        "/menu", '<Response><Gather numDigits="3" action="/done"><Say>Code?</Say></Gather></Response>'
+    )
     webapp.twiml("/done", "<Response><Say>ok</Say></Response>")
     numbers = [f"+1555123{i:04d}" for i in range(10, 18)]
     for i, number in enumerate(numbers):
@@ -218,7 +235,8 @@ def test_phone_lists_its_calls(tel: Telephonist, webapp: WebApp) -> None:
     sid = place(tel, webapp.twiml("/voice", SAY))
     tel.call_final(sid)
     calls = tel.sim("GET", f"/Phones/{PHONE}").json()["calls"]
-    assert calls == [{"sid": sid, "direction": "outbound-api", "from": "+15005550006", "to": PHONE,
-                      "status": "completed"}]
+    assert calls == [
+        {"sid": sid, "direction": "outbound-api", "from": "+15005550006", "to": PHONE, "status": "completed"}
+    ]
     sim_call = tel.sim("GET", f"/Calls/{sid}").json()
     assert (sim_call["sid"], sim_call["status"], sim_call["direction"]) == (sid, "completed", "outbound-api")

@@ -15,7 +15,9 @@ def inbox(tel: Telephonist, number: str = PHONE) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("verb", ["Sms", "Message"])
 def test_sms_in_an_outbound_call_reaches_the_phone(tel: Telephonist, webapp: WebApp, verb: str) -> None:
-    sid = place(tel, webapp.twiml("/voice", f"<Response><{verb}>Your code is 1234</{verb}><Say>Sent</Say></Response>"))
+    sid = place(
+        tel, webapp.twiml("/voice", f"<Response><{verb}>Your code is 1234</{verb}><Say>Sent</Say></Response>")
+    )
     assert tel.call_final(sid).status == "completed"
     [sms] = events(tel, sid, "sms")
     assert (sms["to"], sms["from"], sms["body"]) == (PHONE, PLATFORM_NUMBER, "Your code is 1234")
@@ -26,7 +28,9 @@ def test_sms_in_an_outbound_call_reaches_the_phone(tel: Telephonist, webapp: Web
     assert message.direction == "outbound-call"
     assert (message.to, message.from_, message.body) == (PHONE, PLATFORM_NUMBER, "Your code is 1234")
     wait_until(lambda: client.messages(sms["sid"]).fetch().status == "delivered")
-    assert [(m["sid"], m["from"], m["body"]) for m in inbox(tel)] == [(sms["sid"], PLATFORM_NUMBER, "Your code is 1234")]
+    assert [(m["sid"], m["from"], m["body"]) for m in inbox(tel)] == [
+        (sms["sid"], PLATFORM_NUMBER, "Your code is 1234")
+    ]
 
 
 def test_sms_with_explicit_to(tel: Telephonist, webapp: WebApp) -> None:
@@ -42,7 +46,10 @@ def test_sms_with_explicit_to(tel: Telephonist, webapp: WebApp) -> None:
 @pytest.mark.parametrize("verb", ["Sms", "Message"])
 def test_sms_action_gets_sms_sid_and_status(tel: Telephonist, webapp: WebApp, verb: str) -> None:
     webapp.twiml("/sent", "<Response><Say>Text sent</Say></Response>")
-    sid = place(tel, webapp.twiml("/voice", f'<Response><{verb} action="/sent">Hi</{verb}><Say>never</Say></Response>'))
+    sid = place(
+        tel,
+        webapp.twiml("/voice", f'<Response><{verb} action="/sent">Hi</{verb}><Say>never</Say></Response>'),
+    )
     tel.call_final(sid)
     [hit] = webapp.hits_for("/sent")
     assert hit.method == "POST"
@@ -66,7 +73,11 @@ def test_sms_action_get(tel: Telephonist, webapp: WebApp) -> None:
 
 def test_sms_in_an_inbound_call_goes_to_the_caller(tel: Telephonist, webapp: WebApp) -> None:
     number = "+15557770002"
-    buy(tel, number, voice_url=webapp.twiml("/in", "<Response><Message>Thanks for calling</Message></Response>"))
+    buy(
+        tel,
+        number,
+        voice_url=webapp.twiml("/in", "<Response><Message>Thanks for calling</Message></Response>"),
+    )
     r = tel.sim("POST", f"/Phones/{PHONE}/Calls", To=number)
     sid = r.json()["sid"]
     tel.call_final(sid)
@@ -87,12 +98,19 @@ def test_sms_status_callback_of_the_message(tel: Telephonist, webapp: WebApp) ->
     assert signed(hits[0])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an invalid <Sms to> falls back to the caller (to_e164(...) or caller), "
-                                        "so a message meant for someone else reaches the caller; Twilio refuses it "
-                                        "with 14101")
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: an invalid <Sms to> falls back to the caller (to_e164(...) or caller), "
+    "so a message meant for someone else reaches the caller; Twilio refuses it "
+    "with 14101",
+)
 def test_invalid_to_is_refused_not_sent_to_the_caller(tel: Telephonist, webapp: WebApp) -> None:
-    sid = place(tel, webapp.twiml("/voice", '<Response><Sms to="agent-42">Caller PIN is 1234</Sms>'
-                                            "<Say>Bye</Say></Response>"))
+    sid = place(
+        tel,
+        webapp.twiml(
+            "/voice", '<Response><Sms to="agent-42">Caller PIN is 1234</Sms><Say>Bye</Say></Response>'
+        ),
+    )
     tel.call_final(sid)
     assert events(tel, sid, "sms") == []
     assert tel.client().messages.list() == []

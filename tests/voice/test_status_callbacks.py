@@ -19,8 +19,9 @@ def ordered(hits: list[Hit]) -> list[dict[str, str]]:
 
 
 def test_all_events_in_order(tel: Telephonist, webapp: WebApp) -> None:
-    sid = place(tel, webapp.twiml("/voice", SAY), status_callback=webapp.url("/status"),
-                status_callback_event=EVENTS)
+    sid = place(
+        tel, webapp.twiml("/voice", SAY), status_callback=webapp.url("/status"), status_callback_event=EVENTS
+    )
     call = tel.call_final(sid)
     assert call.status == "completed"
     hits = webapp.wait_hits("/status", 4)
@@ -32,7 +33,10 @@ def test_all_events_in_order(tel: Telephonist, webapp: WebApp) -> None:
     for p in cbs:
         assert p["CallSid"] == sid and p["AccountSid"] == tel.account_sid
         assert (p["From"], p["To"], p["Direction"], p["ApiVersion"]) == (
-            PLATFORM_NUMBER, PHONE, "outbound-api", "2010-04-01"
+            PLATFORM_NUMBER,
+            PHONE,
+            "outbound-api",
+            "2010-04-01",
         )
         assert p["CallbackSource"] == "call-progress-events"
         assert parsedate_to_datetime(p["Timestamp"]).utcoffset().total_seconds() == 0  # type: ignore[union-attr]
@@ -54,8 +58,12 @@ def test_default_is_completed_only(tel: Telephonist, webapp: WebApp) -> None:
 
 
 def test_subset_of_events(tel: Telephonist, webapp: WebApp) -> None:
-    sid = place(tel, webapp.twiml("/voice", SAY), status_callback=webapp.url("/status"),
-                status_callback_event=["answered", "completed"])
+    sid = place(
+        tel,
+        webapp.twiml("/voice", SAY),
+        status_callback=webapp.url("/status"),
+        status_callback_event=["answered", "completed"],
+    )
     tel.call_final(sid)
     cbs = ordered(webapp.wait_hits("/status", 2))
     assert [p["CallStatus"] for p in cbs] == ["in-progress", "completed"]
@@ -63,8 +71,13 @@ def test_subset_of_events(tel: Telephonist, webapp: WebApp) -> None:
 
 
 def test_status_callback_method_get(tel: Telephonist, webapp: WebApp) -> None:
-    sid = place(tel, webapp.twiml("/voice", SAY), status_callback=webapp.url("/status"),
-                status_callback_method="GET", status_callback_event=["ringing", "completed"])
+    sid = place(
+        tel,
+        webapp.twiml("/voice", SAY),
+        status_callback=webapp.url("/status"),
+        status_callback_method="GET",
+        status_callback_event=["ringing", "completed"],
+    )
     tel.call_final(sid)
     hits = webapp.wait_hits("/status", 2)
     assert all(h.method == "GET" and h.form == {} for h in hits)
@@ -73,8 +86,9 @@ def test_status_callback_method_get(tel: Telephonist, webapp: WebApp) -> None:
 
 
 def test_get_status_callback_signature_validates_in_flask(tel: Telephonist, webapp: WebApp) -> None:
-    sid = place(tel, webapp.twiml("/voice", SAY), status_callback=webapp.url("/status"),
-                status_callback_method="GET")
+    sid = place(
+        tel, webapp.twiml("/voice", SAY), status_callback=webapp.url("/status"), status_callback_method="GET"
+    )
     tel.call_final(sid)
     [hit] = webapp.wait_hits("/status")
     assert "," in params(hit)["Timestamp"]
@@ -86,8 +100,13 @@ def test_status_callback_with_space_separated_events(tel: Telephonist, webapp: W
     with tel.http as http:
         r = http.post(
             f"/2010-04-01/Accounts/{tel.account_sid}/Calls.json",
-            data={"To": PHONE, "From": PLATFORM_NUMBER, "Url": webapp.twiml("/voice", SAY),
-                  "StatusCallback": webapp.url("/status"), "StatusCallbackEvent": "initiated completed"},
+            data={
+                "To": PHONE,
+                "From": PLATFORM_NUMBER,
+                "Url": webapp.twiml("/voice", SAY),
+                "StatusCallback": webapp.url("/status"),
+                "StatusCallbackEvent": "initiated completed",
+            },
         )
     assert r.status_code == 201, r.text
     tel.call_final(r.json()["sid"])
@@ -100,8 +119,9 @@ def test_unanswered_outcomes_are_reported_as_completed_events(
     tel: Telephonist, webapp: WebApp, answer: str, final: str
 ) -> None:
     phone(tel, Answer=answer)
-    sid = place(tel, webapp.twiml("/voice", SAY), status_callback=webapp.url("/status"),
-                status_callback_event=EVENTS)
+    sid = place(
+        tel, webapp.twiml("/voice", SAY), status_callback=webapp.url("/status"), status_callback_event=EVENTS
+    )
     assert tel.call_final(sid).status == final
     cbs = ordered(webapp.wait_hits("/status", 3))
     assert [p["CallStatus"] for p in cbs] == ["initiated", "ringing", final]
@@ -113,14 +133,17 @@ def test_invalid_status_callback_event_is_refused(tel: Telephonist, webapp: WebA
     from twilio.base.exceptions import TwilioRestException
 
     with pytest.raises(TwilioRestException) as info:
-        place(tel, webapp.url("/voice"), status_callback=webapp.url("/status"), status_callback_event=["hungup"])
+        place(
+            tel, webapp.url("/voice"), status_callback=webapp.url("/status"), status_callback_event=["hungup"]
+        )
     assert info.value.code == 21626
 
 
 def test_failing_status_callback_does_not_disturb_the_call(tel: Telephonist, webapp: WebApp) -> None:
     webapp.twiml("/status", "oops", status=500)
-    sid = place(tel, webapp.twiml("/voice", SAY), status_callback=webapp.url("/status"),
-                status_callback_event=EVENTS)
+    sid = place(
+        tel, webapp.twiml("/voice", SAY), status_callback=webapp.url("/status"), status_callback_event=EVENTS
+    )
     assert tel.call_final(sid).status == "completed"
     webapp.wait_hits("/status", 4)
     assert [e["event"] for e in tel.transcript(sid)] == ["say", "pause", "hangup"]

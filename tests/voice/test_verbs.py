@@ -3,8 +3,6 @@ application sees them (its webhooks)."""
 
 from __future__ import annotations
 
-import pytest
-
 from conftest import Telephonist, WebApp
 from voice.support import events, params, phone, place, signed, wait_event
 
@@ -30,12 +28,16 @@ def test_say_voice_language_and_loop(tel: Telephonist, webapp: WebApp) -> None:
 
 
 def test_say_ssml_is_heard_as_its_text(tel: Telephonist, webapp: WebApp) -> None:
-    sid, _ = run(tel, webapp, '<Say voice="alice">Hello <break time="1s"/><emphasis>dear</emphasis> caller</Say>')
+    sid, _ = run(
+        tel, webapp, '<Say voice="alice">Hello <break time="1s"/><emphasis>dear</emphasis> caller</Say>'
+    )
     assert [e["text"] for e in events(tel, sid, "say")] == ["Hello dear caller"]
 
 
 def test_say_loop_zero_repeats_until_the_phone_hangs_up(tel: Telephonist, webapp: WebApp) -> None:
-    sid = place(tel, webapp.twiml("/voice", '<Response><Say loop="0">Hold on</Say><Say>Done</Say></Response>'))
+    sid = place(
+        tel, webapp.twiml("/voice", '<Response><Say loop="0">Hold on</Say><Say>Done</Say></Response>')
+    )
     wait_event(tel, sid, "say", count=3, timeout=2)
     tel.sim("POST", f"/Calls/{sid}/Hangup")
     tel.call_final(sid)
@@ -61,7 +63,11 @@ def test_play_digits(tel: Telephonist, webapp: WebApp) -> None:
 def test_pause_length(tel: Telephonist, webapp: WebApp) -> None:
     _, transcript = run(tel, webapp, '<Say>a</Say><Pause length="3"/><Pause/><Say>b</Say>')
     assert [(e["event"], e.get("length") or e.get("text")) for e in transcript] == [
-        ("say", "a"), ("pause", 3), ("pause", 1), ("say", "b"), ("hangup", None),
+        ("say", "a"),
+        ("pause", 3),
+        ("pause", 1),
+        ("say", "b"),
+        ("hangup", None),
     ]
 
 
@@ -81,7 +87,9 @@ def test_say_play_pause_in_document_order(tel: Telephonist, webapp: WebApp) -> N
 
 
 def test_redirect_relative_url_defaults_to_post(tel: Telephonist, webapp: WebApp) -> None:
-    webapp.twiml("/ivr/start", "<Response><Say>first</Say><Redirect>next</Redirect><Say>never</Say></Response>")
+    webapp.twiml(
+        "/ivr/start", "<Response><Say>first</Say><Redirect>next</Redirect><Say>never</Say></Response>"
+    )
     webapp.twiml("/ivr/next", "<Response><Say>second</Say></Response>")
     sid = place(tel, webapp.url("/ivr/start"))
     tel.call_final(sid)
@@ -119,7 +127,9 @@ def test_redirect_chain_back_to_itself_runs_each_document(tel: Telephonist, weba
 
 def test_hangup_ends_the_call_and_later_verbs_never_run(tel: Telephonist, webapp: WebApp) -> None:
     webapp.twiml("/never", "<Response><Say>never</Say></Response>")
-    sid, transcript = run(tel, webapp, "<Say>Goodbye</Say><Hangup/><Say>never</Say><Redirect>/never</Redirect>")
+    sid, transcript = run(
+        tel, webapp, "<Say>Goodbye</Say><Hangup/><Say>never</Say><Redirect>/never</Redirect>"
+    )
     assert [e["event"] for e in transcript] == ["say", "hangup"]
     assert transcript[-1] == {"event": "hangup", "by": "platform"}
     assert webapp.hits_for("/never") == []

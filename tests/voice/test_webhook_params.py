@@ -33,7 +33,12 @@ def test_first_request_carries_the_standard_parameters_by_post(tel: Telephonist,
     assert p["CallStatus"] == "in-progress"
     assert p["Direction"] == "outbound-api"
     assert p["ApiVersion"] == "2010-04-01"
-    for side, number in (("From", PLATFORM_NUMBER), ("Caller", PLATFORM_NUMBER), ("To", PHONE), ("Called", PHONE)):
+    for side, number in (
+        ("From", PLATFORM_NUMBER),
+        ("Caller", PLATFORM_NUMBER),
+        ("To", PHONE),
+        ("Called", PHONE),
+    ):
         assert p[side + "Country"] == country(number)
         for geo in ("City", "State", "Zip"):
             assert side + geo in p
@@ -57,7 +62,9 @@ def test_signature_fails_when_a_parameter_is_tampered_with(tel: Telephonist, web
     assert not signed(hit)
 
 
-def test_get_puts_the_parameters_in_the_query_string_and_signs_the_full_url(tel: Telephonist, webapp: WebApp) -> None:
+def test_get_puts_the_parameters_in_the_query_string_and_signs_the_full_url(
+    tel: Telephonist, webapp: WebApp
+) -> None:
     sid = place(tel, webapp.twiml("/voice", SAY), method="GET")
     assert tel.call_final(sid).status == "completed"
     [hit] = webapp.hits_for("/voice")
@@ -65,7 +72,11 @@ def test_get_puts_the_parameters_in_the_query_string_and_signs_the_full_url(tel:
     assert hit.form == {}
     p = params(hit)
     assert (p["CallSid"], p["CallStatus"], p["Direction"], p["From"], p["To"]) == (
-        sid, "in-progress", "outbound-api", PLATFORM_NUMBER, PHONE
+        sid,
+        "in-progress",
+        "outbound-api",
+        PLATFORM_NUMBER,
+        PHONE,
     )
     assert p["AccountSid"] == tel.account_sid and p["ApiVersion"] == "2010-04-01"
     assert signed(hit)
@@ -105,12 +116,16 @@ def test_each_request_has_its_own_idempotency_token(tel: Telephonist, webapp: We
     webapp.twiml("/b", SAY)
     sid = place(tel, webapp.url("/a"))
     tel.call_final(sid)
-    tokens = [h.headers.get("I-Twilio-Idempotency-Token") for h in webapp.hits_for("/a") + webapp.hits_for("/b")]
+    tokens = [
+        h.headers.get("I-Twilio-Idempotency-Token") for h in webapp.hits_for("/a") + webapp.hits_for("/b")
+    ]
     assert len(tokens) == 2 and all(tokens) and tokens[0] != tokens[1]
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_action_requests_carry_the_standard_parameters_too(tel: Telephonist, webapp: WebApp, method: str) -> None:
+def test_action_requests_carry_the_standard_parameters_too(
+    tel: Telephonist, webapp: WebApp, method: str
+) -> None:
     webapp.twiml("/start", f'<Response><Redirect method="{method}">/next</Redirect></Response>')
     webapp.twiml("/next", SAY)
     sid = place(tel, webapp.url("/start"))
@@ -119,6 +134,11 @@ def test_action_requests_carry_the_standard_parameters_too(tel: Telephonist, web
     assert hit.method == method
     p = params(hit)
     assert (p["CallSid"], p["AccountSid"], p["CallStatus"], p["Direction"], p["Called"], p["Caller"]) == (
-        sid, tel.account_sid, "in-progress", "outbound-api", PHONE, PLATFORM_NUMBER
+        sid,
+        tel.account_sid,
+        "in-progress",
+        "outbound-api",
+        PHONE,
+        PLATFORM_NUMBER,
     )
     assert signed(hit)

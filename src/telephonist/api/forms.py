@@ -80,7 +80,8 @@ def parse_date_filter(name: str, value: str) -> dt.datetime:
 
 
 def date_filters(params: Params, name: str, column: Any) -> tuple[list[Any], list[tuple[str, str]]]:
-    """`Name`, `Name<` and `Name>` filters: a bare date covers that whole (UTC) day, both bounds inclusive."""
+    """`Name`, `Name<` and `Name>` filters. `Name` matches the whole UTC day of its value (twilio 9.x sends
+    `date_sent=datetime(…)` as `YYYY-MM-DDT00:00:00Z`); a bare date as a bound covers that whole day."""
     where: list[Any] = []
     echoed: list[tuple[str, str]] = []
     for suffix in ("", "<", ">"):
@@ -95,8 +96,7 @@ def date_filters(params: Params, name: str, column: Any) -> tuple[list[Any], lis
             where.append(column < end if whole_day else column <= end)
         elif suffix == ">":
             where.append(column >= moment)
-        elif whole_day:
-            where.extend([column >= moment, column < end])
         else:
-            where.append(column == moment)
+            day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+            where.extend([column >= day, column < day + dt.timedelta(days=1)])
     return where, echoed

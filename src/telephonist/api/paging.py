@@ -1,4 +1,5 @@
-"""Twilio's paging envelope with keyset tokens: `PA<sid>` pages after a row, `PB<sid>` before it.
+"""Twilio's paging envelope with keyset tokens: `PA<seq>` pages after a row, `PB<seq>` before it; the token
+carries the position itself, so deleting rows while a client walks the pages skips nothing.
 
 Rows are listed newest first by `seq`, so messages created while a client walks the pages never shift it.
 """
@@ -32,7 +33,7 @@ def paginate(
     token = params.get("PageToken") or ""
     query = select(table).where(*where)
     backwards = False
-    anchor = _anchor_seq(conn, table, token[2:]) if token[:2] in ("PA", "PB") else None
+    anchor = int(token[2:]) if token[:2] in ("PA", "PB") and token[2:].isdigit() else None
     if anchor is not None and token.startswith("PA"):
         query = query.where(table.c.seq < anchor).order_by(table.c.seq.desc())
     elif anchor is not None:
@@ -57,16 +58,12 @@ def paginate(
     return {
         "first_page_uri": uri(0, None),
         "end": start + len(rows) - 1 if rows else 0,
-        "previous_page_uri": uri(page - 1, "PB" + rows[0]["sid"]) if page > 0 and rows else None,
+        "previous_page_uri": uri(page - 1, f"PB{rows[0]['seq']}") if page > 0 and rows else None,
         list_key: [render(r) for r in rows],
         "uri": uri(page, token or None),
         "page_size": page_size,
         "start": start,
-        "next_page_uri": uri(page + 1, "PA" + rows[-1]["sid"]) if has_next and rows else None,
+        "next_page_uri": uri(page + 1, f"PA{rows[-1]['seq']}") if has_next and rows else None,
         "page": page,
     }
 
-
-def _anchor_seq(conn: Connection, table: Table, sid: str) -> int | None:
-    value = conn.execute(select(table.c.seq).where(table.c.sid == sid)).scalar()
-    return int(value) if value is not None else None
