@@ -52,11 +52,6 @@ def test_queued_inputs_feed_successive_gathers_and_are_consumed(tel: Telephonist
     assert tel.sim("GET", f"/Phones/{PHONE}").json()["gather_input"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: keys of a GatherInput beyond numDigits stay queued on the leg and "
-    "are taken by the next <Gather> instead of the phone's next GatherInput",
-)
 def test_each_gather_input_feeds_only_its_own_gather(tel: Telephonist, webapp: WebApp) -> None:
     # README: "each GatherInput feeds the next <Gather>"; keys beyond numDigits must not leak into the next.
     phone(tel, GatherInput=["12", "5"])
@@ -241,11 +236,6 @@ def test_nested_prompts_are_heard_before_the_gather_ends(tel: Telephonist, webap
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: queued GatherInput barges in before the first nested prompt starts, "
-    "so the transcript never shows what the scripted caller was asked",
-)
 def test_a_scripted_caller_hears_the_first_prompt_before_answering(tel: Telephonist, webapp: WebApp) -> None:
     phone(tel, GatherInput=["1"])
     sid = gather_call(tel, webapp, '<Gather action="/ivr/done"><Say>For sales press one</Say></Gather>')

@@ -91,11 +91,6 @@ def test_phone_hangs_up_during_a_gather(tel: Telephonist, webapp: WebApp) -> Non
     assert webapp.hits_for("/done") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a phone that hangs up (declines) a ringing call ends it 'canceled', "
-    "which Twilio reserves for a REST cancel; a declined call is busy/no-answer",
-)
 def test_phone_declines_a_ringing_call(tel: Telephonist, webapp: WebApp) -> None:
     phone(tel, Answer="manual")
     sid = place(tel, webapp.twiml("/voice", SAY), timeout=600)
@@ -176,11 +171,6 @@ def test_update_twiml_while_ringing_runs_when_answered(tel: Telephonist, webapp:
     assert webapp.hits_for("/voice") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a call created with Twiml and updated with Url while ringing still runs "
-    "the old Twiml: the live session's params keep 'Twiml', which wins over 'Url'",
-)
 def test_update_url_while_ringing_replaces_inline_twiml(tel: Telephonist, webapp: WebApp) -> None:
     phone(tel, Answer="manual")
     sid = place(tel, twiml="<Response><Say>old</Say></Response>", timeout=600)

@@ -98,12 +98,6 @@ def test_sms_status_callback_of_the_message(tel: Telephonist, webapp: WebApp) ->
     assert signed(hits[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an invalid <Sms to> falls back to the caller (to_e164(...) or caller), "
-    "so a message meant for someone else reaches the caller; Twilio refuses it "
-    "with 14101",
-)
 def test_invalid_to_is_refused_not_sent_to_the_caller(tel: Telephonist, webapp: WebApp) -> None:
     sid = place(
         tel,

@@ -234,6 +234,9 @@ async def update_call(request: Request) -> Response:
             )
     live = voice.sessions.get(sid)
     if live is not None:
+        if "Url" in program or "Twiml" in program:
+            live.params.pop("Url", None)
+            live.params.pop("Twiml", None)
         live.params.update(program)
         if status == "completed" or (status == "canceled" and row["status"] in ("queued", "ringing")):
             voice.hangup(sid)

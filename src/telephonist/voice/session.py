@@ -91,7 +91,8 @@ class CallSession:
             await asyncio.wait({ring, stop}, return_when=asyncio.FIRST_COMPLETED)
             if not ring.done():
                 ring.cancel()
-                await self._finish("canceled")
+                # A REST cancel is 'canceled'; a phone that declines while ringing is busy, as on Twilio.
+                await self._finish("busy" if self.hung_up_by == "phone" else "canceled")
                 return
             stop.cancel()
             outcome = ring.result()
@@ -207,9 +208,9 @@ class CallSession:
     async def _gather(self, gather: Gather) -> GatherResult:
         self.leg.begin_gather(gather)
         for prompt in gather.prompts:
-            if self.leg.has_input():
-                break  # barge-in
             await self._prompt(prompt, interruptible=True)
+            if self.leg.has_input():
+                break  # barge-in: the prompt was heard until the caller answered
         result = await self.leg.collect(gather)
         entered: dict[str, Any] = {"event": "gather", "digits": result.digits}
         if result.speech is not None:
@@ -218,6 +219,10 @@ class CallSession:
         return result
 
     def _send_sms(self, verb: Any) -> tuple[str, str]:
+        for code, attr in ((14101, verb.to), (14102, verb.from_)):
+            if attr is not None and to_e164(attr) is None:
+                self._notify(code, f"<Sms> has an invalid phone number: {attr}")
+                return "", "failed"
         inbound = self.call["direction"] == "inbound"
         caller, platform_number = (
             (self.call["from"], self.call["to"]) if inbound else (self.call["to"], self.call["from"])

@@ -266,6 +266,9 @@ class SimLeg(Leg):
             entry = self.net.take_input(self.number)
         if entry is None:
             return
+        # A scripted entry is the whole answer to this Gather: keys left from the last one are gone.
+        while not self.keys.empty():
+            self.keys.get_nowait()
         if entry.startswith("speech:"):
             self.keys.put_nowait(entry)
         else:
