@@ -42,6 +42,18 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) ->
         time.sleep(interval)
 
 
+def assert_twilio_error(r: httpx.Response, status: int, code: int) -> None:
+    """A Twilio error body as both SDKs read it: {code, message, more_info, status}, never RFC 9457."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
+    assert isinstance(body["message"], str) and body["message"]
+    assert not {"type", "title"} <= body.keys()  # SDK 9 would take it for RFC 9457
+
+
 @dataclass
 class Telephonist:
     base_url: str
@@ -73,16 +85,26 @@ class Telephonist:
         return wait_until(lambda: (c := client.calls(call_sid).fetch()).status in finals and c, timeout)
 
 
-def start_server(tmp_path: Path, time_scale: float = 0.01, **overrides: Any) -> tuple[uvicorn.Server, Telephonist]:
+def start_server(
+    tmp_path: Path, time_scale: float = 0.01, **overrides: Any
+) -> tuple[uvicorn.Server, Telephonist]:
     port = free_port()
     settings = Settings(
-        host="127.0.0.1", port=port, db=f"sqlite:///{tmp_path}/telephonist.db", account_sid=ACCOUNT_SID,
-        auth_token=AUTH_TOKEN, time_scale=time_scale, log_level="warning", **overrides,
+        host="127.0.0.1",
+        port=port,
+        db=f"sqlite:///{tmp_path}/telephonist.db",
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        time_scale=time_scale,
+        log_level="warning",
+        **overrides,
     )
     platform = Platform(settings)
     platform.prepare()
     app = create_app(settings, platform)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, timeout=10)
@@ -147,10 +169,16 @@ def webapp() -> Iterator[WebApp]:
 
     @flask_app.route("/<path:path>", methods=["GET", "POST"])
     def anything(path: str) -> Response:
-        web.hits.append(Hit(
-            request.method, request.url, "/" + path, request.form.to_dict(flat=False),
-            request.args.to_dict(flat=False), dict(request.headers),
-        ))
+        web.hits.append(
+            Hit(
+                request.method,
+                request.url,
+                "/" + path,
+                request.form.to_dict(flat=False),
+                request.args.to_dict(flat=False),
+                dict(request.headers),
+            )
+        )
         status, body, ctype = web.routes.get("/" + path, (200, "<Response/>", "text/xml"))
         return Response(body, status=status, content_type=ctype)
 

@@ -9,16 +9,10 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from conftest import Telephonist, wait_until
+from conftest import Telephonist, assert_twilio_error, wait_until
 from telephonist.api.accounts import create_account
 
 API = "/2010-04-01"
-
-
-def _assert_error(r: httpx.Response, status: int, code: int) -> None:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["code"] == code and body["status"] == status, body
 
 
 def _raw(tel: Telephonist, sid: str, token: str) -> httpx.Client:
@@ -143,7 +137,7 @@ def test_update_status_suspend_activate_close(tel: Telephonist, client: Client) 
     assert client.api.accounts(sub.sid).fetch().status == "closed"
     # A closed account's own credentials no longer authenticate.
     with _raw(tel, sub.sid, sub.auth_token) as h:
-        _assert_error(h.get(f"{API}/Accounts/{sub.sid}.json"), 401, 20003)
+        assert_twilio_error(h.get(f"{API}/Accounts/{sub.sid}.json"), 401, 20003)
     # Closing is irreversible.
     with pytest.raises(TwilioRestException):
         client.api.accounts(sub.sid).update(status="active")
@@ -253,12 +247,12 @@ def test_subaccount_credentials_on_parent_path_are_401(tel: Telephonist, client:
     sub = client.api.accounts.create()
     with _raw(tel, sub.sid, sub.auth_token) as h:
         for path in (".json", "/Messages.json", "/Calls.json", "/IncomingPhoneNumbers.json"):
-            _assert_error(h.get(f"{API}/Accounts/{tel.account_sid}{path}"), 401, 20003)
+            assert_twilio_error(h.get(f"{API}/Accounts/{tel.account_sid}{path}"), 401, 20003)
         r = h.post(
             f"{API}/Accounts/{tel.account_sid}/Messages.json",
             data={"To": "+15551114040", "From": "+15005550006", "Body": "x"},
         )
-        _assert_error(r, 401, 20003)
+        assert_twilio_error(r, 401, 20003)
     assert client.messages.list() == []
     with pytest.raises(TwilioRestException) as exc:
         tel.client(sub.sid, sub.auth_token).api.accounts(tel.account_sid).fetch()
@@ -268,7 +262,7 @@ def test_subaccount_credentials_on_parent_path_are_401(tel: Telephonist, client:
 def test_subaccount_cannot_update_its_parent(tel: Telephonist, client: Client) -> None:
     sub = client.api.accounts.create()
     with _raw(tel, sub.sid, sub.auth_token) as h:
-        _assert_error(
+        assert_twilio_error(
             h.post(f"{API}/Accounts/{tel.account_sid}.json", data={"FriendlyName": "pwned"}), 401, 20003
         )
     assert client.api.accounts(tel.account_sid).fetch().friendly_name == "Telephonist default account"
@@ -278,22 +272,22 @@ def test_sibling_subaccounts_cannot_see_each_other(tel: Telephonist, client: Cli
     a = client.api.accounts.create()
     b = client.api.accounts.create()
     with _raw(tel, a.sid, a.auth_token) as h:
-        _assert_error(h.get(f"{API}/Accounts/{b.sid}.json"), 401, 20003)
-        _assert_error(h.get(f"{API}/Accounts/{b.sid}/Messages.json"), 401, 20003)
+        assert_twilio_error(h.get(f"{API}/Accounts/{b.sid}.json"), 401, 20003)
+        assert_twilio_error(h.get(f"{API}/Accounts/{b.sid}/Messages.json"), 401, 20003)
 
 
 def test_unrelated_account_credentials_are_401_both_ways(tel: Telephonist, client: Client) -> None:
     b = _top_level_account(tel)
     with _raw(tel, b["sid"], b["auth_token"]) as h:
-        _assert_error(h.get(f"{API}/Accounts/{tel.account_sid}.json"), 401, 20003)
-        _assert_error(h.get(f"{API}/Accounts/{tel.account_sid}/Messages.json"), 401, 20003)
+        assert_twilio_error(h.get(f"{API}/Accounts/{tel.account_sid}.json"), 401, 20003)
+        assert_twilio_error(h.get(f"{API}/Accounts/{tel.account_sid}/Messages.json"), 401, 20003)
     with tel.http as h:
-        _assert_error(h.get(f"{API}/Accounts/{b['sid']}.json"), 401, 20003)
-        _assert_error(h.get(f"{API}/Accounts/{b['sid']}/Calls.json"), 401, 20003)
+        assert_twilio_error(h.get(f"{API}/Accounts/{b['sid']}.json"), 401, 20003)
+        assert_twilio_error(h.get(f"{API}/Accounts/{b['sid']}/Calls.json"), 401, 20003)
     # A parent does not reach into an unrelated account's subaccounts either.
     b_sub = tel.client(b["sid"], b["auth_token"]).api.accounts.create()
     with tel.http as h:
-        _assert_error(h.get(f"{API}/Accounts/{b_sub.sid}.json"), 401, 20003)
+        assert_twilio_error(h.get(f"{API}/Accounts/{b_sub.sid}.json"), 401, 20003)
 
 
 def test_resource_of_another_account_is_404_under_own_path(tel: Telephonist, client: Client) -> None:
@@ -306,11 +300,11 @@ def test_resource_of_another_account_is_404_under_own_path(tel: Telephonist, cli
     )
     base = f"{API}/Accounts/{tel.account_sid}"
     with tel.http as h:
-        _assert_error(h.get(f"{base}/Messages/{b_message.sid}.json"), 404, 20404)
-        _assert_error(h.get(f"{base}/Calls/{b_call.sid}.json"), 404, 20404)
-        _assert_error(h.delete(f"{base}/IncomingPhoneNumbers/{b_number.sid}.json"), 404, 20404)
-        _assert_error(h.post(f"{base}/Messages/{b_message.sid}.json", data={"Body": ""}), 404, 20404)
-        _assert_error(h.delete(f"{base}/Messages/{b_message.sid}.json"), 404, 20404)
+        assert_twilio_error(h.get(f"{base}/Messages/{b_message.sid}.json"), 404, 20404)
+        assert_twilio_error(h.get(f"{base}/Calls/{b_call.sid}.json"), 404, 20404)
+        assert_twilio_error(h.delete(f"{base}/IncomingPhoneNumbers/{b_number.sid}.json"), 404, 20404)
+        assert_twilio_error(h.post(f"{base}/Messages/{b_message.sid}.json", data={"Body": ""}), 404, 20404)
+        assert_twilio_error(h.delete(f"{base}/Messages/{b_message.sid}.json"), 404, 20404)
     with pytest.raises(TwilioRestException) as exc:
         client.messages(b_message.sid).fetch()
     assert exc.value.status == 404 and exc.value.code == 20404
@@ -326,4 +320,4 @@ def test_subaccount_cannot_reach_parent_resources_by_sid(tel: Telephonist, clien
     parent_message = client.messages.create(to="+15551114060", from_="+15005550006", body="parent only")
     sub = client.api.accounts.create()
     with _raw(tel, sub.sid, sub.auth_token) as h:
-        _assert_error(h.get(f"{API}/Accounts/{sub.sid}/Messages/{parent_message.sid}.json"), 404, 20404)
+        assert_twilio_error(h.get(f"{API}/Accounts/{sub.sid}/Messages/{parent_message.sid}.json"), 404, 20404)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from conftest import Telephonist, WebApp, wait_until
+from conftest import Telephonist, WebApp, assert_twilio_error, wait_until
 
 API = "/2010-04-01"
 FROM = "+15005550006"
@@ -20,13 +19,6 @@ SAY = "<Response><Say>Hello from the test.</Say></Response>"
 
 def _path(tel: Telephonist, rest: str = "") -> str:
     return f"{API}/Accounts/{tel.account_sid}/Calls{rest}"
-
-
-def _assert_error(r: httpx.Response, status: int, code: int) -> None:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["code"] == code and body["status"] == status, body
-    assert body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
 
 
 def _count(tel: Telephonist) -> int:
@@ -180,8 +172,8 @@ def test_update_completed_call_is_21220(tel: Telephonist, client: Client, webapp
     tel.call_final(call.sid)
     url = webapp.url("/late")
     with tel.http as h:
-        _assert_error(h.post(_path(tel, f"/{call.sid}.json"), data={"Url": url}), 400, 21220)
-        _assert_error(h.post(_path(tel, f"/{call.sid}.json"), data={"Status": "completed"}), 400, 21220)
+        assert_twilio_error(h.post(_path(tel, f"/{call.sid}.json"), data={"Url": url}), 400, 21220)
+        assert_twilio_error(h.post(_path(tel, f"/{call.sid}.json"), data={"Status": "completed"}), 400, 21220)
     with pytest.raises(TwilioRestException) as exc:
         client.calls(call.sid).update(twiml=SAY)
     assert exc.value.code == 21220
@@ -192,7 +184,7 @@ def test_update_completed_call_is_21220(tel: Telephonist, client: Client, webapp
 def test_update_with_bad_url_leaves_the_call_alone(tel: Telephonist, client: Client) -> None:
     call = _live(tel, client, "+15551117025")
     with tel.http as h:
-        _assert_error(h.post(_path(tel, f"/{call.sid}.json"), data={"Url": "not a url"}), 400, 21205)
+        assert_twilio_error(h.post(_path(tel, f"/{call.sid}.json"), data={"Url": "not a url"}), 400, 21205)
     assert client.calls(call.sid).fetch().status == "in-progress"
     client.calls(call.sid).update(status="completed")
     tel.call_final(call.sid, timeout=3)
@@ -207,15 +199,15 @@ def test_delete_completed_call_is_204_then_404(tel: Telephonist, client: Client)
     with tel.http as h:
         r = h.delete(_path(tel, f"/{call.sid}.json"))
         assert r.status_code == 204 and r.content == b""
-        _assert_error(h.get(_path(tel, f"/{call.sid}.json")), 404, 20404)
-        _assert_error(h.delete(_path(tel, f"/{call.sid}.json")), 404, 20404)
+        assert_twilio_error(h.get(_path(tel, f"/{call.sid}.json")), 404, 20404)
+        assert_twilio_error(h.delete(_path(tel, f"/{call.sid}.json")), 404, 20404)
     assert client.calls.list(to="+15551117030") == []
 
 
 def test_delete_live_call_is_20009_and_the_call_goes_on(tel: Telephonist, client: Client) -> None:
     call = _live(tel, client, "+15551117031")
     with tel.http as h:
-        _assert_error(h.delete(_path(tel, f"/{call.sid}.json")), 400, 20009)
+        assert_twilio_error(h.delete(_path(tel, f"/{call.sid}.json")), 400, 20009)
     assert client.calls(call.sid).fetch().status == "in-progress"
     client.calls(call.sid).update(status="completed")
     tel.call_final(call.sid, timeout=3)
@@ -257,7 +249,7 @@ def test_create_errors_write_nothing_and_server_keeps_serving(
     before = _count(tel)
     with tel.http as h:
         r = h.post(_path(tel, ".json"), data=data)
-    _assert_error(r, 400, code)
+    assert_twilio_error(r, 400, code)
     assert _count(tel) == before
     with tel.http as h:
         assert h.post(_path(tel, ".json"), data=VALID).status_code == 201

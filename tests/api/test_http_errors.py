@@ -4,23 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from conftest import Telephonist
+from conftest import Telephonist, assert_twilio_error
 
 API = "/2010-04-01"
-
-
-def _assert_error(r: httpx.Response, status: int, code: int) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert body["code"] == code
-    assert body["status"] == status
-    assert body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
-    assert isinstance(body["message"], str) and body["message"]
-    assert not {"type", "title"} <= body.keys()  # SDK 9 would take it for RFC 9457
 
 
 def _still_serving(tel: Telephonist) -> None:
@@ -36,7 +24,7 @@ def _still_serving(tel: Telephonist) -> None:
 )
 def test_unknown_account_path_is_404_20404(tel: Telephonist, suffix: str) -> None:
     with tel.http as h:
-        _assert_error(h.get(f"{API}/Accounts/{tel.account_sid}{suffix}"), 404, 20404)
+        assert_twilio_error(h.get(f"{API}/Accounts/{tel.account_sid}{suffix}"), 404, 20404)
 
 
 @pytest.mark.parametrize(
@@ -44,7 +32,7 @@ def test_unknown_account_path_is_404_20404(tel: Telephonist, suffix: str) -> Non
 )
 def test_unknown_top_level_path_is_404_20404(tel: Telephonist, path: str) -> None:
     with tel.http as h:
-        _assert_error(h.get(path), 404, 20404)
+        assert_twilio_error(h.get(path), 404, 20404)
 
 
 @pytest.mark.parametrize("kind", ["Messages", "Calls", "Notifications"])
@@ -53,7 +41,7 @@ def test_unknown_sid_is_404_20404_naming_the_path(tel: Telephonist, kind: str) -
     path = f"{API}/Accounts/{tel.account_sid}/{kind}/{prefix}{'0' * 32}.json"
     with tel.http as h:
         r = h.get(path)
-    _assert_error(r, 404, 20404)
+    assert_twilio_error(r, 404, 20404)
     assert path in r.json()["message"]
 
 
@@ -71,12 +59,12 @@ def test_unknown_sid_is_404_20404_naming_the_path(tel: Telephonist, kind: str) -
 )
 def test_wrong_method_is_405_20004(tel: Telephonist, method: str, suffix: str) -> None:
     with tel.http as h:
-        _assert_error(h.request(method, f"{API}/Accounts/{tel.account_sid}{suffix}"), 405, 20004)
+        assert_twilio_error(h.request(method, f"{API}/Accounts/{tel.account_sid}{suffix}"), 405, 20004)
 
 
 def test_wrong_method_on_accounts_list_is_405(tel: Telephonist) -> None:
     with tel.http as h:
-        _assert_error(h.delete(f"{API}/Accounts.json"), 405, 20004)
+        assert_twilio_error(h.delete(f"{API}/Accounts.json"), 405, 20004)
 
 
 def test_two_megabyte_body_is_413_and_server_keeps_serving(tel: Telephonist) -> None:
@@ -118,4 +106,4 @@ def test_body_just_under_the_limit_is_read(tel: Telephonist) -> None:
             f"{API}/Accounts/{tel.account_sid}/Messages.json",
             data={"To": "+15551238002", "From": "+15005550006", "Body": "a" * 500_000},
         )
-    _assert_error(r, 400, 21617)
+    assert_twilio_error(r, 400, 21617)

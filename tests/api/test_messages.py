@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from conftest import Telephonist, wait_until
+from conftest import Telephonist, assert_twilio_error, wait_until
 
 API = "/2010-04-01"
 FROM = "+15005550006"
@@ -18,13 +17,6 @@ FROM = "+15005550006"
 
 def _path(tel: Telephonist, rest: str = "") -> str:
     return f"{API}/Accounts/{tel.account_sid}/Messages{rest}"
-
-
-def _assert_error(r: httpx.Response, status: int, code: int) -> None:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["code"] == code and body["status"] == status, body
-    assert body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
 
 
 def _count(tel: Telephonist) -> int:
@@ -224,8 +216,8 @@ def test_delete_delivered_is_204_then_404(tel: Telephonist, client: Client) -> N
     with tel.http as h:
         r = h.delete(_path(tel, f"/{m.sid}.json"))
         assert r.status_code == 204 and r.content == b""
-        _assert_error(h.get(_path(tel, f"/{m.sid}.json")), 404, 20404)
-        _assert_error(h.delete(_path(tel, f"/{m.sid}.json")), 404, 20404)
+        assert_twilio_error(h.get(_path(tel, f"/{m.sid}.json")), 404, 20404)
+        assert_twilio_error(h.delete(_path(tel, f"/{m.sid}.json")), 404, 20404)
     assert client.messages.list(to="+15551116040") == []
 
 
@@ -241,7 +233,7 @@ def test_delete_right_after_create_is_204_or_20009(tel: Telephonist, client: Cli
     if r.status_code == 204:
         assert client.messages.list(to="+15551116042") == []
     else:
-        _assert_error(r, 400, 20009)
+        assert_twilio_error(r, 400, 20009)
         # Refused: the message is still there and still goes out.
         assert _delivered(client, m.sid).sid == m.sid
 
@@ -286,7 +278,7 @@ def test_create_errors_write_nothing_and_server_keeps_serving(
     before = _count(tel)
     with tel.http as h:
         r = h.post(_path(tel, ".json"), data=data)
-    _assert_error(r, 400, code)
+    assert_twilio_error(r, 400, code)
     assert isinstance(r.json()["message"], str) and r.json()["message"]
     assert _count(tel) == before
     with tel.http as h:

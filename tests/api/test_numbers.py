@@ -7,7 +7,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from conftest import Telephonist
+from conftest import Telephonist, assert_twilio_error
 from telephonist.api.accounts import create_account
 
 API = "/2010-04-01"
@@ -15,12 +15,6 @@ API = "/2010-04-01"
 
 def _base(tel: Telephonist) -> str:
     return f"{API}/Accounts/{tel.account_sid}/IncomingPhoneNumbers"
-
-
-def _assert_error(r: httpx.Response, status: int, code: int) -> None:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["code"] == code and body["status"] == status, body
 
 
 def _numbers(tel: Telephonist) -> list[str]:
@@ -111,7 +105,7 @@ def test_bought_number_can_send(client: Client) -> None:
 def test_create_errors_write_nothing(tel: Telephonist, data: dict[str, str], code: int) -> None:
     before = _numbers(tel)
     with tel.http as h:
-        _assert_error(h.post(_base(tel) + ".json", data=data), 400, code)
+        assert_twilio_error(h.post(_base(tel) + ".json", data=data), 400, code)
     assert _numbers(tel) == before
     # The server keeps serving.
     with tel.http as h:
@@ -208,7 +202,7 @@ def test_update_webhooks(tel: Telephonist, client: Client) -> None:
 def test_update_errors(tel: Telephonist, client: Client, data: dict[str, str], code: int) -> None:
     n = client.incoming_phone_numbers.create(phone_number="+15551115052", voice_url="http://example.com/keep")
     with tel.http as h:
-        _assert_error(h.post(f"{_base(tel)}/{n.sid}.json", data=data), 400, code)
+        assert_twilio_error(h.post(f"{_base(tel)}/{n.sid}.json", data=data), 400, code)
     assert (
         client.incoming_phone_numbers.list(phone_number="+15551115052")[0].voice_url
         == "http://example.com/keep"
@@ -217,7 +211,7 @@ def test_update_errors(tel: Telephonist, client: Client, data: dict[str, str], c
 
 def test_update_unknown_sid_is_404(tel: Telephonist) -> None:
     with tel.http as h:
-        _assert_error(
+        assert_twilio_error(
             h.post(f"{_base(tel)}/PN{'0' * 32}.json", data={"VoiceUrl": "http://x.com/"}), 404, 20404
         )
 
@@ -248,7 +242,7 @@ def test_number_cannot_be_moved_out_of_the_family(tel: Telephonist, client: Clie
     n = client.incoming_phone_numbers.create(phone_number="+15551115072")
     with tel.http as h:
         r = h.post(f"{_base(tel)}/{n.sid}.json", data={"AccountSid": b["sid"]})
-    _assert_error(r, 401, 20003)
+    assert_twilio_error(r, 401, 20003)
     assert "+15551115072" in _numbers(tel)
     assert tel.client(b["sid"], b["auth_token"]).incoming_phone_numbers.list() == []
 
@@ -259,7 +253,7 @@ def test_subaccount_cannot_move_its_number_to_the_parent(tel: Telephonist, clien
     with httpx.Client(base_url=tel.base_url, auth=(sub.sid, sub.auth_token), timeout=10) as h:
         path = f"{API}/Accounts/{sub.sid}/IncomingPhoneNumbers/{n.sid}.json"
         r = h.post(path, data={"AccountSid": tel.account_sid})
-    _assert_error(r, 401, 20003)
+    assert_twilio_error(r, 401, 20003)
     assert "+15551115073" not in _numbers(tel)
 
 
@@ -271,8 +265,8 @@ def test_delete_is_204_then_404(tel: Telephonist, client: Client) -> None:
     with tel.http as h:
         r = h.delete(f"{_base(tel)}/{n.sid}.json")
         assert r.status_code == 204 and r.content == b""
-        _assert_error(h.get(f"{_base(tel)}/{n.sid}.json"), 404, 20404)
-        _assert_error(h.delete(f"{_base(tel)}/{n.sid}.json"), 404, 20404)
+        assert_twilio_error(h.get(f"{_base(tel)}/{n.sid}.json"), 404, 20404)
+        assert_twilio_error(h.delete(f"{_base(tel)}/{n.sid}.json"), 404, 20404)
     assert "+15551115060" not in _numbers(tel)
     # Released: it can no longer send, and it can be bought again.
     with pytest.raises(TwilioRestException) as exc:
