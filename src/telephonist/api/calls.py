@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -255,8 +256,6 @@ async def update_call(request: Request) -> Response:
 
 async def _settle() -> None:
     """Let a hang-up or redirect run its first step so the response shows the new state."""
-    import asyncio
-
     for _ in range(3):
         await asyncio.sleep(0)
 

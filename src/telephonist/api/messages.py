@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from telephonist.api.base import Ctx, context, fetch_owned
 from telephonist.api.errors import TwilioError
-from telephonist.api.forms import date_filters
+from telephonist.api.forms import Params, date_filters
 from telephonist.api.paging import paginate
 from telephonist.api.render import API, account_uri, json_response, no_content, rfc2822
 from telephonist.messaging.engine import FINAL_STATUSES, OutboundMessage
@@ -72,16 +72,8 @@ def render_message(row: RowMapping) -> dict[str, Any]:
     }
 
 
-def validate_create(ctx: Ctx) -> OutboundMessage:
-    p = ctx.params
-    raw_to = p.get("To")
-    if not raw_to:
-        raise TwilioError(21604, "A 'To' phone number is required.")
-    raw_from = p.get("From")
-    if not raw_from and not p.get("MessagingServiceSid"):
-        raise TwilioError(21603, "A 'From' phone number is required.")
-    if raw_from is None:
-        raise TwilioError(21603, "Messaging Services are not available yet: send with a 'From' number.")
+def check_content(p: Params) -> tuple[str, list[str]]:
+    """Body and MediaUrl of a message, wherever it is sent from (the API or a virtual phone)."""
     body = p.get("Body") or ""
     media = p.getlist("MediaUrl")
     if not body and not media:
@@ -93,6 +85,20 @@ def validate_create(ctx: Ctx) -> OutboundMessage:
     for url in media:
         if not is_url(url):
             raise TwilioError(21620, f"Media URL {url} is invalid.")
+    return body, media
+
+
+def validate_create(ctx: Ctx) -> OutboundMessage:
+    p = ctx.params
+    raw_to = p.get("To")
+    if not raw_to:
+        raise TwilioError(21604, "A 'To' phone number is required.")
+    raw_from = p.get("From")
+    if not raw_from and not p.get("MessagingServiceSid"):
+        raise TwilioError(21603, "A 'From' phone number is required.")
+    if raw_from is None:
+        raise TwilioError(21603, "Messaging Services are not available yet: send with a 'From' number.")
+    body, media = check_content(p)
     to = to_e164(raw_to)
     if to is None or to == MAGIC_INVALID:
         raise TwilioError(21211, f"The 'To' number {raw_to} is not a valid phone number.")

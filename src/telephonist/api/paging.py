@@ -66,4 +66,3 @@ def paginate(
         "next_page_uri": uri(page + 1, f"PA{rows[-1]['seq']}") if has_next and rows else None,
         "page": page,
     }
-

@@ -12,9 +12,10 @@ from starlette.routing import Route
 
 from telephonist.api.base import Ctx, context
 from telephonist.api.errors import TwilioError, not_found
+from telephonist.api.messages import check_content
 from telephonist.api.render import json_response, rfc2822
 from telephonist.carriers.sim.network import ANSWER_MODES, Phone, SimLeg, valid_input
-from telephonist.numbers import MAGIC_INVALID, is_url, to_e164
+from telephonist.numbers import MAGIC_INVALID, to_e164
 from telephonist.store.models import accounts, call_events, calls, sim_inbox
 
 SIM = "/sim/v1"
@@ -197,14 +198,7 @@ async def phone_sends(request: Request) -> Response:
     ctx = await context(request, account_param=None)
     sender = _number(request.path_params["Number"], "phone number")
     to = _number(ctx.params.get("To") or "", "'To' number")
-    body = ctx.params.get("Body") or ""
-    media = ctx.params.getlist("MediaUrl")
-    if not body and not media:
-        raise TwilioError(21602, "Message body is required.")
-    if len(body) > 1600:
-        raise TwilioError(21617, "The concatenated message body exceeds the 1600 character limit.")
-    if any(not is_url(u) for u in media):
-        raise TwilioError(21620, "Media URL is invalid.")
+    body, media = check_content(ctx.params)
     with ctx.tx() as conn:
         number = ctx.platform.sim.owner(conn, to)
         if number is None or number["account_sid"] not in _family(conn, ctx):
