@@ -21,11 +21,13 @@ $(VENV)/.test-installed: pyproject.toml | $(PY)
 serve: $(VENV)/.installed
 	$(VENV)/bin/telephonist serve --port $(PORT)
 
+# pytest, then the linters; the exit status fails if either does.
 test: $(VENV)/.test-installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q; status=$$?; $(MAKE) --no-print-directory lint || status=1; exit $$status
 
 lint: $(VENV)/.test-installed
 	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
 	$(PY) -m mypy
 
 bench: $(VENV)/.test-installed

@@ -31,8 +31,12 @@ AUTH_TOKEN = os.environ.get("TELEPHONIST_AUTH_TOKEN", "0" * 32)
 
 
 def _error(status: int, code: int, message: str) -> JSONResponse:
-    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
     headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -103,8 +107,9 @@ async def fetch_message(request: Request) -> JSONResponse:
     if account_sid != ACCOUNT_SID:
         return _error(403, 20003, "Permission denied")
     sid = request.path_params["Sid"]
-    return JSONResponse(_message(account_sid, sid, "+15551230001", "+15005550006",
-                                 "Hello from the benchmark", "delivered"))
+    return JSONResponse(
+        _message(account_sid, sid, "+15551230001", "+15005550006", "Hello from the benchmark", "delivered")
+    )
 
 
 MESSAGES = f"/{API_VERSION}/Accounts/{{AccountSid}}/Messages"

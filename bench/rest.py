@@ -168,8 +168,10 @@ def settle(server: Server, timeout: float = 30.0) -> None:
 def parse_wrk(out: str) -> Result:
     unit = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
     rps = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
-    pct = {m[1]: float(m[2]) * unit[m[3]]
-           for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)}
+    pct = {
+        m[1]: float(m[2]) * unit[m[3]]
+        for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+    }
     if rps is None or set(pct) != {"50", "99"}:
         raise RuntimeError(f"cannot parse wrk output:\n{out}")
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
@@ -181,11 +183,25 @@ def parse_wrk(out: str) -> Result:
 def run_wrk(server: Server, op: str, seconds: int, connections: int) -> Result:
     path = f"{API}/Accounts/{server.account_sid}/Messages"
     path += ".json" if op == "create" else f"/{server.fetch_sid}.json"
-    cmd = pin(1) + ["wrk", "--latency", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-                    "-H", f"Authorization: {server.auth}"]
+    cmd = pin(1) + [
+        "wrk",
+        "--latency",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-H",
+        f"Authorization: {server.auth}",
+    ]
     cmd += ["-s", str(BENCH_DIR / "post.lua")] if op == "create" else []
-    done = subprocess.run(cmd + [server.base + path], env={**os.environ, "BENCH_POST_BODY": POST_BODY},
-                          capture_output=True, text=True, timeout=seconds + 60)
+    done = subprocess.run(
+        cmd + [server.base + path],
+        env={**os.environ, "BENCH_POST_BODY": POST_BODY},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     return parse_wrk(done.stdout)
@@ -262,8 +278,11 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--target must be a loopback address: the benchmark loads servers on this machine only")
     needed = ["starlette", "uvicorn"] + ([] if args.target or args.self_test else ["telephonist"])
     if missing := [m for m in needed if importlib.util.find_spec(m) is None]:
-        print(f"{sys.executable} cannot import {', '.join(missing)}: use the project's venv "
-              "(make bench) or pip install -e . first", file=sys.stderr)
+        print(
+            f"{sys.executable} cannot import {', '.join(missing)}: use the project's venv "
+            "(make bench) or pip install -e . first",
+            file=sys.stderr,
+        )
         return 2
     if ensure_wrk() is None:
         return 2
@@ -271,11 +290,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: the machine is busy (load {load:.1f}): figures will be noisy", file=sys.stderr)
 
     sid, token = args.account_sid or "AC" + secrets.token_hex(16), args.auth_token or secrets.token_hex(16)
-    env = {**os.environ, "TELEPHONIST_ACCOUNT_SID": sid, "TELEPHONIST_AUTH_TOKEN": token,
-           "TELEPHONIST_TIME_SCALE": "0.001", "TELEPHONIST_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "TELEPHONIST_ACCOUNT_SID": sid,
+        "TELEPHONIST_AUTH_TOKEN": token,
+        "TELEPHONIST_TIME_SCALE": "0.001",
+        "TELEPHONIST_LOG_LEVEL": "warning",
+    }
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the cleanup below still runs
     try:
         with tempfile.TemporaryDirectory(prefix="telephonist-bench-") as tmp, contextlib.ExitStack() as stack:
+
             def local(label: str, cmd: list[str], ready: str, *extra: str) -> Server:
                 port = free_port()
                 server = Server(label, f"http://127.0.0.1:{port}", sid, token, Path(tmp) / f"{port}.log")
@@ -283,8 +308,15 @@ def main(argv: list[str] | None = None) -> int:
                 stack.callback(stop, start(server, cmd, env, ready))
                 return server
 
-            bare_cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "bare_app:app",
-                        *UVICORN_OPTS]
+            bare_cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(BENCH_DIR),
+                "bare_app:app",
+                *UVICORN_OPTS,
+            ]
             bare_ready = f"{API}/Accounts/{sid}/Messages/SM{'0' * 32}.json"
             bare = local("bare Starlette", bare_cmd, bare_ready)
             if args.self_test:
@@ -293,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
                 subject = Server("Telephonist", args.target.rstrip("/"), sid, token)
             else:
                 tp_cmd = [sys.executable, "-m", "telephonist", "serve"]
-                subject = local("Telephonist", tp_cmd, f"{API}/Accounts/{sid}.json", "--db", f"sqlite:///{tmp}/bench.db")
+                subject = local(
+                    "Telephonist", tp_cmd, f"{API}/Accounts/{sid}.json", "--db", f"sqlite:///{tmp}/bench.db"
+                )
             run_rounds(bare, subject, ops, args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

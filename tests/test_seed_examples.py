@@ -21,7 +21,9 @@ from conftest import AUTH_TOKEN, Telephonist, free_port, wait_until
 def test_outbound_call_says_hello_world_through_the_message_twimlet(tel: Telephonist) -> None:
     client = tel.client()
     url = "http://twimlets.com/message?"
-    call = client.calls.create(to="+15551230100", from_="+15005550006", url=url + urlencode({"Message": "Hello world."}))
+    call = client.calls.create(
+        to="+15551230100", from_="+15005550006", url=url + urlencode({"Message": "Hello world."})
+    )
     assert call.sid.startswith("CA") and call.status == "queued"
     done = tel.call_final(call.sid)
     assert done.status == "completed"
@@ -39,7 +41,12 @@ def test_indexed_twimlet_messages_say_and_play_in_order(tel: Telephonist) -> Non
     call = tel.client().calls.create(to="+15551230101", from_="+15005550006", url=url)
     tel.call_final(call.sid)
     events = [(e["event"], e.get("text") or e.get("url")) for e in tel.transcript(call.sid)]
-    assert events == [("say", "Hello World"), ("play", "http://example.com/a.mp3"), ("say", "Bye"), ("hangup", None)]
+    assert events == [
+        ("say", "Hello World"),
+        ("play", "http://example.com/a.mp3"),
+        ("say", "Bye"),
+        ("hangup", None),
+    ]
 
 
 def test_sms_reaches_the_phone(tel: Telephonist) -> None:
@@ -48,7 +55,9 @@ def test_sms_reaches_the_phone(tel: Telephonist) -> None:
     assert message.status == "queued" and message.num_segments == "1" and message.direction == "outbound-api"
     wait_until(lambda: client.messages(message.sid).fetch().status == "delivered")
     inbox = tel.sim("GET", "/Phones/+15551230102").json()["messages"]
-    assert [(m["sid"], m["from"], m["body"]) for m in inbox] == [(message.sid, "+15005550006", "Hello world.")]
+    assert [(m["sid"], m["from"], m["body"]) for m in inbox] == [
+        (message.sid, "+15005550006", "Hello world.")
+    ]
 
 
 def test_seed_numbers_without_plus_are_accepted(tel: Telephonist) -> None:
@@ -73,7 +82,11 @@ def flask_site() -> Iterator[tuple[_Site, list[bool]]]:
     @app.route("/", methods=["GET", "POST"])
     def hello() -> FlaskResponse:
         validator = RequestValidator(AUTH_TOKEN)
-        valid.append(validator.validate(flask_request.url, flask_request.form, flask_request.headers["X-Twilio-Signature"]))
+        valid.append(
+            validator.validate(
+                flask_request.url, flask_request.form, flask_request.headers["X-Twilio-Signature"]
+            )
+        )
         xml = "<Response><Say>Hello world.</Say></Response>"
         return FlaskResponse(xml, mimetype="text/xml")
 
@@ -96,8 +109,9 @@ def django_site() -> Iterator[_Site]:
     from django.conf import settings
 
     if not settings.configured:
-        settings.configure(DEBUG=False, ALLOWED_HOSTS=["127.0.0.1"], ROOT_URLCONF=__name__, SECRET_KEY="test",
-                           MIDDLEWARE=[])
+        settings.configure(
+            DEBUG=False, ALLOWED_HOSTS=["127.0.0.1"], ROOT_URLCONF=__name__, SECRET_KEY="test", MIDDLEWARE=[]
+        )
         django.setup()
     from django.core.wsgi import get_wsgi_application
 

@@ -24,7 +24,7 @@ from telephonist.carriers.sim import SimNetwork
 from telephonist.config import Settings
 from telephonist.messaging.engine import MessagingEngine
 from telephonist.sids import new_sid, new_token
-from telephonist.store.db import Database
+from telephonist.store.db import Database, Row
 from telephonist.store.jobs import JobRunner
 from telephonist.store.models import accounts as accounts_table
 from telephonist.store.models import incoming_phone_numbers
@@ -47,9 +47,11 @@ class Platform:
         self.messaging = MessagingEngine(self)
         self.voice = VoiceEngine(self)
         callbacks = CallbackSender(self.db, self.webhooks)
+        self.jobs.batch_handlers |= {
+            "message.send": self.messaging.send_batch,
+            "message.receipt": self.messaging.receipt_batch,
+        }
         self.jobs.handlers |= {
-            "message.send": self.messaging.handle_send,
-            "message.receipt": self.messaging.handle_receipt,
             "message.inbound": self.messaging.handle_inbound,
             "call.start": self.voice.handle_start,
             WEBHOOK_JOB: callbacks.handle,
@@ -62,7 +64,7 @@ class Platform:
         """Migrate, and on an empty database create the default account and its number."""
         self.db.migrate()
         with self.db.tx() as conn:
-            first = (
+            first: Row | None = (
                 conn.execute(select(accounts_table).order_by(accounts_table.c.seq).limit(1))
                 .mappings()
                 .first()
@@ -157,11 +159,12 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         finally:
             await platform.stop()
 
+    # Starlette tries routes in order: the busiest resources first.
     routes = [
-        *accounts.routes,
-        *numbers.routes,
         *messages.routes,
         *calls.routes,
+        *accounts.routes,
+        *numbers.routes,
         *notifications.routes,
         *sim.routes,
         Route("/twimlets/{name}", serve_twimlet, methods=["GET", "POST"]),

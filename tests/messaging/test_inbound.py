@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs
 
-import pytest
-
 from conftest import ACCOUNT_SID, Telephonist, WebApp, wait_until
 
 from ._support import PLATFORM_NUMBER, buy, flat, inbox, set_sms, settle, signed, text_in, wait_inbox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, or_, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,7 +14,7 @@ from telephonist.api.errors import TwilioError
 from telephonist.api.paging import paginate
 from telephonist.api.render import API, account_uri, json_response, rfc2822
 from telephonist.sids import new_sid, new_token
-from telephonist.store.db import utcnow
+from telephonist.store.db import Row, utcnow
 from telephonist.store.models import accounts
 
 _SUBRESOURCES = (
@@ -25,7 +25,7 @@ _SUBRESOURCES = (
 _SUBRESOURCE_PATHS = {"sip": "SIP", "usage": "Usage"}
 
 
-def render_account(row: RowMapping) -> dict[str, Any]:
+def render_account(row: Row) -> dict[str, Any]:
     base = account_uri(row["sid"])
 
     def camel(name: str) -> str:
@@ -51,7 +51,7 @@ def create_account(
     owner: str | None = None,
     sid: str | None = None,
     auth_token: str | None = None,
-) -> RowMapping:
+) -> Row:
     now = utcnow()
     sid = sid or new_sid("AC")
     conn.execute(

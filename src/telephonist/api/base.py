@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, RowMapping, Table, select
+from sqlalchemy import Select, Table, bindparam, select
 from starlette.requests import Request
 
 from telephonist.api.auth import authenticate, authorize
 from telephonist.api.errors import TwilioError, not_found
 from telephonist.api.forms import Params
+from telephonist.store.db import Row, Tx, raw
 
 if TYPE_CHECKING:
     from telephonist.app import Platform
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
 @dataclass
 class Ctx:
     platform: Platform
-    caller: RowMapping  # whose credentials
-    account: RowMapping  # the account in the path
+    caller: Row  # whose credentials
+    account: Row  # the account in the path
     params: Params
     path: str
 
@@ -37,24 +38,29 @@ async def context(request: Request, account_param: str | None = "AccountSid") ->
     if request.method in ("POST", "PUT"):
         params = Params.parse(await request.body())
     else:
-        params = Params.parse(request.url.query)
-    with platform.db.tx() as conn:
-        caller = authenticate(conn, request.headers.get("authorization"))
+        params = Params.parse(request.scope["query_string"])
+    with platform.db.read() as q:
+        caller = authenticate(q, request.headers.get("authorization"))
         account = caller
         if account_param is not None:
-            account = authorize(conn, caller, request.path_params[account_param])
+            account = authorize(q, caller, request.path_params[account_param])
         if account_param == "AccountSid" and request.method != "GET" and account["status"] != "active":
             # A suspended or closed subaccount's records stay readable; nothing new is made on it.
             raise TwilioError(20005, "Account not active", 401)
-    return Ctx(platform, caller, account, params, request.url.path)
+    return Ctx(platform, caller, account, params, request.scope["path"])
 
 
-def fetch_owned(conn: Connection, table: Table, sid: str, account_sid: str, path: str) -> RowMapping:
-    row = (
-        conn.execute(select(table).where(table.c.sid == sid, table.c.account_sid == account_sid))
-        .mappings()
-        .first()
-    )
+_OWNED: dict[Table, Select[Any]] = {}
+
+
+def fetch_owned(conn: Tx, table: Table, sid: str, account_sid: str, path: str) -> Row:
+    """A resource of the account, or 20404."""
+    stmt = _OWNED.get(table)
+    if stmt is None:
+        stmt = _OWNED[table] = select(table).where(
+            table.c.sid == bindparam("sid"), table.c.account_sid == bindparam("account_sid")
+        )
+    row = raw(conn).first(stmt, sid=sid, account_sid=account_sid)
     if row is None:
         raise not_found(path)
     return row

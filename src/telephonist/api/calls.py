@@ -6,7 +6,7 @@ import asyncio
 import re
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, select, update
+from sqlalchemy import delete, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,7 +18,7 @@ from telephonist.api.paging import paginate
 from telephonist.api.render import API, account_uri, json_response, no_content, rfc2822
 from telephonist.numbers import MAGIC_INVALID, address, formatted, is_url, to_e164
 from telephonist.states import CALL_FINAL
-from telephonist.store.db import utcnow
+from telephonist.store.db import Row, utcnow
 from telephonist.store.models import calls
 from telephonist.store.models import incoming_phone_numbers as ipn
 from telephonist.voice.session import Source
@@ -47,7 +47,7 @@ _SUBRESOURCES = (
 )
 
 
-def render_call(row: RowMapping) -> dict[str, Any]:
+def render_call(row: Row) -> dict[str, Any]:
     uri = f"{account_uri(row['account_sid'])}/Calls/{row['sid']}"
     return {
         "account_sid": row["account_sid"],

@@ -3,9 +3,10 @@ redact, delete."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -46,7 +47,12 @@ _MAGIC_FROM = {
 }
 
 
-def render_message(row: RowMapping) -> dict[str, Any]:
+_OWNED_NUMBER = select(ipn.c.sid).where(
+    ipn.c.phone_number == bindparam("number"), ipn.c.account_sid == bindparam("account_sid")
+)
+
+
+def render_message(row: Mapping[str, Any]) -> dict[str, Any]:
     uri = f"{account_uri(row['account_sid'])}/Messages/{row['sid']}"
     return {
         "account_sid": row["account_sid"],
@@ -132,17 +138,15 @@ def validate_create(ctx: Ctx) -> OutboundMessage:
 async def create_message(request: Request) -> Response:
     ctx = await context(request)
     msg = validate_create(ctx)
-    with ctx.tx() as conn:
-        owned = conn.execute(
-            select(ipn.c.sid).where(ipn.c.phone_number == msg.from_, ipn.c.account_sid == ctx.account_sid)
-        ).first()
+    async with ctx.platform.db.write() as q:
+        owned = q.first(_OWNED_NUMBER, number=msg.from_, account_sid=ctx.account_sid)
         if owned is None:
             raise TwilioError(
                 21606,
                 f"The 'From' phone number provided ({msg.from_}) is not a valid message-capable Twilio phone "
                 "number for this destination.",
             )
-        row = ctx.platform.messaging.create_outbound(conn, msg, direction="outbound-api")
+        row = ctx.platform.messaging.create_outbound(q, msg, direction="outbound-api")
     ctx.platform.jobs.wake()
     return json_response(render_message(row), 201)
 
@@ -166,8 +170,8 @@ async def list_messages(request: Request) -> Response:
 
 async def fetch_message(request: Request) -> Response:
     ctx = await context(request)
-    with ctx.tx() as conn:
-        row = fetch_owned(conn, messages, request.path_params["Sid"], ctx.account_sid, ctx.path)
+    with ctx.platform.db.read() as q:
+        row = fetch_owned(q, messages, request.path_params["Sid"], ctx.account_sid, ctx.path)
     return json_response(render_message(row))
 
 

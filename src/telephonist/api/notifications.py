@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,10 +12,11 @@ from telephonist.api.base import context, fetch_owned
 from telephonist.api.forms import date_filters
 from telephonist.api.paging import paginate
 from telephonist.api.render import API, account_uri, json_response, rfc2822
+from telephonist.store.db import Row
 from telephonist.store.models import calls, notifications
 
 
-def render_notification(row: RowMapping, instance: bool = False) -> dict[str, Any]:
+def render_notification(row: Row, instance: bool = False) -> dict[str, Any]:
     body = {
         "account_sid": row["account_sid"],
         "api_version": "2010-04-01",

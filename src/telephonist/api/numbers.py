@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, false, func, insert, select, update
+from sqlalchemy import Connection, delete, false, func, insert, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,7 +16,7 @@ from telephonist.api.paging import paginate
 from telephonist.api.render import API, account_uri, json_response, no_content, rfc2822
 from telephonist.numbers import MAGIC_INVALID, formatted, is_url, to_e164
 from telephonist.sids import new_sid
-from telephonist.store.db import utcnow
+from telephonist.store.db import Row, utcnow
 from telephonist.store.models import accounts
 from telephonist.store.models import incoming_phone_numbers as ipn
 
@@ -47,7 +47,7 @@ def number_type(phone_number: str) -> str:
     return "tollfree" if phone_number.startswith("+1") and phone_number[2:5] in TOLL_FREE else "local"
 
 
-def render_number(row: RowMapping) -> dict[str, Any]:
+def render_number(row: Row) -> dict[str, Any]:
     uri = f"{account_uri(row['account_sid'])}/IncomingPhoneNumbers/{row['sid']}"
     return {
         "account_sid": row["account_sid"],
@@ -108,7 +108,7 @@ def _config(ctx: Ctx) -> dict[str, Any]:
     return values
 
 
-def add_number(conn: Connection, account_sid: str, phone_number: str, **config: Any) -> RowMapping:
+def add_number(conn: Connection, account_sid: str, phone_number: str, **config: Any) -> Row:
     now = utcnow()
     sid = new_sid("PN")
     values: dict[str, Any] = {

@@ -1,25 +1,27 @@
 """The messaging engine: outbound sends through a carrier, delivery receipts, inbound SmsUrl webhooks.
 
-Each step is one transaction that moves the message along the MessageStatus table, writes the status
+Each step is one transaction that moves its messages along the MessageStatus table, writes the status
 callback jobs and deletes its own job, so a crash anywhere replays a step at most once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import DateTime, bindparam, func, select, update
 
 from telephonist.messaging.segments import segment_info
 from telephonist.numbers import to_e164
 from telephonist.sids import new_sid
 from telephonist.states import MESSAGE_FINAL, check_message
 from telephonist.store import notifications
-from telephonist.store.db import utcnow
-from telephonist.store.jobs import Job, enqueue, finish
+from telephonist.store.db import Raw, Row, Tx, insert_row, raw, utcnow
+from telephonist.store.jobs import Job, enqueue, finish, finish_all
 from telephonist.store.models import accounts, incoming_phone_numbers, messages
 from telephonist.twiml import TwiMLError, parse_messaging
 from telephonist.twiml.verbs import Message, Redirect
@@ -35,6 +37,36 @@ FINAL_STATUSES = MESSAGE_FINAL
 CALLBACK_STATUSES = {"sent", "delivered", "undelivered", "failed"}
 MAX_REPLIES = 10
 MAX_DOCUMENTS = 10
+
+_INSERT = insert_row(messages)
+_BY_SID = select(messages).where(messages.c.sid == bindparam("sid"))
+# What a send or a receipt needs of a message: no dates, so no date parsing in the hot loop.
+_TO_SEND = select(
+    *(
+        messages.c[name]
+        for name in (
+            "sid",
+            "account_sid",
+            "status",
+            "to",
+            "from",
+            "body",
+            "status_callback",
+            "status_callback_method",
+        )
+    )
+).where(messages.c.sid == bindparam("sid"))
+_MOVE = (
+    update(messages)
+    .where(messages.c.sid == bindparam("sid"))
+    .values(
+        status=bindparam("status"),
+        error_code=bindparam("error_code"),
+        error_message=bindparam("error_message"),
+        date_updated=bindparam("now", type_=DateTime),
+        date_sent=func.coalesce(bindparam("date_sent", type_=DateTime), messages.c.date_sent),
+    )
+)
 
 
 @dataclass
@@ -61,87 +93,88 @@ class MessagingEngine:
     def __init__(self, platform: Platform) -> None:
         self.p = platform
 
-    # -- outbound -----------------------------------------------------------------------------------
-    def create_outbound(self, conn: Connection, msg: OutboundMessage, direction: str) -> RowMapping:
+    # -- outbound ---------------------------------------------------------------------------------
+    def create_outbound(self, conn: Tx, msg: OutboundMessage, direction: str) -> Row:
+        """Store a queued message and its send job; the row as the API renders it."""
         now = utcnow()
         sid = new_sid("MM" if msg.media else "SM")
-        conn.execute(
-            insert(messages).values(
-                sid=sid,
-                account_sid=msg.account_sid,
-                to=msg.to,
-                **{"from": msg.from_},
-                body=msg.body,
-                status="queued",
-                direction=direction,
-                num_segments=segment_info(msg.body).num_segments or 1,
-                num_media=len(msg.media),
-                status_callback=msg.status_callback,
-                status_callback_method=msg.status_callback_method,
-                date_created=now,
-                date_updated=now,
-            )
-        )
-        enqueue(conn, "message.send", {"sid": sid})
-        return conn.execute(select(messages).where(messages.c.sid == sid)).mappings().one()
+        row: Row = {
+            "sid": sid,
+            "account_sid": msg.account_sid,
+            "to": msg.to,
+            "from": msg.from_,
+            "body": msg.body,
+            "status": "queued",
+            "direction": direction,
+            "num_segments": segment_info(msg.body).num_segments or 1,
+            "num_media": len(msg.media),
+            "error_code": None,
+            "error_message": None,
+            "messaging_service_sid": None,
+            "status_callback": msg.status_callback,
+            "status_callback_method": msg.status_callback_method,
+            "date_sent": None,
+            "date_created": now,
+            "date_updated": now,
+        }
+        q = raw(conn)
+        q.run(_INSERT, row)
+        enqueue(q, "message.send", {"sid": sid})
+        return row
 
-    async def handle_send(self, job: Job) -> None:
-        with self.p.db.tx() as conn:
-            row = self._get(conn, job.payload["sid"])
+    def send_batch(self, q: Raw, jobs: list[Job]) -> None:
+        """Hand queued messages to the carrier: queued → sending → sent (or failed). The batch's
+        delivery receipts travel together in one job."""
+        now = utcnow()
+        receipts = []
+        for job in jobs:
+            row = q.first(_TO_SEND, sid=job.payload["sid"])
             if row is None or row["status"] != "queued":
-                finish(conn, job)
-                return
-            self._move(conn, row, "sending")
-            result = self.p.sim.submit(conn, row)
+                continue
+            check_message("queued", "sending")
+            result = self.p.sim.submit(q, row)
             if result.final_status == "failed":
-                self._move(conn, row, "failed", result.error_code, result.error_message, old="sending")
-            else:
-                self._move(conn, row, "sent", old="sending", date_sent=utcnow())
-                enqueue(
-                    conn,
-                    "message.receipt",
-                    {
-                        "sid": row["sid"],
-                        "status": result.final_status,
-                        "error_code": result.error_code,
-                        "error_message": result.error_message,
-                    },
-                    delay=self.p.sim.receipt_delay(),
-                )
-            finish(conn, job)
+                self._move(q, row, "failed", now, result.error_code, result.error_message, old="sending")
+                continue
+            self._move(q, row, "sent", now, old="sending", date_sent=now)
+            receipts.append([row["sid"], result.final_status, result.error_code, result.error_message])
+        if receipts:
+            enqueue(q, "message.receipt", {"receipts": receipts}, delay=self.p.sim.receipt_delay())
+        finish_all(q, jobs)
 
-    async def handle_receipt(self, job: Job) -> None:
-        p = job.payload
-        with self.p.db.tx() as conn:
-            row = self._get(conn, p["sid"])
-            if row is not None and row["status"] == "sent":
-                self._move(conn, row, p["status"], p.get("error_code"), p.get("error_message"))
-            finish(conn, job)
+    def receipt_batch(self, q: Raw, jobs: list[Job]) -> None:
+        """Delivery receipts: sent → delivered or undelivered."""
+        now = utcnow()
+        for job in jobs:
+            for sid, status, error_code, error_message in job.payload["receipts"]:
+                row = q.first(_TO_SEND, sid=sid)
+                if row is not None and row["status"] == "sent":
+                    self._move(q, row, status, now, error_code, error_message)
+        finish_all(q, jobs)
 
-    def _get(self, conn: Connection, sid: str) -> RowMapping | None:
-        return conn.execute(select(messages).where(messages.c.sid == sid)).mappings().first()
+    def _get(self, conn: Tx, sid: str) -> Row | None:
+        return raw(conn).first(_BY_SID, sid=sid)
 
     def _move(
         self,
-        conn: Connection,
-        row: RowMapping,
+        q: Raw,
+        row: Mapping[str, Any],
         status: str,
+        now: dt.datetime,
         error_code: int | None = None,
         error_message: str | None = None,
         old: str | None = None,
-        **values: Any,
+        date_sent: dt.datetime | None = None,
     ) -> None:
         check_message(old or row["status"], status)
-        conn.execute(
-            update(messages)
-            .where(messages.c.sid == row["sid"])
-            .values(
-                status=status,
-                error_code=error_code,
-                error_message=error_message,
-                date_updated=utcnow(),
-                **values,
-            )
+        q.run(
+            _MOVE,
+            sid=row["sid"],
+            status=status,
+            error_code=error_code,
+            error_message=error_message,
+            now=now,
+            date_sent=date_sent,
         )
         if status in CALLBACK_STATUSES and row["status_callback"]:
             params = [
@@ -157,7 +190,7 @@ class MessagingEngine:
             if error_code is not None:
                 params.append(("ErrorCode", str(error_code)))
             enqueue_callback(
-                conn,
+                q,
                 row["account_sid"],
                 row["status_callback"],
                 row["status_callback_method"] or "POST",
@@ -167,31 +200,40 @@ class MessagingEngine:
 
     # -- inbound ------------------------------------------------------------------------------------
     def receive(
-        self, conn: Connection, number: RowMapping, from_: str, body: str, media: list[str] | None = None
+        self,
+        conn: Tx,
+        number: Mapping[str, Any],
+        from_: str,
+        body: str,
+        media: list[str] | None = None,
     ) -> str:
         """An SMS arrives at a platform number: store it and queue the SmsUrl webhook."""
         now = utcnow()
         media = media or []
         sid = new_sid("MM" if media else "SM")
-        conn.execute(
-            insert(messages).values(
-                sid=sid,
-                account_sid=number["account_sid"],
-                to=number["phone_number"],
-                **{"from": from_},
-                body=body,
-                status="received",
-                direction="inbound",
-                num_segments=segment_info(body).num_segments or 1,
-                num_media=len(media),
-                date_created=now,
-                date_updated=now,
-                date_sent=now,
-            )
+        q = raw(conn)
+        q.run(
+            _INSERT,
+            sid=sid,
+            account_sid=number["account_sid"],
+            to=number["phone_number"],
+            body=body,
+            status="received",
+            direction="inbound",
+            num_segments=segment_info(body).num_segments or 1,
+            num_media=len(media),
+            error_code=None,
+            error_message=None,
+            messaging_service_sid=None,
+            status_callback=None,
+            status_callback_method=None,
+            date_created=now,
+            date_updated=now,
+            date_sent=now,
+            **{"from": from_},
         )
-        enqueue(
-            conn, "message.inbound", {"sid": sid, "media": media, "key": f"inbound:{from_}:{number['sid']}"}
-        )
+        key = f"inbound:{from_}:{number['sid']}"
+        enqueue(q, "message.inbound", {"sid": sid, "media": media, "key": key})
         return sid
 
     async def handle_inbound(self, job: Job) -> None:
@@ -227,9 +269,10 @@ class MessagingEngine:
         self.p.jobs.wake()
 
     async def _run_sms_url(
-        self, row: RowMapping, number: RowMapping, params: list[tuple[str, str]], token: str
+        self, row: Row, number: Row, params: list[tuple[str, str]], token: str
     ) -> list[OutboundMessage]:
-        url, method = number["sms_url"], number["sms_method"]
+        url: str = number["sms_url"]
+        method: str = number["sms_method"]
         replies: list[OutboundMessage] = []
         for _ in range(MAX_DOCUMENTS):
             try:
@@ -277,7 +320,7 @@ class MessagingEngine:
             url, method = urljoin(fetched.url, redirect.url), redirect.method
         return replies
 
-    def _reply(self, row: RowMapping, verb: Message, document_url: str) -> OutboundMessage:
+    def _reply(self, row: Row, verb: Message, document_url: str) -> OutboundMessage:
         callback = verb.action or verb.status_callback
         return OutboundMessage(
             account_sid=row["account_sid"],
@@ -291,7 +334,7 @@ class MessagingEngine:
 
     def _notify(
         self,
-        row: RowMapping,
+        row: Row,
         code: int,
         text: str,
         url: str,
@@ -313,7 +356,7 @@ class MessagingEngine:
             )
 
 
-def inbound_params(row: RowMapping, media: list[str]) -> list[tuple[str, str]]:
+def inbound_params(row: Row, media: list[str]) -> list[tuple[str, str]]:
     params = [
         ("AccountSid", row["account_sid"]),
         ("ApiVersion", "2010-04-01"),

@@ -2,6 +2,11 @@
 
 A handler that must run exactly once (a message send) deletes its job in the same transaction as its
 effects; one that may repeat (a webhook) deletes it after the fact. Jobs sharing a `key` run in order.
+
+Two kinds of handler. An async handler runs each job in its own task (webhooks, calls). A batch handler
+is a plain function that works in the database only (message sends and receipts): the runner gives it
+every claimed job of its kind in one transaction, which is what lets one process send thousands of
+messages a second. If a batch fails, its jobs are run one by one, so one bad job holds up only itself.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 
-from telephonist.store.db import Database
+from telephonist.store.db import Database, Raw, Tx, insert_row, raw
 from telephonist.store.models import jobs
 
 log = logging.getLogger("telephonist.jobs")
 LEASE_SECONDS = 120.0
+# Once woken, the runner waits this long so that the jobs of many requests share one batch.
+BATCH_WINDOW = 0.01
 
 
 @dataclass(frozen=True)
@@ -31,30 +38,57 @@ class Job:
 
 
 Handler = Callable[[Job], Awaitable[None]]
+BatchHandler = Callable[[Raw, list[Job]], None]
+
+_INSERT = insert_row(jobs)
+_DELETE = delete(jobs).where(jobs.c.id == bindparam("id"))
+_RETRY = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("id"))
+    .values(run_at=bindparam("run_at"), claimed_until=0.0, attempts=bindparam("attempts"))
+)
+_CLAIM = (
+    update(jobs)
+    .where(
+        jobs.c.id.in_(
+            select(jobs.c.id)
+            .where(jobs.c.run_at <= bindparam("now"), jobs.c.claimed_until < bindparam("now"))
+            .order_by(jobs.c.id)
+            .limit(bindparam("n"))
+        )
+    )
+    .values(claimed_until=bindparam("until"))
+    .returning(*jobs.c)
+)
+_NEXT_DUE = (
+    select(jobs.c.run_at).where(jobs.c.claimed_until < bindparam("now")).order_by(jobs.c.run_at).limit(1)
+)
+_RELEASE = update(jobs).values(claimed_until=0.0)
 
 
-def enqueue(conn: Connection, kind: str, payload: dict[str, Any], delay: float = 0.0) -> None:
-    conn.execute(
-        insert(jobs).values(kind=kind, payload=payload, run_at=time.time() + delay, claimed_until=0.0)
+def enqueue(conn: Tx, kind: str, payload: dict[str, Any], delay: float = 0.0) -> None:
+    raw(conn).run(
+        _INSERT, kind=kind, payload=payload, run_at=time.time() + delay, claimed_until=0.0, attempts=0
     )
 
 
-def finish(conn: Connection, job: Job) -> None:
-    conn.execute(delete(jobs).where(jobs.c.id == job.id))
+def finish(conn: Tx, job: Job) -> None:
+    raw(conn).run(_DELETE, id=job.id)
 
 
-def retry(conn: Connection, job: Job, delay: float) -> None:
-    conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job.id)
-        .values(run_at=time.time() + delay, claimed_until=0.0, attempts=job.attempts + 1)
-    )
+def finish_all(q: Raw, done: list[Job]) -> None:
+    q.many(_DELETE, [{"id": job.id} for job in done])
+
+
+def retry(conn: Tx, job: Job, delay: float) -> None:
+    raw(conn).run(_RETRY, id=job.id, run_at=time.time() + delay, attempts=job.attempts + 1)
 
 
 class JobRunner:
-    def __init__(self, db: Database, concurrency: int = 200, batch: int = 500) -> None:
+    def __init__(self, db: Database, concurrency: int = 200, batch: int = 200) -> None:
         self.db = db
         self.handlers: dict[str, Handler] = {}
+        self.batch_handlers: dict[str, BatchHandler] = {}
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._batch = batch
@@ -66,53 +100,61 @@ class JobRunner:
 
     def release_stale_claims(self) -> None:
         """At start-up every claim belongs to a process that is gone."""
-        with self.db.tx() as conn:
-            conn.execute(update(jobs).values(claimed_until=0.0))
+        with self.db.fast() as q:
+            q.run(_RELEASE)
 
     async def run(self) -> None:
         while True:
             claimed = self._claim()
+            batches: dict[str, list[Job]] = {}
             for job in claimed:
+                if job.kind in self.batch_handlers:
+                    batches.setdefault(job.kind, []).append(job)
+                    continue
                 await self._slots.acquire()
                 task = asyncio.create_task(self._run_one(job))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+            for kind, batch in batches.items():
+                self._run_batch(self.batch_handlers[kind], batch)
             if len(claimed) < self._batch:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._next_due())
+                    await asyncio.sleep(BATCH_WINDOW)
                 except TimeoutError:
                     pass
             else:
                 await asyncio.sleep(0)
 
     def _next_due(self) -> float:
-        with self.db.tx() as conn:
-            due = conn.execute(select(jobs.c.run_at).order_by(jobs.c.run_at).limit(1)).scalar()
-        if due is None:
+        now = time.time()
+        with self.db.fast() as q:
+            row = q.first(_NEXT_DUE, now=now)
+        if row is None:
             return 1.0
-        return min(1.0, max(0.005, float(due) - time.time()))
+        return min(1.0, max(0.005, float(row["run_at"]) - now))
 
     def _claim(self) -> list[Job]:
         now = time.time()
-        with self.db.tx() as conn:
-            rows = (
-                conn.execute(
-                    select(jobs)
-                    .where(jobs.c.run_at <= now, jobs.c.claimed_until < now)
-                    .order_by(jobs.c.id)
-                    .limit(self._batch)
-                )
-                .mappings()
-                .all()
-            )
-            if rows:
-                conn.execute(
-                    update(jobs)
-                    .where(jobs.c.id.in_([r["id"] for r in rows]))
-                    .values(claimed_until=now + LEASE_SECONDS)
-                )
-        return [Job(r["id"], r["kind"], r["payload"], r["attempts"]) for r in rows]
+        with self.db.fast() as q:
+            rows = q.all(_CLAIM, now=now, n=self._batch, until=now + LEASE_SECONDS)
+        jobs_ = [Job(r["id"], r["kind"], r["payload"], r["attempts"]) for r in rows]
+        return sorted(jobs_, key=lambda job: job.id)
+
+    def _run_batch(self, handler: BatchHandler, batch: list[Job]) -> None:
+        try:
+            with self.db.fast() as q:
+                handler(q, batch)
+        except Exception:
+            if len(batch) > 1:
+                for job in batch:
+                    self._run_batch(handler, [job])
+                return
+            job = batch[0]
+            log.exception("job %s (%s) failed; retrying", job.id, job.kind)
+            with self.db.fast() as q:
+                retry(q, job, delay=min(300.0, 2.0**job.attempts))
 
     async def _run_one(self, job: Job) -> None:
         try:
@@ -142,8 +184,8 @@ class JobRunner:
             await handler(job)
         except Exception:
             log.exception("job %s (%s) failed; retrying", job.id, job.kind)
-            with self.db.tx() as conn:
-                retry(conn, job, delay=min(300.0, 2.0**job.attempts))
+            with self.db.fast() as q:
+                retry(q, job, delay=min(300.0, 2.0**job.attempts))
 
     async def drain(self) -> None:
         """Wait for the jobs already started (shutdown)."""

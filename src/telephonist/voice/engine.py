@@ -6,10 +6,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from telephonist.sids import new_sid
-from telephonist.store.db import utcnow
+from telephonist.store.db import Row, utcnow
 from telephonist.store.jobs import Job, enqueue, finish
 from telephonist.store.models import calls
 from telephonist.voice.session import CallSession, Source
@@ -39,7 +39,7 @@ class VoiceEngine:
         from_: str,
         params: dict[str, Any],
         phone_number_sid: str | None,
-    ) -> RowMapping:
+    ) -> Row:
         """The row and its start job, in the API's transaction."""
         now = utcnow()
         sid = new_sid("CA")
@@ -78,7 +78,7 @@ class VoiceEngine:
         session = CallSession(self.p, row, leg)
         self._spawn(session, session.run_outbound())
 
-    def start_inbound(self, from_: str, number: RowMapping, inputs: list[str] | None = None) -> str:
+    def start_inbound(self, from_: str, number: Row, inputs: list[str] | None = None) -> str:
         """A call from the network reaches a platform number: ring it and run its VoiceUrl."""
         now = utcnow()
         sid = new_sid("CA")

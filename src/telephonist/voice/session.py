@@ -10,14 +10,14 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import insert, select, update
 
 from telephonist.carriers.base import GatherResult, Leg
 from telephonist.messaging.engine import OutboundMessage
 from telephonist.numbers import to_e164
 from telephonist.states import CALL_FINAL, check_call
 from telephonist.store import notifications
-from telephonist.store.db import utcnow
+from telephonist.store.db import Row, utcnow
 from telephonist.store.models import accounts, call_events, calls
 from telephonist.twiml import TwiMLError, parse_voice
 from telephonist.twiml.verbs import Document, Gather, Pause, Play, Prompt, Say
@@ -47,7 +47,7 @@ class Source:
 
 
 class CallSession:
-    def __init__(self, platform: Platform, call: RowMapping, leg: Leg) -> None:
+    def __init__(self, platform: Platform, call: Row, leg: Leg) -> None:
         self.p = platform
         self.sid: str = call["sid"]
         self.account_sid: str = call["account_sid"]

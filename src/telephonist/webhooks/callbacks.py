@@ -9,20 +9,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import bindparam, select
 
 from telephonist.store import notifications
-from telephonist.store.db import Database
+from telephonist.store.db import Database, Tx
 from telephonist.store.jobs import Job, enqueue, finish, retry
 from telephonist.store.models import accounts
 from telephonist.webhooks.client import FetchError, Webhooks
 
 log = logging.getLogger("telephonist.webhooks")
 KIND = "webhook"
+_TOKEN = select(accounts.c.auth_token).where(accounts.c.sid == bindparam("sid"))
 
 
 def enqueue_callback(
-    conn: Connection,
+    conn: Tx,
     account_sid: str,
     url: str,
     method: str,
@@ -48,14 +49,12 @@ class CallbackSender:
 
     async def handle(self, job: Job) -> None:
         p = job.payload
-        with self.db.tx() as conn:
-            token = conn.execute(
-                select(accounts.c.auth_token).where(accounts.c.sid == p["account_sid"])
-            ).scalar()
-        if token is None:
-            with self.db.tx() as conn:
-                finish(conn, job)
-            return
+        with self.db.fast() as q:
+            row = q.first(_TOKEN, sid=p["account_sid"])
+            if row is None:
+                finish(q, job)
+                return
+        token = row["auth_token"]
         params = [(k, v) for k, v in p["params"]]
         try:
             await self.webhooks.request(p["url"], p["method"], params, token)
@@ -78,5 +77,5 @@ class CallbackSender:
                 )
                 finish(conn, job)
             return
-        with self.db.tx() as conn:
-            finish(conn, job)
+        with self.db.fast() as q:
+            finish(q, job)

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from telephonist.carriers.base import GatherResult, Leg
 from telephonist.messaging.engine import SubmitResult
-from telephonist.store.db import utcnow
+from telephonist.store.db import Row, Tx, insert_row, raw, utcnow
 from telephonist.store.models import incoming_phone_numbers, sim_inbox, sim_phones
 from telephonist.twiml.verbs import Gather
 
@@ -26,6 +26,10 @@ ANSWER_MODES = ("auto", "busy", "no-answer", "fail", "manual")
 DEFAULT_RING_SECONDS = 1.0
 RECEIPT_SECONDS = 1.0
 SPEECH_CONFIDENCE = 0.92
+_PHONE = select(sim_phones).where(sim_phones.c.number == bindparam("number"))
+_NEW_PHONE = insert_row(sim_phones)
+_OWNER = select(incoming_phone_numbers).where(incoming_phone_numbers.c.phone_number == bindparam("number"))
+_DELIVER = insert_row(sim_inbox)
 _INPUT = re.compile(r"^(speech:.*|[0-9*#wW]*)$", re.S)
 
 
@@ -57,10 +61,13 @@ class SimNetwork:
         return self.p.settings.time_scale
 
     # -- phones -------------------------------------------------------------------------------------
-    def phone(self, conn: Connection, number: str) -> Phone:
-        row = conn.execute(select(sim_phones).where(sim_phones.c.number == number)).mappings().first()
+    def phone(self, conn: Tx, number: str) -> Phone:
+        """A virtual phone's settings; it exists, with the defaults, from its first use."""
+        q = raw(conn)
+        row = q.first(_PHONE, number=number)
         if row is None:
-            return self.configure(conn, number)
+            row = {"number": number, "date_created": utcnow(), **PHONE_DEFAULTS}
+            q.run(_NEW_PHONE, **row)
         return _phone(row)
 
     def configure(
@@ -72,7 +79,7 @@ class SimNetwork:
         gather_input: list[str] | None = None,
         answered_by: str | None = None,
     ) -> Phone:
-        row = conn.execute(select(sim_phones).where(sim_phones.c.number == number)).mappings().first()
+        current = self.phone(conn, number)
         values: dict[str, Any] = {
             k: v
             for k, v in (
@@ -83,19 +90,10 @@ class SimNetwork:
             )
             if v is not None
         }
-        if row is None:
-            defaults = {
-                "answer": "auto",
-                "ring_seconds": DEFAULT_RING_SECONDS,
-                "gather_input": [],
-                "answered_by": "human",
-            }
-            conn.execute(
-                insert(sim_phones).values(number=number, date_created=utcnow(), **(defaults | values))
-            )
-        elif values:
-            conn.execute(update(sim_phones).where(sim_phones.c.number == number).values(**values))
-        return _phone(conn.execute(select(sim_phones).where(sim_phones.c.number == number)).mappings().one())
+        if not values:
+            return current
+        conn.execute(update(sim_phones).where(sim_phones.c.number == number).values(**values))
+        return self.phone(conn, number)
 
     def take_input(self, number: str) -> str | None:
         """The next queued GatherInput of a phone, consumed."""
@@ -110,34 +108,29 @@ class SimNetwork:
             )
             return phone.gather_input[0]
 
-    def owner(self, conn: Connection, number: str) -> RowMapping | None:
-        return (
-            conn.execute(
-                select(incoming_phone_numbers).where(incoming_phone_numbers.c.phone_number == number)
-            )
-            .mappings()
-            .first()
-        )
+    def owner(self, conn: Tx, number: str) -> Row | None:
+        """The platform number record of `number`, when an account owns it."""
+        return raw(conn).first(_OWNER, number=number)
 
     # -- messaging carrier --------------------------------------------------------------------------
-    def submit(self, conn: Connection, message: RowMapping) -> SubmitResult:
+    def submit(self, conn: Tx, message: Mapping[str, Any]) -> SubmitResult:
         """Hand a message to the network, in the caller's transaction: it reaches the phone exactly once."""
-        number = self.owner(conn, message["to"])
+        q = raw(conn)
+        number = self.owner(q, message["to"])
         if number is not None:
-            self.p.messaging.receive(conn, number, message["from"], message["body"])
+            self.p.messaging.receive(q, number, message["from"], message["body"])
             return SubmitResult("delivered")
-        phone = self.phone(conn, message["to"])
+        phone = self.phone(q, message["to"])
         if phone.answer == "fail":
             return SubmitResult("undelivered", 30003, "Unreachable destination handset")
-        conn.execute(
-            insert(sim_inbox).values(
-                phone=message["to"],
-                message_sid=message["sid"],
-                account_sid=message["account_sid"],
-                body=message["body"],
-                date_received=utcnow(),
-                **{"from": message["from"]},
-            )
+        q.run(
+            _DELIVER,
+            phone=message["to"],
+            message_sid=message["sid"],
+            account_sid=message["account_sid"],
+            body=message["body"],
+            date_received=utcnow(),
+            **{"from": message["from"]},
         )
         return SubmitResult("delivered")
 
@@ -155,7 +148,15 @@ class SimNetwork:
         self.legs.pop(call_sid, None)
 
 
-def _phone(row: RowMapping) -> Phone:
+PHONE_DEFAULTS: dict[str, Any] = {
+    "answer": "auto",
+    "ring_seconds": DEFAULT_RING_SECONDS,
+    "gather_input": [],
+    "answered_by": "human",
+}
+
+
+def _phone(row: Mapping[str, Any]) -> Phone:
     return Phone(
         row["number"], row["answer"], row["ring_seconds"], list(row["gather_input"]), row["answered_by"]
     )
