@@ -47,10 +47,8 @@ class Platform:
         self.messaging = MessagingEngine(self)
         self.voice = VoiceEngine(self)
         callbacks = CallbackSender(self.db, self.webhooks)
-        self.jobs.batch_handlers |= {
-            "message.send": self.messaging.send_batch,
-            "message.receipt": self.messaging.receipt_batch,
-        }
+        self.jobs.batch_handlers["message.receipt"] = self.messaging.receipt_batch
+        self.jobs.pollers.append(self.messaging.send_queued)
         self.jobs.handlers |= {
             "message.inbound": self.messaging.handle_inbound,
             "call.start": self.voice.handle_start,

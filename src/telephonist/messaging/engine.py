@@ -1,7 +1,9 @@
 """The messaging engine: outbound sends through a carrier, delivery receipts, inbound SmsUrl webhooks.
 
 Each step is one transaction that moves its messages along the MessageStatus table, writes the status
-callback jobs and deletes its own job, so a crash anywhere replays a step at most once.
+callback jobs and deletes its own job, so a crash anywhere replays a step at most once. A queued message
+needs no job of its own: the runner polls the oldest queued messages (`send_queued`) and sends each in
+the transaction that marks it sent, so it reaches the carrier exactly once.
 """
 
 from __future__ import annotations
@@ -41,21 +43,33 @@ MAX_DOCUMENTS = 10
 _INSERT = insert_row(messages)
 _BY_SID = select(messages).where(messages.c.sid == bindparam("sid"))
 # What a send or a receipt needs of a message: no dates, so no date parsing in the hot loop.
-_TO_SEND = select(
-    *(
-        messages.c[name]
-        for name in (
-            "sid",
-            "account_sid",
-            "status",
-            "to",
-            "from",
-            "body",
-            "status_callback",
-            "status_callback_method",
-        )
+_SEND_FIELDS = (
+    "sid",
+    "account_sid",
+    "status",
+    "to",
+    "from",
+    "body",
+    "status_callback",
+    "status_callback_method",
+)
+_TO_SEND = select(*(messages.c[f] for f in _SEND_FIELDS)).where(messages.c.sid == bindparam("sid"))
+_QUEUED = (
+    select(*(messages.c[f] for f in _SEND_FIELDS))
+    .where(messages.c.status == "queued")
+    .order_by(messages.c.seq)
+    .limit(bindparam("n"))
+)
+_RECEIVED = (
+    update(messages)
+    .where(messages.c.sid == bindparam("sid"), messages.c.status == "sent")
+    .values(
+        status=bindparam("status"),
+        error_code=bindparam("error_code"),
+        error_message=bindparam("error_message"),
+        date_updated=bindparam("now", type_=DateTime),
     )
-).where(messages.c.sid == bindparam("sid"))
+)
 _MOVE = (
     update(messages)
     .where(messages.c.sid == bindparam("sid"))
@@ -117,39 +131,50 @@ class MessagingEngine:
             "date_created": now,
             "date_updated": now,
         }
-        q = raw(conn)
-        q.run(_INSERT, row)
-        enqueue(q, "message.send", {"sid": sid})
+        raw(conn).run(_INSERT, row)
         return row
 
-    def send_batch(self, q: Raw, jobs: list[Job]) -> None:
-        """Hand queued messages to the carrier: queued → sending → sent (or failed). The batch's
-        delivery receipts travel together in one job."""
+    def send_queued(self, q: Raw, limit: int) -> int:
+        """Hand the oldest queued messages to the carrier: queued → sending → sent (or failed). Their
+        delivery receipts travel together in one job. How many messages were taken."""
         now = utcnow()
+        rows = q.all(_QUEUED, n=limit)
         receipts = []
-        for job in jobs:
-            row = q.first(_TO_SEND, sid=job.payload["sid"])
-            if row is None or row["status"] != "queued":
-                continue
+        for row in rows:
             check_message("queued", "sending")
-            result = self.p.sim.submit(q, row)
+            try:
+                with q.savepoint():
+                    result = self.p.sim.submit(q, row)
+            except Exception:  # one message must not hold up the queue
+                log.exception("sending %s failed", row["sid"])
+                result = SubmitResult("failed", 30008, "Unknown error")
             if result.final_status == "failed":
                 self._move(q, row, "failed", now, result.error_code, result.error_message, old="sending")
                 continue
             self._move(q, row, "sent", now, old="sending", date_sent=now)
-            receipts.append([row["sid"], result.final_status, result.error_code, result.error_message])
+            has_callback = bool(row["status_callback"])
+            receipts.append(
+                [row["sid"], result.final_status, result.error_code, result.error_message, has_callback]
+            )
         if receipts:
             enqueue(q, "message.receipt", {"receipts": receipts}, delay=self.p.sim.receipt_delay())
-        finish_all(q, jobs)
+        return len(rows)
 
     def receipt_batch(self, q: Raw, jobs: list[Job]) -> None:
         """Delivery receipts: sent → delivered or undelivered."""
         now = utcnow()
+        plain = []  # receipts with no status callback: one executemany, nothing to read first
         for job in jobs:
-            for sid, status, error_code, error_message in job.payload["receipts"]:
+            for sid, status, error_code, error_message, has_callback in job.payload["receipts"]:
+                check_message("sent", status)
+                if not has_callback:
+                    plain.append((sid, status, error_code, error_message))
+                    continue
                 row = q.first(_TO_SEND, sid=sid)
                 if row is not None and row["status"] == "sent":
                     self._move(q, row, status, now, error_code, error_message)
+        keys = ("sid", "status", "error_code", "error_message")
+        q.many(_RECEIVED, [dict(zip(keys, receipt, strict=True), now=now) for receipt in plain])
         finish_all(q, jobs)
 
     def _get(self, conn: Tx, sid: str) -> Row | None:

@@ -83,14 +83,9 @@ class Database:
             self._group = asyncio.get_running_loop().create_future()
             asyncio.get_running_loop().call_soon(self.commit_group)
         group = self._group
-        dbapi.execute("SAVEPOINT write")
-        try:
-            yield Raw(dbapi, self.engine.dialect)
-        except BaseException:
-            dbapi.execute("ROLLBACK TO write")
-            dbapi.execute("RELEASE write")
-            raise
-        dbapi.execute("RELEASE write")
+        q = Raw(dbapi, self.engine.dialect)
+        with q.savepoint():
+            yield q
         await asyncio.shield(group)
 
     def commit_group(self) -> None:
@@ -112,6 +107,8 @@ class Database:
         self.commit_group()
         conn = self._held if self._held is not None else self.engine.raw_connection()
         dbapi: Any = conn.driver_connection
+        if self._held is not None:
+            dbapi.execute("BEGIN")  # explicit, so that a savepoint nests instead of committing alone
         try:
             yield Raw(dbapi, self.engine.dialect)
             dbapi.commit()
@@ -238,6 +235,18 @@ class Raw:
     def run(self, stmt: ClauseElement, values: Mapping[str, Any] | None = None, /, **params: Any) -> int:
         """Execute with `values` and/or keyword parameters; the number of rows changed."""
         return int(self._execute(stmt, {**values, **params} if values else params)[1].rowcount)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested block whose writes are undone alone if it raises."""
+        self.dbapi.execute("SAVEPOINT block")
+        try:
+            yield
+        except BaseException:
+            self.dbapi.execute("ROLLBACK TO block")
+            self.dbapi.execute("RELEASE block")
+            raise
+        self.dbapi.execute("RELEASE block")
 
     def many(self, stmt: ClauseElement, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:

@@ -4,9 +4,12 @@ A handler that must run exactly once (a message send) deletes its job in the sam
 effects; one that may repeat (a webhook) deletes it after the fact. Jobs sharing a `key` run in order.
 
 Two kinds of handler. An async handler runs each job in its own task (webhooks, calls). A batch handler
-is a plain function that works in the database only (message sends and receipts): the runner gives it
-every claimed job of its kind in one transaction, which is what lets one process send thousands of
-messages a second. If a batch fails, its jobs are run one by one, so one bad job holds up only itself.
+is a plain function that works in the database only (delivery receipts): the runner gives it every
+claimed job of its kind in one transaction, which is what lets one process send thousands of messages a
+second. If a batch fails, its jobs are run one by one, so one bad job holds up only itself.
+
+A poller is work whose queue is a resource table rather than jobs (queued messages): the runner calls
+it in a transaction with a limit each time round, and goes round again at once while it is busy.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Job:
 
 Handler = Callable[[Job], Awaitable[None]]
 BatchHandler = Callable[[Raw, list[Job]], None]
+Poller = Callable[[Raw, int], int]  # (transaction, limit) -> how many items it took
 
 _INSERT = insert_row(jobs)
 _DELETE = delete(jobs).where(jobs.c.id == bindparam("id"))
@@ -89,6 +93,7 @@ class JobRunner:
         self.db = db
         self.handlers: dict[str, Handler] = {}
         self.batch_handlers: dict[str, BatchHandler] = {}
+        self.pollers: list[Poller] = []
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._batch = batch
@@ -117,7 +122,10 @@ class JobRunner:
                 task.add_done_callback(self._tasks.discard)
             for kind, batch in batches.items():
                 self._run_batch(self.batch_handlers[kind], batch)
-            if len(claimed) < self._batch:
+            busy = len(claimed) >= self._batch
+            for poller in self.pollers:
+                busy |= self._poll(poller)
+            if not busy:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._next_due())
@@ -141,6 +149,15 @@ class JobRunner:
             rows = q.all(_CLAIM, now=now, n=self._batch, until=now + LEASE_SECONDS)
         jobs_ = [Job(r["id"], r["kind"], r["payload"], r["attempts"]) for r in rows]
         return sorted(jobs_, key=lambda job: job.id)
+
+    def _poll(self, poller: Poller) -> bool:
+        """Run a poller; True if it took a full batch (there may be more)."""
+        try:
+            with self.db.fast() as q:
+                return poller(q, self._batch) >= self._batch
+        except Exception:
+            log.exception("poller %s failed", getattr(poller, "__qualname__", poller))
+            return False
 
     def _run_batch(self, handler: BatchHandler, batch: list[Job]) -> None:
         try:

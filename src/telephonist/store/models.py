@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -77,7 +78,16 @@ messages = _resource(
     Column("status_callback", Text),
     Column("status_callback_method", String(4)),
     Column("date_sent", DateTime),
-    indexes=(Index("ix_messages_account_seq", "account_sid", "seq"),),
+    indexes=(
+        Index("ix_messages_account_seq", "account_sid", "seq"),
+        # A queued message is its own send job: the messaging engine takes the oldest through this index.
+        Index(
+            "ix_messages_queued",
+            "seq",
+            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text("status = 'queued'"),
+        ),
+    ),
 )
 
 calls = _resource(
@@ -115,8 +125,8 @@ notifications = _resource(
     Column("response_headers", Text),
 )
 
-# Durable work: message sends, inbound webhooks, status callbacks, call starts. Written in the same
-# transaction as the resource they concern, deleted when done.
+# Durable work: delivery receipts, inbound webhooks, status callbacks, call starts. Written in the same
+# transaction as the resource they concern, deleted when done. (Message sends need no job: see messages.)
 jobs = Table(
     "jobs",
     metadata,
