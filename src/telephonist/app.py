@@ -7,8 +7,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,7 +25,8 @@ from telephonist.carriers.sim import SimNetwork
 from telephonist.config import Settings
 from telephonist.messaging.engine import MessagingEngine
 from telephonist.sids import new_sid, new_token
-from telephonist.store.db import Database, Row
+from telephonist.store.cache import MISSING, TTLCache
+from telephonist.store.db import Database, Row, Tx, raw
 from telephonist.store.jobs import JobRunner
 from telephonist.store.models import accounts as accounts_table
 from telephonist.store.models import incoming_phone_numbers
@@ -35,6 +37,7 @@ from telephonist.webhooks.client import Webhooks
 
 log = logging.getLogger("telephonist")
 DEFAULT_NUMBER = "+15005550006"
+_OWNER = select(incoming_phone_numbers).where(incoming_phone_numbers.c.phone_number == bindparam("number"))
 
 
 class Platform:
@@ -43,6 +46,9 @@ class Platform:
         self.db = Database(settings.db)
         self.jobs = JobRunner(self.db)
         self.webhooks = webhooks or Webhooks(timeout=settings.webhook_timeout)
+        # Read on every request, changed rarely: kept a second (see store/cache.py).
+        self.credentials: TTLCache[str, Row] = TTLCache()  # Authorization header -> account
+        self.owners: TTLCache[str, Row | None] = TTLCache()  # phone number -> its IncomingPhoneNumber
         self.sim = SimNetwork(self)
         self.messaging = MessagingEngine(self)
         self.voice = VoiceEngine(self)
@@ -57,6 +63,15 @@ class Platform:
         self._runner: asyncio.Task[None] | None = None
         self.account_sid = ""
         self.auth_token = ""
+
+    def number_owner(self, conn: Tx, number: str) -> Row | None:
+        """The IncomingPhoneNumber record of `number`, when an account owns it."""
+        cached = self.owners.get(number)
+        if cached is not MISSING:
+            return cast(Row | None, cached)
+        row = raw(conn).first(_OWNER, number=number)
+        self.owners.put(number, row)
+        return row
 
     def prepare(self) -> None:
         """Migrate, and on an empty database create the default account and its number."""

@@ -121,6 +121,7 @@ async def update_account(request: Request) -> Response:
                 .values(**values, date_updated=utcnow())
             )
         row = conn.execute(select(accounts).where(accounts.c.sid == ctx.account_sid)).mappings().one()
+    ctx.platform.credentials.clear()
     return json_response(render_account(row))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Select, Table, bindparam, select
 from starlette.requests import Request
@@ -11,6 +11,7 @@ from starlette.requests import Request
 from telephonist.api.auth import authenticate, authorize
 from telephonist.api.errors import TwilioError, not_found
 from telephonist.api.forms import Params
+from telephonist.store.cache import MISSING
 from telephonist.store.db import Row, Tx, raw
 
 if TYPE_CHECKING:
@@ -39,8 +40,14 @@ async def context(request: Request, account_param: str | None = "AccountSid") ->
         params = Params.parse(await request.body())
     else:
         params = Params.parse(request.scope["query_string"])
+    header = request.headers.get("authorization") or ""
     with platform.db.read() as q:
-        caller = authenticate(q, request.headers.get("authorization"))
+        cached = platform.credentials.get(header)
+        if cached is MISSING:
+            caller = authenticate(q, header)
+            platform.credentials.put(header, caller)  # only credentials of an active account get here
+        else:
+            caller = cast(Row, cached)
         account = caller
         if account_param is not None:
             account = authorize(q, caller, request.path_params[account_param])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import delete, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,7 +19,6 @@ from telephonist.api.render import API, account_uri, json_response, no_content, 
 from telephonist.messaging.engine import FINAL_STATUSES, OutboundMessage
 from telephonist.numbers import MAGIC_INVALID, is_url, to_e164
 from telephonist.store.db import utcnow
-from telephonist.store.models import incoming_phone_numbers as ipn
 from telephonist.store.models import messages
 
 MAX_BODY = 1600
@@ -45,11 +44,6 @@ _MAGIC_FROM = {
     ),
     "+15005550008": (21611, "This 'From' number ({n}) has exceeded the maximum number of queued messages"),
 }
-
-
-_OWNED_NUMBER = select(ipn.c.sid).where(
-    ipn.c.phone_number == bindparam("number"), ipn.c.account_sid == bindparam("account_sid")
-)
 
 
 def render_message(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,8 +133,8 @@ async def create_message(request: Request) -> Response:
     ctx = await context(request)
     msg = validate_create(ctx)
     async with ctx.platform.db.write() as q:
-        owned = q.first(_OWNED_NUMBER, number=msg.from_, account_sid=ctx.account_sid)
-        if owned is None:
+        owner = ctx.platform.number_owner(q, msg.from_)
+        if owner is None or owner["account_sid"] != ctx.account_sid:
             raise TwilioError(
                 21606,
                 f"The 'From' phone number provided ({msg.from_}) is not a valid message-capable Twilio phone "

@@ -161,6 +161,7 @@ async def create_number(request: Request) -> Response:
         else:
             number = _pick_number(conn, area or "")
         row = add_number(conn, ctx.account_sid, number, **config)
+    ctx.platform.owners.clear()
     return json_response(render_number(row), 201)
 
 
@@ -214,6 +215,7 @@ async def update_number(request: Request) -> Response:
         if values:
             conn.execute(update(ipn).where(ipn.c.sid == row["sid"]).values(**values, date_updated=utcnow()))
         row = conn.execute(select(ipn).where(ipn.c.sid == row["sid"])).mappings().one()
+    ctx.platform.owners.clear()
     return json_response(render_number(row))
 
 
@@ -222,6 +224,7 @@ async def delete_number(request: Request) -> Response:
     with ctx.tx() as conn:
         row = fetch_owned(conn, ipn, request.path_params["Sid"], ctx.account_sid, ctx.path)
         conn.execute(delete(ipn).where(ipn.c.sid == row["sid"]))
+    ctx.platform.owners.clear()
     return no_content()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+@lru_cache(maxsize=4096)  # a resource shows the same instant several times (created, updated, sent)
 def rfc2822(value: dt.datetime | None) -> str | None:
     """`Mon, 23 Nov 2026 11:35:37 +0000`, in English whatever the locale (strftime's %a/%b are not)."""
     if value is None:

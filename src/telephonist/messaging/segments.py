@@ -37,9 +37,12 @@ class SegmentInfo:
     units: int
 
 
+_GSM7 = _GSM7_BASIC | _GSM7_EXTENSION
+
+
 def is_gsm7(body: str) -> bool:
     """True if every character is in the GSM-7 basic or extension table."""
-    return all(c in _GSM7_BASIC or c in _GSM7_EXTENSION for c in body)
+    return _GSM7.issuperset(body)
 
 
 def _encoding_and_costs(body: str) -> tuple[Encoding, list[int]]:
@@ -77,6 +80,8 @@ def split_segments(body: str) -> list[str]:
 
 def segment_info(body: str) -> SegmentInfo:
     """Return the encoding, segment count and unit count for ``body``."""
+    if len(body) <= _GSM7_SINGLE and _GSM7_BASIC.issuperset(body):  # the common case, in C
+        return SegmentInfo("GSM-7", 1 if body else 0, len(body))
     encoding, costs = _encoding_and_costs(body)
     # Count real pieces rather than ceil(units / 153): pairs pushed across a
     # boundary can add a segment the arithmetic would miss.

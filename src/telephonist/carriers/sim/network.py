@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from telephonist.carriers.base import GatherResult, Leg
 from telephonist.messaging.engine import SubmitResult
 from telephonist.store.db import Row, Tx, insert_row, raw, utcnow
-from telephonist.store.models import incoming_phone_numbers, sim_inbox, sim_phones
+from telephonist.store.models import sim_inbox, sim_phones
 from telephonist.twiml.verbs import Gather
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ RECEIPT_SECONDS = 1.0
 SPEECH_CONFIDENCE = 0.92
 _PHONE = select(sim_phones).where(sim_phones.c.number == bindparam("number"))
 _NEW_PHONE = insert_row(sim_phones)
-_OWNER = select(incoming_phone_numbers).where(incoming_phone_numbers.c.phone_number == bindparam("number"))
 _DELIVER = insert_row(sim_inbox)
 _INPUT = re.compile(r"^(speech:.*|[0-9*#wW]*)$", re.S)
 
@@ -55,6 +54,7 @@ class SimNetwork:
     def __init__(self, platform: Platform) -> None:
         self.p = platform
         self.legs: dict[str, SimLeg] = {}
+        self._phones: dict[str, Phone] = {}  # the sim lives in this process: it alone changes phones
 
     @property
     def scale(self) -> float:
@@ -63,12 +63,17 @@ class SimNetwork:
     # -- phones -------------------------------------------------------------------------------------
     def phone(self, conn: Tx, number: str) -> Phone:
         """A virtual phone's settings; it exists, with the defaults, from its first use."""
+        phone = self._phones.get(number)
+        if phone is not None:
+            return phone
         q = raw(conn)
         row = q.first(_PHONE, number=number)
-        if row is None:
+        if row is None:  # not cached until committed and read back
             row = {"number": number, "date_created": utcnow(), **PHONE_DEFAULTS}
             q.run(_NEW_PHONE, **row)
-        return _phone(row)
+            return _phone(row)
+        phone = self._phones[number] = _phone(row)
+        return phone
 
     def configure(
         self,
@@ -92,6 +97,7 @@ class SimNetwork:
         }
         if not values:
             return current
+        self._phones.pop(number, None)
         conn.execute(update(sim_phones).where(sim_phones.c.number == number).values(**values))
         return self.phone(conn, number)
 
@@ -101,6 +107,7 @@ class SimNetwork:
             phone = self.phone(conn, number)
             if not phone.gather_input:
                 return None
+            self._phones.pop(number, None)
             conn.execute(
                 update(sim_phones)
                 .where(sim_phones.c.number == number)
@@ -110,7 +117,7 @@ class SimNetwork:
 
     def owner(self, conn: Tx, number: str) -> Row | None:
         """The platform number record of `number`, when an account owns it."""
-        return raw(conn).first(_OWNER, number=number)
+        return self.p.number_owner(conn, number)
 
     # -- messaging carrier --------------------------------------------------------------------------
     def submit(self, conn: Tx, message: Mapping[str, Any]) -> SubmitResult:
