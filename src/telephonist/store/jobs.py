@@ -28,8 +28,9 @@ from telephonist.store.models import jobs
 
 log = logging.getLogger("telephonist.jobs")
 LEASE_SECONDS = 120.0
-# Once woken, the runner waits this long so that the jobs of many requests share one batch.
-BATCH_WINDOW = 0.01
+# Once woken, the runner waits a little so that the work of many requests shares one batch (and one
+# commit): 2 ms per item its last round took, up to 50 ms. Light load waits ~nothing, heavy load batches.
+WINDOW_PER_ITEM, MAX_WINDOW = 0.002, 0.05
 
 
 @dataclass(frozen=True)
@@ -123,13 +124,16 @@ class JobRunner:
             for kind, batch in batches.items():
                 self._run_batch(self.batch_handlers[kind], batch)
             busy = len(claimed) >= self._batch
+            taken = len(claimed)
             for poller in self.pollers:
-                busy |= self._poll(poller)
+                n = self._poll(poller)
+                busy |= n >= self._batch
+                taken += n
             if not busy:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._next_due())
-                    await asyncio.sleep(BATCH_WINDOW)
+                    await asyncio.sleep(min(MAX_WINDOW, taken * WINDOW_PER_ITEM))
                 except TimeoutError:
                     pass
             else:
@@ -150,14 +154,14 @@ class JobRunner:
         jobs_ = [Job(r["id"], r["kind"], r["payload"], r["attempts"]) for r in rows]
         return sorted(jobs_, key=lambda job: job.id)
 
-    def _poll(self, poller: Poller) -> bool:
-        """Run a poller; True if it took a full batch (there may be more)."""
+    def _poll(self, poller: Poller) -> int:
+        """Run a poller; how many items it took (a full batch means there may be more)."""
         try:
             with self.db.fast() as q:
-                return poller(q, self._batch) >= self._batch
+                return poller(q, self._batch)
         except Exception:
             log.exception("poller %s failed", getattr(poller, "__qualname__", poller))
-            return False
+            return 0
 
     def _run_batch(self, handler: BatchHandler, batch: list[Job]) -> None:
         try:

@@ -121,11 +121,13 @@ class SimNetwork:
 
     # -- messaging carrier --------------------------------------------------------------------------
     def submit(self, conn: Tx, message: Mapping[str, Any]) -> SubmitResult:
-        """Hand a message to the network, in the caller's transaction: it reaches the phone exactly once."""
+        """Hand a message to the network, in the caller's transaction: it reaches the phone exactly once.
+        All or nothing: a single insert, or a savepoint around the two of a platform number."""
         q = raw(conn)
         number = self.owner(q, message["to"])
         if number is not None:
-            self.p.messaging.receive(q, number, message["from"], message["body"])
+            with q.savepoint():
+                self.p.messaging.receive(q, number, message["from"], message["body"])
             return SubmitResult("delivered")
         phone = self.phone(q, message["to"])
         if phone.answer == "fail":
