@@ -111,7 +111,7 @@ class JobRunner:
 
     async def run(self) -> None:
         while True:
-            claimed = self._claim()
+            claimed = await self._claim()
             batches: dict[str, list[Job]] = {}
             for job in claimed:
                 if job.kind in self.batch_handlers:
@@ -122,11 +122,11 @@ class JobRunner:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             for kind, batch in batches.items():
-                self._run_batch(self.batch_handlers[kind], batch)
+                await self._run_batch(self.batch_handlers[kind], batch)
             busy = len(claimed) >= self._batch
             taken = len(claimed)
             for poller in self.pollers:
-                n = self._poll(poller)
+                n = await self._poll(poller)
                 busy |= n >= self._batch
                 taken += n
             if not busy:
@@ -141,36 +141,36 @@ class JobRunner:
 
     def _next_due(self) -> float:
         now = time.time()
-        with self.db.fast() as q:
+        with self.db.read() as q:
             row = q.first(_NEXT_DUE, now=now)
         if row is None:
             return 1.0
         return min(1.0, max(0.005, float(row["run_at"]) - now))
 
-    def _claim(self) -> list[Job]:
+    async def _claim(self) -> list[Job]:
         now = time.time()
-        with self.db.fast() as q:
+        async with self.db.write() as q:
             rows = q.all(_CLAIM, now=now, n=self._batch, until=now + LEASE_SECONDS)
         jobs_ = [Job(r["id"], r["kind"], r["payload"], r["attempts"]) for r in rows]
         return sorted(jobs_, key=lambda job: job.id)
 
-    def _poll(self, poller: Poller) -> int:
+    async def _poll(self, poller: Poller) -> int:
         """Run a poller; how many items it took (a full batch means there may be more)."""
         try:
-            with self.db.fast() as q:
+            async with self.db.write() as q:
                 return poller(q, self._batch)
         except Exception:
             log.exception("poller %s failed", getattr(poller, "__qualname__", poller))
             return 0
 
-    def _run_batch(self, handler: BatchHandler, batch: list[Job]) -> None:
+    async def _run_batch(self, handler: BatchHandler, batch: list[Job]) -> None:
         try:
-            with self.db.fast() as q:
+            async with self.db.write() as q:
                 handler(q, batch)
         except Exception:
             if len(batch) > 1:
                 for job in batch:
-                    self._run_batch(handler, [job])
+                    await self._run_batch(handler, [job])
                 return
             job = batch[0]
             log.exception("job %s (%s) failed; retrying", job.id, job.kind)
