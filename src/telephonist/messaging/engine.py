@@ -60,6 +60,11 @@ _QUEUED = (
     .order_by(messages.c.seq)
     .limit(bindparam("n"))
 )
+_SENT = (
+    update(messages)
+    .where(messages.c.sid == bindparam("sid"))
+    .values(status="sent", date_sent=bindparam("now", type_=DateTime), date_updated=bindparam("now"))
+)
 _RECEIVED = (
     update(messages)
     .where(messages.c.sid == bindparam("sid"), messages.c.status == "sent")
@@ -137,24 +142,28 @@ class MessagingEngine:
     def send_queued(self, q: Raw, limit: int) -> int:
         """Hand the oldest queued messages to the carrier: queued → sending → sent (or failed). Their
         delivery receipts travel together in one job. How many messages were taken."""
-        now = utcnow()
         rows = q.all(_QUEUED, n=limit)
+        if not rows:
+            return 0
+        results = self.p.sim.submit_all(q, rows)
+        now = utcnow()
         receipts = []
-        for row in rows:
+        plain = []  # sent, with no status callback: one executemany
+        for row, result in zip(rows, results, strict=True):
             check_message("queued", "sending")
-            try:  # submit leaves no partial writes when it raises
-                result = self.p.sim.submit(q, row)
-            except Exception:  # one message must not hold up the queue
-                log.exception("sending %s failed", row["sid"])
-                result = SubmitResult("failed", 30008, "Unknown error")
             if result.final_status == "failed":
                 self._move(q, row, "failed", now, result.error_code, result.error_message, old="sending")
                 continue
-            self._move(q, row, "sent", now, old="sending", date_sent=now)
+            if row["status_callback"]:
+                self._move(q, row, "sent", now, old="sending", date_sent=now)
+            else:
+                check_message("sending", "sent")
+                plain.append({"sid": row["sid"], "now": now})
             has_callback = bool(row["status_callback"])
             receipts.append(
                 [row["sid"], result.final_status, result.error_code, result.error_message, has_callback]
             )
+        q.many(_SENT, plain)
         if receipts:
             enqueue(q, "message.receipt", {"receipts": receipts}, delay=self.p.sim.receipt_delay())
         return len(rows)

@@ -10,11 +10,11 @@ construction, cache key, result metadata). The hot paths use it: authentication,
 the job queue and message sends. `raw(conn)` gives a `Raw` inside a `tx()` transaction, so a function
 that takes a `Tx` serves both. `read()` is `fast()` for blocks that only read.
 
-`write()` is the way to write for the API and the job runner, with group commit on SQLite: a WAL commit costs about 100 µs, more
-than the rest of a message create, so the writes that finish in the same turn of the event loop share
-one commit. Each block runs in a savepoint (a failing block undoes only its own writes) and its caller
-resumes once the shared commit is done, so a 201 still means the row is on disk. Any other transaction
-(`fast()`, `tx()`) commits the open group first.
+`write()` is how the API and the job runner write, with group commit on SQLite: a WAL commit costs
+100 µs or more, more than the rest of a message create, so the writes that finish in the same turn of
+the event loop share one commit. Each block runs in a savepoint (a failing block undoes only its own
+writes) and its caller resumes once the shared commit is done, so a 201 still means the row is on disk.
+Any other transaction (`fast()`, `tx()`) commits the open group first.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ Time runs `time_scale` times real time: with 0.01 a ten-second <Pause> lasts 0.1
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,13 +16,14 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from telephonist.carriers.base import GatherResult, Leg
 from telephonist.messaging.engine import SubmitResult
-from telephonist.store.db import Row, Tx, insert_row, raw, utcnow
+from telephonist.store.db import Raw, Row, Tx, insert_row, raw, utcnow
 from telephonist.store.models import sim_inbox, sim_phones
 from telephonist.twiml.verbs import Gather
 
 if TYPE_CHECKING:
     from telephonist.app import Platform
 
+log = logging.getLogger("telephonist.sim")
 ANSWER_MODES = ("auto", "busy", "no-answer", "fail", "manual")
 DEFAULT_RING_SECONDS = 1.0
 RECEIPT_SECONDS = 1.0
@@ -29,6 +31,9 @@ SPEECH_CONFIDENCE = 0.92
 _PHONE = select(sim_phones).where(sim_phones.c.number == bindparam("number"))
 _NEW_PHONE = insert_row(sim_phones)
 _DELIVER = insert_row(sim_inbox)
+_DELIVERED = SubmitResult("delivered")
+_UNREACHABLE = SubmitResult("undelivered", 30003, "Unreachable destination handset")
+_UNKNOWN_ERROR = SubmitResult("failed", 30008, "Unknown error")
 _INPUT = re.compile(r"^(speech:.*|[0-9*#wW]*)$", re.S)
 
 
@@ -120,28 +125,41 @@ class SimNetwork:
         return self.p.number_owner(conn, number)
 
     # -- messaging carrier --------------------------------------------------------------------------
-    def submit(self, conn: Tx, message: Mapping[str, Any]) -> SubmitResult:
-        """Hand a message to the network, in the caller's transaction: it reaches the phone exactly once.
-        All or nothing: a single insert, or a savepoint around the two of a platform number."""
-        q = raw(conn)
-        number = self.owner(q, message["to"])
-        if number is not None:
-            with q.savepoint():
-                self.p.messaging.receive(q, number, message["from"], message["body"])
-            return SubmitResult("delivered")
-        phone = self.phone(q, message["to"])
-        if phone.answer == "fail":
-            return SubmitResult("undelivered", 30003, "Unreachable destination handset")
-        q.run(
-            _DELIVER,
-            phone=message["to"],
-            message_sid=message["sid"],
-            account_sid=message["account_sid"],
-            body=message["body"],
-            date_received=utcnow(),
-            **{"from": message["from"]},
-        )
-        return SubmitResult("delivered")
+    def submit_all(self, q: Raw, messages: Sequence[Mapping[str, Any]]) -> list[SubmitResult]:
+        """Hand messages to the network in the caller's transaction, so each reaches its phone exactly
+        once. The virtual phones' inboxes take one executemany; a message to a platform number arrives
+        there under a savepoint of its own. A message that cannot be handed over fails alone (30008)."""
+        now = utcnow()
+        results: list[SubmitResult] = []
+        inbox: list[dict[str, Any]] = []
+        for message in messages:
+            try:
+                number = self.owner(q, message["to"])
+                if number is not None:
+                    with q.savepoint():
+                        self.p.messaging.receive(q, number, message["from"], message["body"])
+                    results.append(_DELIVERED)
+                    continue
+                if self.phone(q, message["to"]).answer == "fail":
+                    results.append(_UNREACHABLE)
+                    continue
+            except Exception:
+                log.exception("handing %s to the simulated network failed", message["sid"])
+                results.append(_UNKNOWN_ERROR)
+                continue
+            inbox.append(
+                {
+                    "phone": message["to"],
+                    "message_sid": message["sid"],
+                    "account_sid": message["account_sid"],
+                    "from": message["from"],
+                    "body": message["body"],
+                    "date_received": now,
+                }
+            )
+            results.append(_DELIVERED)
+        q.many(_DELIVER, inbox)
+        return results
 
     def receipt_delay(self) -> float:
         return RECEIPT_SECONDS * self.scale
