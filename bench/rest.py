@@ -253,6 +253,8 @@ def report(bare: Server, subject: Server, ops: list[str], args: argparse.Namespa
             if failed[server.label]:
                 line += f"   [{failed[server.label]:,} failed requests]"
             print(line)
+            if args.rounds > 1:
+                print(f"{'':24}runs in order: " + ", ".join(f"{run.rps:,.0f}" for run in server.runs[op]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,7 +114,7 @@ class MessagingEngine:
 
     # -- outbound ---------------------------------------------------------------------------------
     def create_outbound(self, conn: Tx, msg: OutboundMessage, direction: str) -> Row:
-        """Store a queued message and its send job; the row as the API renders it."""
+        """Store a queued message (its own send job: see send_queued); the row as the API renders it."""
         now = utcnow()
         sid = new_sid("MM" if msg.media else "SM")
         row: Row = {
@@ -154,12 +154,12 @@ class MessagingEngine:
             if result.final_status == "failed":
                 self._move(q, row, "failed", now, result.error_code, result.error_message, old="sending")
                 continue
-            if row["status_callback"]:
+            has_callback = bool(row["status_callback"])
+            if has_callback:
                 self._move(q, row, "sent", now, old="sending", date_sent=now)
             else:
                 check_message("sending", "sent")
                 plain.append({"sid": row["sid"], "now": now})
-            has_callback = bool(row["status_callback"])
             receipts.append(
                 [row["sid"], result.final_status, result.error_code, result.error_message, has_callback]
             )

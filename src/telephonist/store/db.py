@@ -79,7 +79,8 @@ class Database:
             return
         dbapi = self._held.driver_connection
         if self._group is None:
-            dbapi.execute("BEGIN")
+            if not dbapi.in_transaction:
+                dbapi.execute("BEGIN")
             self._group = asyncio.get_running_loop().create_future()
             asyncio.get_running_loop().call_soon(self.commit_group)
         group = self._group
@@ -107,7 +108,7 @@ class Database:
         self.commit_group()
         conn = self._held if self._held is not None else self.engine.raw_connection()
         dbapi: Any = conn.driver_connection
-        if self._held is not None:
+        if self._held is not None and not dbapi.in_transaction:
             dbapi.execute("BEGIN")  # explicit, so that a savepoint nests instead of committing alone
         try:
             yield Raw(dbapi, self.engine.dialect)

@@ -1,12 +1,12 @@
 """Durable jobs: written in the resource's transaction, claimed with a lease, deleted by their handler.
 
-A handler that must run exactly once (a message send) deletes its job in the same transaction as its
+A handler that must run exactly once (a delivery receipt) deletes its job in the same transaction as its
 effects; one that may repeat (a webhook) deletes it after the fact. Jobs sharing a `key` run in order.
 
 Two kinds of handler. An async handler runs each job in its own task (webhooks, calls). A batch handler
 is a plain function that works in the database only (delivery receipts): the runner gives it every
-claimed job of its kind in one transaction, which is what lets one process send thousands of messages a
-second. If a batch fails, its jobs are run one by one, so one bad job holds up only itself.
+claimed job of its kind in one transaction, one statement per item rather than one transaction. If a
+batch fails, its jobs are run one by one, so one bad job holds up only itself.
 
 A poller is work whose queue is a resource table rather than jobs (queued messages): the runner calls
 it in a transaction with a limit each time round, and goes round again at once while it is busy.

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select, update
@@ -102,9 +102,9 @@ class SimNetwork:
         }
         if not values:
             return current
-        self._phones.pop(number, None)
+        self._phones.pop(number, None)  # read again once committed
         conn.execute(update(sim_phones).where(sim_phones.c.number == number).values(**values))
-        return self.phone(conn, number)
+        return replace(current, **values)
 
     def take_input(self, number: str) -> str | None:
         """The next queued GatherInput of a phone, consumed."""
