@@ -24,7 +24,7 @@ from telephonist.states import MESSAGE_FINAL, check_message
 from telephonist.store import notifications
 from telephonist.store.db import Raw, Row, Tx, insert_row, raw, utcnow
 from telephonist.store.jobs import Job, enqueue, finish, finish_all
-from telephonist.store.models import accounts, incoming_phone_numbers, messages
+from telephonist.store.models import accounts, messages
 from telephonist.twiml import TwiMLError, parse_messaging
 from telephonist.twiml.verbs import Message, Redirect
 from telephonist.webhooks.callbacks import enqueue_callback
@@ -274,15 +274,7 @@ class MessagingEngine:
             row = self._get(conn, job.payload["sid"])
             number = token = None
             if row is not None:
-                number = (
-                    conn.execute(
-                        select(incoming_phone_numbers).where(
-                            incoming_phone_numbers.c.phone_number == row["to"]
-                        )
-                    )
-                    .mappings()
-                    .first()
-                )
+                number = self.p.number_owner(conn, row["to"])
                 token = conn.execute(
                     select(accounts.c.auth_token).where(accounts.c.sid == row["account_sid"])
                 ).scalar()
