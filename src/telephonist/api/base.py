@@ -41,19 +41,18 @@ async def context(request: Request, account_param: str | None = "AccountSid") ->
     else:
         params = Params.parse(request.scope["query_string"])
     header = request.headers.get("authorization") or ""
-    with platform.db.read() as q:
-        cached = platform.credentials.get(header)
-        if cached is MISSING:
+    caller = platform.credentials.get(header)
+    if caller is MISSING:
+        with platform.db.read() as q:
             caller = authenticate(q, header)
-            platform.credentials.put(header, caller)  # only credentials of an active account get here
-        else:
-            caller = cast(Row, cached)
-        account = caller
-        if account_param is not None:
+        platform.credentials.put(header, caller)  # only credentials of an active account get here
+    account = caller = cast(Row, caller)
+    if account_param is not None and request.path_params[account_param] != caller["sid"]:
+        with platform.db.read() as q:
             account = authorize(q, caller, request.path_params[account_param])
-        if account_param == "AccountSid" and request.method != "GET" and account["status"] != "active":
-            # A suspended or closed subaccount's records stay readable; nothing new is made on it.
-            raise TwilioError(20005, "Account not active", 401)
+    if account_param == "AccountSid" and request.method != "GET" and account["status"] != "active":
+        # A suspended or closed subaccount's records stay readable; nothing new is made on it.
+        raise TwilioError(20005, "Account not active", 401)
     return Ctx(platform, caller, account, params, request.scope["path"])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from dateutil import parser as dateparser
 
@@ -22,8 +22,19 @@ class Params:
 
     @classmethod
     def parse(cls, raw: bytes | str) -> Params:
+        """`parse_qsl(text, keep_blank_values=True)`, without its general machinery: `&`-separated pairs,
+        a name without `=` has the value "", and only a part with `%` or `+` goes through unquoting."""
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        return cls(parse_qsl(text, keep_blank_values=True))
+        pairs = []
+        for part in text.split("&"):
+            if part:
+                name, _, value = part.partition("=")
+                if "%" in name or "+" in name:
+                    name = unquote_plus(name)
+                if "%" in value or "+" in value:
+                    value = unquote_plus(value)
+                pairs.append((name, value))
+        return cls(pairs)
 
     def __contains__(self, name: str) -> bool:
         return name in self._map
