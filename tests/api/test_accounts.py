@@ -12,6 +12,8 @@ from twilio.rest import Client
 from conftest import Telephonist, assert_twilio_error, wait_until
 from telephonist.api.accounts import create_account
 
+from ._support import delivered
+
 API = "/2010-04-01"
 
 
@@ -22,11 +24,6 @@ def _raw(tel: Telephonist, sid: str, token: str) -> httpx.Client:
 def _top_level_account(tel: Telephonist, name: str = "B") -> Any:
     with tel.platform.db.tx() as conn:
         return create_account(conn, name)
-
-
-def _delivered(client: Client, sid: str, account: str | None = None) -> Any:
-    ctx = client.api.accounts(account) if account else client.api
-    return wait_until(lambda: (m := ctx.messages(sid).fetch()).status == "delivered" and m)
 
 
 # -- fetch ---------------------------------------------------------------------------------------
@@ -218,7 +215,7 @@ def test_parent_credentials_work_on_subaccount_paths(tel: Telephonist, client: C
     # The subaccount's own credentials see it too.
     own = tel.client(sub.sid, sub.auth_token)
     assert own.api.accounts(sub.sid).messages(message.sid).fetch().body == "from sub"
-    _delivered(client, message.sid, sub.sid)
+    delivered(client, message.sid, sub.sid)
 
 
 def test_parent_cannot_send_from_subaccount_number_on_its_own_path(tel: Telephonist, client: Client) -> None:

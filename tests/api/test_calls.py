@@ -11,21 +11,10 @@ from twilio.rest import Client
 
 from conftest import Telephonist, WebApp, assert_twilio_error, wait_until
 
-API = "/2010-04-01"
-FROM = "+15005550006"
+from ._support import FROM, count, resource_path, without
+
 LONG = '<Response><Pause length="500"/></Response>'  # 5 s of real time at time scale 0.01
 SAY = "<Response><Say>Hello from the test.</Say></Response>"
-
-
-def _path(tel: Telephonist, rest: str = "") -> str:
-    return f"{API}/Accounts/{tel.account_sid}/Calls{rest}"
-
-
-def _count(tel: Telephonist) -> int:
-    with tel.http as h:
-        r = h.get(_path(tel, ".json"), params={"PageSize": 1000})
-    assert r.status_code == 200, r.text
-    return len(r.json()["calls"])
 
 
 def _live(tel: Telephonist, client: Client, to: str) -> Any:
@@ -40,7 +29,9 @@ def _live(tel: Telephonist, client: Client, to: str) -> Any:
 def test_create_with_url_is_201_queued_and_completes(tel: Telephonist, webapp: WebApp) -> None:
     url = webapp.twiml("/answer", SAY)
     with tel.http as h:
-        r = h.post(_path(tel, ".json"), data={"To": "+15551117001", "From": FROM, "Url": url})
+        r = h.post(
+            resource_path(tel, "Calls", ".json"), data={"To": "+15551117001", "From": FROM, "Url": url}
+        )
     assert r.status_code == 201, r.text
     c = r.json()
     assert c["sid"].startswith("CA") and len(c["sid"]) == 34
@@ -50,8 +41,10 @@ def test_create_with_url_is_201_queued_and_completes(tel: Telephonist, webapp: W
     assert c["to_formatted"] == "(555) 111-7001" and c["from_formatted"] == "(500) 555-0006"
     assert c["account_sid"] == tel.account_sid
     assert c["duration"] is None and c["end_time"] is None
-    assert c["uri"] == _path(tel, f"/{c['sid']}.json")
-    assert c["subresource_uris"]["notifications"] == _path(tel, f"/{c['sid']}/Notifications.json")
+    assert c["uri"] == resource_path(tel, "Calls", f"/{c['sid']}.json")
+    assert c["subresource_uris"]["notifications"] == resource_path(
+        tel, "Calls", f"/{c['sid']}/Notifications.json"
+    )
     hit = webapp.wait_hits("/answer")[0]
     assert hit.method == "POST"
     assert hit.param("CallSid") == c["sid"] and hit.param("To") == "+15551117001"
@@ -109,9 +102,14 @@ def test_list_filters(tel: Telephonist, client: Client) -> None:
     assert client.calls.list(start_time_before=start - hour) == []
     with tel.http as h:
         day = start.date()
-        r = h.get(_path(tel, ".json"), params={"To": "+15551117011", "StartTime": day.isoformat()})
+        r = h.get(
+            resource_path(tel, "Calls", ".json"), params={"To": "+15551117011", "StartTime": day.isoformat()}
+        )
         assert [c["sid"] for c in r.json()["calls"]] == [a.sid]
-        r = h.get(_path(tel, ".json"), params={"StartTime>": (day + dt.timedelta(days=1)).isoformat()})
+        r = h.get(
+            resource_path(tel, "Calls", ".json"),
+            params={"StartTime>": (day + dt.timedelta(days=1)).isoformat()},
+        )
         assert r.json()["calls"] == []
     client.calls(live.sid).update(status="completed")
 
@@ -129,7 +127,7 @@ def test_list_filter_start_time_exact_day_with_sdk(tel: Telephonist, client: Cli
 def test_update_status_completed_hangs_up_a_live_call(tel: Telephonist, client: Client) -> None:
     call = _live(tel, client, "+15551117020")
     with tel.http as h:
-        r = h.post(_path(tel, f"/{call.sid}.json"), data={"Status": "completed"})
+        r = h.post(resource_path(tel, "Calls", f"/{call.sid}.json"), data={"Status": "completed"})
     assert r.status_code == 200, r.text
     assert r.json()["sid"] == call.sid
     done = tel.call_final(call.sid, timeout=3)  # well before the 5 s pause would end
@@ -172,8 +170,12 @@ def test_update_completed_call_is_21220(tel: Telephonist, client: Client, webapp
     tel.call_final(call.sid)
     url = webapp.url("/late")
     with tel.http as h:
-        assert_twilio_error(h.post(_path(tel, f"/{call.sid}.json"), data={"Url": url}), 400, 21220)
-        assert_twilio_error(h.post(_path(tel, f"/{call.sid}.json"), data={"Status": "completed"}), 400, 21220)
+        assert_twilio_error(
+            h.post(resource_path(tel, "Calls", f"/{call.sid}.json"), data={"Url": url}), 400, 21220
+        )
+        assert_twilio_error(
+            h.post(resource_path(tel, "Calls", f"/{call.sid}.json"), data={"Status": "completed"}), 400, 21220
+        )
     with pytest.raises(TwilioRestException) as exc:
         client.calls(call.sid).update(twiml=SAY)
     assert exc.value.code == 21220
@@ -184,7 +186,9 @@ def test_update_completed_call_is_21220(tel: Telephonist, client: Client, webapp
 def test_update_with_bad_url_leaves_the_call_alone(tel: Telephonist, client: Client) -> None:
     call = _live(tel, client, "+15551117025")
     with tel.http as h:
-        assert_twilio_error(h.post(_path(tel, f"/{call.sid}.json"), data={"Url": "not a url"}), 400, 21205)
+        assert_twilio_error(
+            h.post(resource_path(tel, "Calls", f"/{call.sid}.json"), data={"Url": "not a url"}), 400, 21205
+        )
     assert client.calls(call.sid).fetch().status == "in-progress"
     client.calls(call.sid).update(status="completed")
     tel.call_final(call.sid, timeout=3)
@@ -197,17 +201,17 @@ def test_delete_completed_call_is_204_then_404(tel: Telephonist, client: Client)
     call = client.calls.create(to="+15551117030", from_=FROM, twiml=SAY)
     tel.call_final(call.sid)
     with tel.http as h:
-        r = h.delete(_path(tel, f"/{call.sid}.json"))
+        r = h.delete(resource_path(tel, "Calls", f"/{call.sid}.json"))
         assert r.status_code == 204 and r.content == b""
-        assert_twilio_error(h.get(_path(tel, f"/{call.sid}.json")), 404, 20404)
-        assert_twilio_error(h.delete(_path(tel, f"/{call.sid}.json")), 404, 20404)
+        assert_twilio_error(h.get(resource_path(tel, "Calls", f"/{call.sid}.json")), 404, 20404)
+        assert_twilio_error(h.delete(resource_path(tel, "Calls", f"/{call.sid}.json")), 404, 20404)
     assert client.calls.list(to="+15551117030") == []
 
 
 def test_delete_live_call_is_20009_and_the_call_goes_on(tel: Telephonist, client: Client) -> None:
     call = _live(tel, client, "+15551117031")
     with tel.http as h:
-        assert_twilio_error(h.delete(_path(tel, f"/{call.sid}.json")), 400, 20009)
+        assert_twilio_error(h.delete(resource_path(tel, "Calls", f"/{call.sid}.json")), 400, 20009)
     assert client.calls(call.sid).fetch().status == "in-progress"
     client.calls(call.sid).update(status="completed")
     tel.call_final(call.sid, timeout=3)
@@ -219,18 +223,14 @@ def test_delete_live_call_is_20009_and_the_call_goes_on(tel: Telephonist, client
 VALID = {"To": "+15551117040", "From": FROM, "Twiml": SAY}
 
 
-def _without(name: str) -> dict[str, str]:
-    return {k: v for k, v in VALID.items() if k != name}
-
-
 @pytest.mark.parametrize(
     ("data", "code"),
     [
-        (_without("To"), 21201),
-        (_without("From"), 21213),
-        (_without("Twiml"), 21205),
-        (_without("Twiml") | {"Url": "not a url"}, 21205),
-        (_without("Twiml") | {"Url": "ftp://example.com/x"}, 21205),
+        (without(VALID, "To"), 21201),
+        (without(VALID, "From"), 21213),
+        (without(VALID, "Twiml"), 21205),
+        (without(VALID, "Twiml") | {"Url": "not a url"}, 21205),
+        (without(VALID, "Twiml") | {"Url": "ftp://example.com/x"}, 21205),
         (VALID | {"To": "not-a-number"}, 21211),
         (VALID | {"To": "+15005550001"}, 21217),
         (VALID | {"To": "+15005550002"}, 21214),
@@ -246,14 +246,14 @@ def _without(name: str) -> dict[str, str]:
 def test_create_errors_write_nothing_and_server_keeps_serving(
     tel: Telephonist, data: dict[str, str], code: int
 ) -> None:
-    before = _count(tel)
+    before = count(tel, "Calls", "calls")
     with tel.http as h:
-        r = h.post(_path(tel, ".json"), data=data)
+        r = h.post(resource_path(tel, "Calls", ".json"), data=data)
     assert_twilio_error(r, 400, code)
-    assert _count(tel) == before
+    assert count(tel, "Calls", "calls") == before
     with tel.http as h:
-        assert h.post(_path(tel, ".json"), data=VALID).status_code == 201
-    assert _count(tel) == before + 1
+        assert h.post(resource_path(tel, "Calls", ".json"), data=VALID).status_code == 201
+    assert count(tel, "Calls", "calls") == before + 1
 
 
 def test_valid_options_are_accepted(tel: Telephonist, client: Client, webapp: WebApp) -> None:

@@ -9,33 +9,19 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from conftest import Telephonist, assert_twilio_error, wait_until
+from conftest import Telephonist, assert_twilio_error
 
-API = "/2010-04-01"
-FROM = "+15005550006"
-
-
-def _path(tel: Telephonist, rest: str = "") -> str:
-    return f"{API}/Accounts/{tel.account_sid}/Messages{rest}"
-
-
-def _count(tel: Telephonist) -> int:
-    with tel.http as h:
-        r = h.get(_path(tel, ".json"), params={"PageSize": 1000})
-    assert r.status_code == 200, r.text
-    return len(r.json()["messages"])
-
-
-def _delivered(client: Client, sid: str) -> Any:
-    return wait_until(lambda: (m := client.messages(sid).fetch()).status == "delivered" and m)
-
+from ._support import FROM, count, delivered, resource_path, without
 
 # -- create --------------------------------------------------------------------------------------
 
 
 def test_create_is_201_queued_outbound_api(tel: Telephonist) -> None:
     with tel.http as h:
-        r = h.post(_path(tel, ".json"), data={"To": "+15551116001", "From": FROM, "Body": "Hello there"})
+        r = h.post(
+            resource_path(tel, "Messages", ".json"),
+            data={"To": "+15551116001", "From": FROM, "Body": "Hello there"},
+        )
     assert r.status_code == 201, r.text
     m = r.json()
     assert m["sid"].startswith("SM") and len(m["sid"]) == 34
@@ -48,8 +34,8 @@ def test_create_is_201_queued_outbound_api(tel: Telephonist) -> None:
     assert m["error_code"] is None and m["error_message"] is None
     assert m["api_version"] == "2010-04-01"
     assert m["date_created"].endswith("+0000")
-    assert m["uri"] == _path(tel, f"/{m['sid']}.json")
-    assert m["subresource_uris"]["media"] == _path(tel, f"/{m['sid']}/Media.json")
+    assert m["uri"] == resource_path(tel, "Messages", f"/{m['sid']}.json")
+    assert m["subresource_uris"]["media"] == resource_path(tel, "Messages", f"/{m['sid']}/Media.json")
 
 
 @pytest.mark.parametrize(
@@ -84,7 +70,7 @@ def test_fetch_follows_delivery(tel: Telephonist, client: Client) -> None:
     created = client.messages.create(to="+15551116004", from_=FROM, body="track me")
     fetched = client.messages(created.sid).fetch()
     assert fetched.sid == created.sid and fetched.body == "track me"
-    done = _delivered(client, created.sid)
+    done = delivered(client, created.sid)
     assert done.date_sent is not None
     assert done.error_code is None
     assert done.direction == "outbound-api"
@@ -114,7 +100,7 @@ def test_list_filters_by_to_and_from(tel: Telephonist, client: Client) -> None:
 
 
 def _sent_message(client: Client, to: str) -> tuple[Any, dt.datetime]:
-    m = _delivered(client, client.messages.create(to=to, from_=FROM, body="dated").sid)
+    m = delivered(client, client.messages.create(to=to, from_=FROM, body="dated").sid)
     sent = m.date_sent
     assert isinstance(sent, dt.datetime) and sent.tzinfo is not None
     return m, sent.astimezone(dt.UTC)
@@ -138,7 +124,7 @@ def test_list_filter_date_sent_as_dates(tel: Telephonist) -> None:
     ]
     with tel.http as h:
         for params, expected in cases:
-            r = h.get(_path(tel, ".json"), params={"To": "+15551116020", **params})
+            r = h.get(resource_path(tel, "Messages", ".json"), params={"To": "+15551116020", **params})
             assert r.status_code == 200, r.text
             sids = [x["sid"] for x in r.json()["messages"]]
             assert sids == ([m.sid] if expected else []), params
@@ -164,10 +150,11 @@ def test_list_filter_date_sent_as_iso_strings_on_the_wire(tel: Telephonist) -> N
     later = (sent + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     with tel.http as h:
         r = h.get(
-            _path(tel, ".json"), params={"To": "+15551116022", "DateSent>": earlier, "DateSent<": later}
+            resource_path(tel, "Messages", ".json"),
+            params={"To": "+15551116022", "DateSent>": earlier, "DateSent<": later},
         )
         assert [x["sid"] for x in r.json()["messages"]] == [m.sid]
-        r = h.get(_path(tel, ".json"), params={"To": "+15551116022", "DateSent>": later})
+        r = h.get(resource_path(tel, "Messages", ".json"), params={"To": "+15551116022", "DateSent>": later})
         assert r.json()["messages"] == []
         # The filters are echoed in the page URIs.
         assert "DateSent%3E=" in r.json()["uri"] or "DateSent>=" in r.json()["uri"]
@@ -181,10 +168,10 @@ def test_list_filter_date_sent_exact_day_with_sdk(client: Client) -> None:
 
 def test_list_filter_unparseable_date_is_an_error_not_a_crash(tel: Telephonist) -> None:
     with tel.http as h:
-        r = h.get(_path(tel, ".json"), params={"DateSent>": "not a date"})
+        r = h.get(resource_path(tel, "Messages", ".json"), params={"DateSent>": "not a date"})
         assert 400 <= r.status_code < 500, r.text
         assert isinstance(r.json()["code"], int)
-        assert h.get(_path(tel, ".json")).status_code == 200
+        assert h.get(resource_path(tel, "Messages", ".json")).status_code == 200
 
 
 # -- redact --------------------------------------------------------------------------------------
@@ -192,7 +179,7 @@ def test_list_filter_unparseable_date_is_an_error_not_a_crash(tel: Telephonist) 
 
 def test_redact_delivered_message(tel: Telephonist, client: Client) -> None:
     m = client.messages.create(to="+15551116030", from_=FROM, body="secret code 1234")
-    _delivered(client, m.sid)
+    delivered(client, m.sid)
     redacted = client.messages(m.sid).update(body="")
     assert redacted.sid == m.sid and redacted.body == ""
     assert redacted.status == "delivered"
@@ -201,9 +188,9 @@ def test_redact_delivered_message(tel: Telephonist, client: Client) -> None:
 
 
 def test_update_with_nonempty_body_is_refused(tel: Telephonist, client: Client) -> None:
-    m = _delivered(client, client.messages.create(to="+15551116031", from_=FROM, body="keep").sid)
+    m = delivered(client, client.messages.create(to="+15551116031", from_=FROM, body="keep").sid)
     with tel.http as h:
-        r = h.post(_path(tel, f"/{m.sid}.json"), data={"Body": "rewritten"})
+        r = h.post(resource_path(tel, "Messages", f"/{m.sid}.json"), data={"Body": "rewritten"})
     assert r.status_code == 400, r.text
     assert client.messages(m.sid).fetch().body == "keep"
 
@@ -212,30 +199,30 @@ def test_update_with_nonempty_body_is_refused(tel: Telephonist, client: Client) 
 
 
 def test_delete_delivered_is_204_then_404(tel: Telephonist, client: Client) -> None:
-    m = _delivered(client, client.messages.create(to="+15551116040", from_=FROM, body="bye").sid)
+    m = delivered(client, client.messages.create(to="+15551116040", from_=FROM, body="bye").sid)
     with tel.http as h:
-        r = h.delete(_path(tel, f"/{m.sid}.json"))
+        r = h.delete(resource_path(tel, "Messages", f"/{m.sid}.json"))
         assert r.status_code == 204 and r.content == b""
-        assert_twilio_error(h.get(_path(tel, f"/{m.sid}.json")), 404, 20404)
-        assert_twilio_error(h.delete(_path(tel, f"/{m.sid}.json")), 404, 20404)
+        assert_twilio_error(h.get(resource_path(tel, "Messages", f"/{m.sid}.json")), 404, 20404)
+        assert_twilio_error(h.delete(resource_path(tel, "Messages", f"/{m.sid}.json")), 404, 20404)
     assert client.messages.list(to="+15551116040") == []
 
 
 def test_sdk_delete_returns_true(client: Client) -> None:
-    m = _delivered(client, client.messages.create(to="+15551116041", from_=FROM, body="bye").sid)
+    m = delivered(client, client.messages.create(to="+15551116041", from_=FROM, body="bye").sid)
     assert client.messages(m.sid).delete() is True
 
 
 def test_delete_right_after_create_is_204_or_20009(tel: Telephonist, client: Client) -> None:
     m = client.messages.create(to="+15551116042", from_=FROM, body="in flight")
     with tel.http as h:
-        r = h.delete(_path(tel, f"/{m.sid}.json"))
+        r = h.delete(resource_path(tel, "Messages", f"/{m.sid}.json"))
     if r.status_code == 204:
         assert client.messages.list(to="+15551116042") == []
     else:
         assert_twilio_error(r, 400, 20009)
         # Refused: the message is still there and still goes out.
-        assert _delivered(client, m.sid).sid == m.sid
+        assert delivered(client, m.sid).sid == m.sid
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -243,17 +230,13 @@ def test_delete_right_after_create_is_204_or_20009(tel: Telephonist, client: Cli
 VALID = {"To": "+15551116050", "From": FROM, "Body": "hello"}
 
 
-def _without(name: str) -> dict[str, str]:
-    return {k: v for k, v in VALID.items() if k != name}
-
-
 @pytest.mark.parametrize(
     ("data", "code"),
     [
-        (_without("To"), 21604),
+        (without(VALID, "To"), 21604),
         (VALID | {"To": ""}, 21604),
-        (_without("From"), 21603),
-        (_without("Body"), 21602),
+        (without(VALID, "From"), 21603),
+        (without(VALID, "Body"), 21602),
         (VALID | {"Body": ""}, 21602),
         (VALID | {"Body": "x" * 1601}, 21617),
         (VALID | {"To": "not-a-number"}, 21211),
@@ -275,15 +258,15 @@ def _without(name: str) -> dict[str, str]:
 def test_create_errors_write_nothing_and_server_keeps_serving(
     tel: Telephonist, data: dict[str, str], code: int
 ) -> None:
-    before = _count(tel)
+    before = count(tel, "Messages", "messages")
     with tel.http as h:
-        r = h.post(_path(tel, ".json"), data=data)
+        r = h.post(resource_path(tel, "Messages", ".json"), data=data)
     assert_twilio_error(r, 400, code)
     assert isinstance(r.json()["message"], str) and r.json()["message"]
-    assert _count(tel) == before
+    assert count(tel, "Messages", "messages") == before
     with tel.http as h:
-        assert h.post(_path(tel, ".json"), data=VALID).status_code == 201
-    assert _count(tel) == before + 1
+        assert h.post(resource_path(tel, "Messages", ".json"), data=VALID).status_code == 201
+    assert count(tel, "Messages", "messages") == before + 1
 
 
 def test_sdk_raises_twilio_rest_exception_with_code(client: Client) -> None:

@@ -419,3 +419,36 @@ def test_xml_entities_and_unicode_in_replies(tel: Telephonist, webapp: WebApp) -
     assert got["body"] == "Tom & Jerry ❤ Привет"
     [reply] = wait_delivered_replies(tel, 1)
     assert reply.num_segments == "1"
+
+
+def test_message_from_a_number_the_account_does_not_own_is_refused_with_14108(
+    tel: Telephonist, webapp: WebApp, tmp_path: Path
+) -> None:
+    client = tel.client()
+    set_sms(
+        client,
+        sms_url=webapp.twiml(
+            "/sms",
+            '<Response><Message from="+15551230555">spoofed</Message><Message>genuine</Message></Response>',
+        ),
+    )
+    text_in(tel, PHONE, "hi", to=NUMBER)
+    [got] = wait_inbox(tel, PHONE)
+    settle(tmp_path)
+    assert (got["from"], got["body"]) == (NUMBER, "genuine")
+    assert [m.body for m in replies(tel)] == ["genuine"]
+    [note] = client.notifications.list()
+    assert note.error_code == "14108"
+    assert "+15551230555" in parse_qs(note.message_text)["Msg"][0]
+
+
+def test_redirect_loop_stops_after_fifty_documents_with_14106(
+    tel: Telephonist, webapp: WebApp, tmp_path: Path
+) -> None:
+    client = tel.client()
+    set_sms(client, sms_url=webapp.twiml("/sms", "<Response><Redirect>/sms</Redirect></Response>"))
+    text_in(tel, PHONE, "hi", to=NUMBER)
+    wait_until(lambda: client.notifications.list())
+    assert len(webapp.hits_for("/sms")) == 50
+    assert [n.error_code for n in client.notifications.list()] == ["14106"]
+    assert replies(tel) == []

@@ -110,3 +110,16 @@ def test_invalid_to_is_refused_not_sent_to_the_caller(tel: Telephonist, webapp: 
     assert tel.client().messages.list() == []
     assert "14101" in [n.error_code for n in tel.client().calls(sid).notifications.list()]
     assert inbox(tel) == []
+
+
+def test_sms_from_a_number_the_account_does_not_own_is_refused_with_14108(
+    tel: Telephonist, webapp: WebApp
+) -> None:
+    sid = place(
+        tel, webapp.twiml("/voice", '<Response><Sms from="+15551230555">Hi</Sms><Say>Bye</Say></Response>')
+    )
+    tel.call_final(sid)
+    assert events(tel, sid, "sms") == []
+    assert tel.client().messages.list() == []
+    assert "14108" in [n.error_code for n in tel.client().calls(sid).notifications.list()]
+    assert [e["text"] for e in events(tel, sid, "say")] == ["Bye"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ class GatherResult:
 
 
 class Leg(ABC):
-    """One party of a call as the engine sees it. `on_remote_hangup` is set by the engine."""
+    """One party of a call as the engine sees it. `on_remote_hangup` is set by the engine; `ended` is set
+    once the leg is over, whichever side ended it."""
 
     on_remote_hangup: Callable[[], None] = staticmethod(lambda: None)
+    ended: asyncio.Event
 
     @abstractmethod
     async def wait_answer(self, timeout: float) -> str:

@@ -24,10 +24,10 @@ from telephonist.states import MESSAGE_FINAL, check_message
 from telephonist.store import notifications
 from telephonist.store.db import Raw, Row, Tx, insert_row, raw, utcnow
 from telephonist.store.jobs import Job, enqueue, finish, finish_all
-from telephonist.store.models import accounts, messages
+from telephonist.store.models import messages
 from telephonist.twiml import TwiMLError, parse_messaging
 from telephonist.twiml.verbs import Message, Redirect
-from telephonist.webhooks.callbacks import enqueue_callback
+from telephonist.webhooks.callbacks import account_token, enqueue_callback
 from telephonist.webhooks.client import FetchError
 from telephonist.webhooks.params import geo_params
 
@@ -38,7 +38,7 @@ log = logging.getLogger("telephonist.messaging")
 FINAL_STATUSES = MESSAGE_FINAL
 CALLBACK_STATUSES = {"sent", "delivered", "undelivered", "failed"}
 MAX_REPLIES = 10
-MAX_DOCUMENTS = 10
+MAX_DOCUMENTS = 50  # documents per SMS reply session (14106 beyond)
 
 _INSERT = insert_row(messages)
 _BY_SID = select(messages).where(messages.c.sid == bindparam("sid"))
@@ -275,9 +275,7 @@ class MessagingEngine:
             number = token = None
             if row is not None:
                 number = self.p.number_owner(conn, row["to"])
-                token = conn.execute(
-                    select(accounts.c.auth_token).where(accounts.c.sid == row["account_sid"])
-                ).scalar()
+                token = account_token(conn, row["account_sid"])
         if row is None or number is None or not number["sms_url"] or token is None:
             with self.p.db.tx() as conn:
                 finish(conn, job)
@@ -327,23 +325,28 @@ class MessagingEngine:
                     for code, attr in ((14101, verb.to), (14102, verb.from_))
                     if attr is not None and to_e164(attr) is None
                 ]
+                problem = None
                 if bad:
-                    code, attr = bad[0]
-                    self._notify(
-                        row,
-                        code,
-                        f"<Message> has an invalid phone number: {attr}",
-                        fetched.url,
-                        method,
-                        params,
-                        fetched.body,
-                    )
+                    problem = (bad[0][0], f"<Message> has an invalid phone number: {bad[0][1]}")
+                elif verb.from_ is not None and not self.can_send_from(row["account_sid"], verb.from_):
+                    problem = (14108, f"<Message from> is not a number of this account: {verb.from_}")
+                if problem is not None:
+                    self._notify(row, *problem, fetched.url, method, params, fetched.body)
                     continue
                 replies.append(self._reply(row, verb, fetched.url))
             if redirect is None:
                 return replies
             url, method = urljoin(fetched.url, redirect.url), redirect.method
+        self._notify(
+            row, 14106, f"Document retrieval limit ({MAX_DOCUMENTS}) reached", url, method, params, ""
+        )
         return replies
+
+    def can_send_from(self, account_sid: str, number: str) -> bool:
+        """Whether `number` is a platform number of the account (a `from` of TwiML must be one)."""
+        with self.p.db.read() as q:
+            owner = self.p.number_owner(q, to_e164(number) or number)
+        return owner is not None and owner["account_sid"] == account_sid
 
     def _reply(self, row: Row, verb: Message, document_url: str) -> OutboundMessage:
         callback = verb.action or verb.status_callback

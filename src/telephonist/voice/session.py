@@ -18,11 +18,11 @@ from telephonist.numbers import to_e164
 from telephonist.states import CALL_FINAL, check_call
 from telephonist.store import notifications
 from telephonist.store.db import Row, utcnow
-from telephonist.store.models import accounts, call_events, calls
+from telephonist.store.models import call_events, calls
 from telephonist.twiml import TwiMLError, parse_voice
 from telephonist.twiml.verbs import Document, Gather, Pause, Play, Prompt, Say
 from telephonist.voice.interpreter import Collect, Command, End, Fetch, Run, SendSms, Warn, interpret
-from telephonist.webhooks.callbacks import enqueue_callback
+from telephonist.webhooks.callbacks import account_token, enqueue_callback
 from telephonist.webhooks.client import FetchError
 from telephonist.webhooks.params import geo_params
 
@@ -223,6 +223,9 @@ class CallSession:
             if attr is not None and to_e164(attr) is None:
                 self._notify(code, f"<Sms> has an invalid phone number: {attr}")
                 return "", "failed"
+        if verb.from_ is not None and not self.p.messaging.can_send_from(self.account_sid, verb.from_):
+            self._notify(14108, f"<Sms from> is not a number of this account: {verb.from_}")
+            return "", "failed"
         inbound = self.call["direction"] == "inbound"
         caller, platform_number = (
             (self.call["from"], self.call["to"]) if inbound else (self.call["to"], self.call["from"])
@@ -332,14 +335,10 @@ class CallSession:
         duration = 0
         if start is not None:
             duration = round((now - start).total_seconds() / self.p.settings.time_scale)
-        if not self.leg_ended():
+        if not self.leg.ended.is_set():
             await self.leg.hangup()
         self._move(status, end_time=now, duration=duration)
         self.p.voice.forget(self.sid)
-
-    def leg_ended(self) -> bool:
-        ended = getattr(self.leg, "ended", None)
-        return bool(ended and ended.is_set())
 
     def _callback_event(self, event: str, call_status: str) -> None:
         url = self.params.get("StatusCallback")
@@ -400,7 +399,5 @@ class CallSession:
             )
 
     def _token(self) -> str:
-        with self.p.db.tx() as conn:
-            return str(
-                conn.execute(select(accounts.c.auth_token).where(accounts.c.sid == self.account_sid)).scalar()
-            )
+        with self.p.db.read() as q:
+            return account_token(q, self.account_sid) or ""

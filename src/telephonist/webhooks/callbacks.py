@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from telephonist.store import notifications
-from telephonist.store.db import Database, Tx
+from telephonist.store.db import Database, Tx, raw
 from telephonist.store.jobs import Job, enqueue, finish, retry
 from telephonist.store.models import accounts
 from telephonist.webhooks.client import FetchError, Webhooks
@@ -20,6 +20,12 @@ from telephonist.webhooks.client import FetchError, Webhooks
 log = logging.getLogger("telephonist.webhooks")
 KIND = "webhook"
 _TOKEN = select(accounts.c.auth_token).where(accounts.c.sid == bindparam("sid"))
+
+
+def account_token(conn: Tx, account_sid: str) -> str | None:
+    """The auth token that signs the account's webhooks; None for an account that is gone."""
+    row = raw(conn).first(_TOKEN, sid=account_sid)
+    return None if row is None else str(row["auth_token"])
 
 
 def enqueue_callback(
@@ -50,11 +56,10 @@ class CallbackSender:
     async def handle(self, job: Job) -> None:
         p = job.payload
         with self.db.fast() as q:
-            row = q.first(_TOKEN, sid=p["account_sid"])
-            if row is None:
+            token = account_token(q, p["account_sid"])
+            if token is None:
                 finish(q, job)
                 return
-        token = row["auth_token"]
         params = [(k, v) for k, v in p["params"]]
         try:
             await self.webhooks.request(p["url"], p["method"], params, token)

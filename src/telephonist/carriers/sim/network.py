@@ -6,6 +6,7 @@ Time runs `time_scale` times real time: with 0.01 a ten-second <Pause> lasts 0.1
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -196,6 +197,7 @@ class SimLeg(Leg):
         self.number = number
         self.inputs = inputs  # per-call GatherInput; the phone's own queue is used when this runs out
         self.keys: asyncio.Queue[str] = asyncio.Queue()
+        self._input = asyncio.Event()  # a key or utterance arrived (interrupts a prompt)
         self.answered = asyncio.Event()
         self.ended = asyncio.Event()
         self.peer: SimLeg | None = None
@@ -209,12 +211,11 @@ class SimLeg(Leg):
         if not interruptible:
             await asyncio.sleep(self._sleep_scale(seconds))
             return
-        deadline = asyncio.get_running_loop().time() + self._sleep_scale(seconds)
-        while not self.has_input():
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                return
-            await asyncio.sleep(min(left, 0.01))
+        if self.has_input():
+            return
+        self._input.clear()  # set again by the next key or utterance
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._input.wait(), self._sleep_scale(seconds))
 
     # -- ringing ------------------------------------------------------------------------------------
     async def wait_answer(self, timeout: float) -> str:
@@ -281,12 +282,16 @@ class SimLeg(Leg):
         await self._wait(seconds, interruptible)
 
     # -- input --------------------------------------------------------------------------------------
+    def _put(self, key: str) -> None:
+        self.keys.put_nowait(key)
+        self._input.set()
+
     def press(self, keys: str) -> None:
         for key in keys:
-            self.keys.put_nowait(key)
+            self._put(key)
 
     def speak(self, text: str) -> None:
-        self.keys.put_nowait("speech:" + text)
+        self._put("speech:" + text)
 
     def begin_gather(self, gather: Gather) -> None:
         entry = self.inputs.pop(0) if self.inputs else None
@@ -298,7 +303,7 @@ class SimLeg(Leg):
         while not self.keys.empty():
             self.keys.get_nowait()
         if entry.startswith("speech:"):
-            self.keys.put_nowait(entry)
+            self._put(entry)
         else:
             self.press(entry.replace("w", "").replace("W", ""))
 
