@@ -7,6 +7,8 @@ import pytest
 
 from telephonist.twiml import TwiMLError, parse_messaging, parse_voice
 from telephonist.twiml.verbs import (
+    Dial,
+    DialTarget,
     Document,
     Gather,
     Hangup,
@@ -321,13 +323,98 @@ def test_sms_and_message_in_voice_attributes() -> None:
     )
 
 
+# -- Dial ----------------------------------------------------------------------------------------
+
+
+def test_dial_bare_number_defaults() -> None:
+    assert only("<Dial>(415) 555-0100</Dial>") == Dial((DialTarget("number", "+14155550100"),))
+
+
+def test_dial_attributes_and_nouns() -> None:
+    dial = only(
+        '<Dial action="/done" method="GET" timeout="12" callerId="+15005550006" hangupOnStar="true" '
+        'timeLimit="60" record="true" answerOnBridge="true" sequential="true">'
+        '<Number sendDigits="1w2" url="/whisper" method="GET" statusCallback="/s" statusCallbackMethod="GET" '
+        'statusCallbackEvent="initiated ringing answered completed">+15551230101</Number>'
+        "<Client><Identity>alice</Identity><Parameter name='ticket' value='42'/></Client>"
+        "<Sip>sip:bob@pbx.example.com</Sip></Dial>"
+    )
+    assert dial == Dial(
+        targets=(
+            DialTarget(
+                "number",
+                "+15551230101",
+                url="/whisper",
+                method="GET",
+                send_digits="1w2",
+                status_callback="/s",
+                status_callback_method="GET",
+                status_callback_event=("initiated", "ringing", "answered", "completed"),
+            ),
+            DialTarget("client", "client:alice", parameters=(("ticket", "42"),)),
+            DialTarget("sip", "sip:bob@pbx.example.com"),
+        ),
+        action="/done",
+        method="GET",
+        timeout=12,
+        caller_id="+15005550006",
+        hangup_on_star=True,
+        time_limit=60,
+        record="record-from-answer",
+        answer_on_bridge=True,
+        sequential=True,
+    )
+
+
+def test_dial_timeout_is_kept_between_5_and_600() -> None:
+    assert only('<Dial timeout="1">+15551230101</Dial>').timeout == 5  # type: ignore[attr-defined]
+    assert only('<Dial timeout="9000">+15551230101</Dial>').timeout == 600  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("xml", "code"),
+    [
+        ('<Dial method="PUT">+15551230101</Dial>', 13210),
+        ('<Dial timeout="soon">+15551230101</Dial>', 13212),
+        ('<Dial hangupOnStar="yes">+15551230101</Dial>', 13213),
+        ('<Dial callerId="not a number">+15551230101</Dial>', 13214),
+        ("<Dial><Say>hi</Say></Dial>", 13215),
+        ("<Dial/>", 13215),
+        ('<Dial timeLimit="0">+15551230101</Dial>', 13216),
+        ('<Dial record="always">+15551230101</Dial>', 13217),
+        ('<Dial sequential="1">+15551230101</Dial>', 13218),
+        ('<Dial answerOnBridge="no">+15551230101</Dial>', 13219),
+        ('<Dial><Number method="PUT">+15551230101</Number></Dial>', 13221),
+        ('<Dial><Number sendDigits="12x">+15551230101</Number></Dial>', 13222),
+        ("<Dial>not-a-number</Dial>", 13223),
+        ("<Dial><Number>12</Number></Dial>", 13223),
+        ("<Dial><Sip>bob@example.com</Sip></Dial>", 13243),
+        ("<Dial>" + "<Number>+15551230101</Number>" * 11 + "</Dial>", 13250),
+    ],
+)
+def test_dial_errors(xml: str, code: int) -> None:
+    assert error_code(f"<Response>{xml}</Response>") == code
+
+
+def test_dial_with_ten_nouns_is_fine() -> None:
+    assert len(only("<Dial>" + "<Number>+15551230101</Number>" * 10 + "</Dial>").targets) == 10  # type: ignore[attr-defined]
+
+
+def test_dial_client_caller_id_may_be_an_identity() -> None:
+    assert only('<Dial callerId="support"><Client>alice</Client></Dial>').caller_id == "support"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("noun", ["Conference", "Queue"])
+def test_dial_to_a_conference_or_queue_is_skipped_until_they_run(noun: str) -> None:
+    assert voice(f"<Dial><{noun}>room</{noun}></Dial>").verbs == (Unsupported(f"Dial><{noun}"),)
+
+
 # -- verbs that are parsed but not run yet, and warnings ---------------------------------------------
 
 
 @pytest.mark.parametrize(
     "name",
     [
-        "Dial",
         "Record",
         "Enqueue",
         "Leave",

@@ -159,13 +159,11 @@ def test_unknown_attribute_is_a_warning(tel: Telephonist, webapp: WebApp) -> Non
 
 
 def test_verbs_not_run_yet_are_warnings_and_skipped(tel: Telephonist, webapp: WebApp) -> None:
-    sid = failed_call(
-        tel, webapp.twiml("/voice", "<Response><Dial>+15551239876</Dial><Say>after dial</Say></Response>")
-    )
-    assert [e["text"] for e in events(tel, sid, "say")] == ["after dial"]
+    sid = failed_call(tel, webapp.twiml("/voice", "<Response><Record/><Say>after record</Say></Response>"))
+    assert [e["text"] for e in events(tel, sid, "say")] == ["after record"]
     notes = notifications(tel, sid)
     assert [(n.error_code, n.log) for n in notes] == [("12200", "1")]
-    assert "Dial" in notes[0].message_text
+    assert "Record" in notes[0].message_text
 
 
 @pytest.mark.parametrize("ctype", ["application/json", "text/plain", "image/png"])

@@ -14,6 +14,7 @@ from telephonist.twiml.verbs import Document, Gather, Message, Pause, Play, Reje
 from telephonist.voice.interpreter import (
     MAX_DOCUMENTS,
     Collect,
+    DialOut,
     End,
     Fetch,
     Run,
@@ -156,7 +157,7 @@ def test_gather_fetch_failure_ends_with_error() -> None:
 def test_hangup_ends_and_skips_the_rest() -> None:
     d = Driver("<Response><Say>bye</Say><Hangup/><Say>never</Say></Response>")
     assert d.start() == Run(Say("bye"))
-    assert d.send() == End()
+    assert d.send() == End(hangup=True)
 
 
 def test_reject_ends_with_the_reason() -> None:
@@ -196,9 +197,9 @@ def test_warnings_of_a_fetched_document_are_yielded() -> None:
 
 
 def test_unsupported_verbs_warn_and_continue() -> None:
-    d = Driver("<Response><Dial>+15551230000</Dial><Say>after</Say></Response>")
+    d = Driver("<Response><Record/><Say>after</Say></Response>")
     cmd = d.start()
-    assert isinstance(cmd, Warn) and cmd.code == 12200 and "Dial" in cmd.message
+    assert isinstance(cmd, Warn) and cmd.code == 12200 and "Record" in cmd.message
     assert d.send() == Run(Say("after"))
 
 
@@ -218,3 +219,17 @@ def test_gather_loop_on_itself_stops_after_max_documents() -> None:
 def test_gather_command_carries_the_parsed_gather() -> None:
     d = Driver('<Response><Gather numDigits="2" timeout="3" finishOnKey="*"/></Response>')
     assert d.start() == Collect(Gather(num_digits=2, timeout=3, finish_on_key="*"))
+
+
+def test_dial_with_an_action_fetches_it_with_the_dial_outcome() -> None:
+    d = Driver('<Response><Dial action="/after">+15551230101</Dial><Say>never</Say></Response>')
+    cmd = d.start()
+    assert isinstance(cmd, DialOut) and cmd.verb.targets[0].address == "+15551230101"
+    outcome = (("DialCallStatus", "busy"), ("DialBridged", "false"))
+    assert d.send(outcome) == Fetch("http://app.example/after", "POST", outcome)
+
+
+def test_dial_without_an_action_falls_through() -> None:
+    d = Driver("<Response><Dial>+15551230101</Dial><Say>next</Say></Response>")
+    assert isinstance(d.start(), DialOut)
+    assert d.send((("DialCallStatus", "completed"),)) == Run(Say("next"))

@@ -31,6 +31,15 @@ def _family(conn: Connection, ctx: Ctx) -> list[str]:
     )
 
 
+def _endpoint(raw: str) -> str:
+    """A virtual endpoint: a phone number, a `client:<identity>` or a `sip:` URI (what <Dial> reaches)."""
+    if raw.startswith("client:") and len(raw) > len("client:"):
+        return raw
+    if raw.lower().startswith(("sip:", "sips:")) and len(raw) > len("sips:"):
+        return raw
+    return _number(raw)
+
+
 def _number(raw: str, field: str = "PhoneNumber") -> str:
     number = to_e164(raw)
     if number is None or number == MAGIC_INVALID:
@@ -94,7 +103,7 @@ def render_phone(conn: Connection, ctx: Ctx, phone: Phone) -> dict[str, Any]:
 async def configure_phone(request: Request) -> Response:
     ctx = await context(request, account_param=None)
     p = ctx.params
-    number = _number(p.get("PhoneNumber") or "")
+    number = _endpoint(p.get("PhoneNumber") or "")
     answer = p.get("Answer")
     if answer is not None and answer not in ANSWER_MODES:
         raise TwilioError(20422, f"Answer must be one of {', '.join(ANSWER_MODES)}")
@@ -116,7 +125,7 @@ async def configure_phone(request: Request) -> Response:
 
 async def fetch_phone(request: Request) -> Response:
     ctx = await context(request, account_param=None)
-    number = _number(request.path_params["Number"])
+    number = _endpoint(request.path_params["Number"])
     with ctx.tx() as conn:
         return json_response(render_phone(conn, ctx, ctx.platform.sim.phone(conn, number)))
 

@@ -60,6 +60,21 @@ class Leg(ABC):
         """Wait for the input of a Gather to complete (numDigits, finishOnKey, timeout)."""
 
     @abstractmethod
+    def bridge(self, other: Leg) -> None:
+        """Connect this leg's far end with `other`'s: each hears what the other sends, until unbridged."""
+
+    @abstractmethod
+    def unbridge(self) -> None: ...
+
+    @abstractmethod
+    async def read_key(self) -> str:
+        """The next key the far end presses (what `hangupOnStar` listens for during a bridge)."""
+
+    @abstractmethod
+    def drop_input(self) -> None:
+        """Forget keys and speech not taken yet: what was said to the other party is not a later answer."""
+
+    @abstractmethod
     async def hangup(self) -> None:
         """The platform ends the leg."""
 

@@ -73,13 +73,42 @@ class Message:
 
 
 @dataclass(frozen=True)
+class DialTarget:
+    """A `<Number>`, `<Client>` or `<Sip>` noun of `<Dial>` (a bare number is a `<Number>`)."""
+
+    kind: str  # number | client | sip
+    address: str  # E.164, `client:<identity>` or the sip: URI
+    url: str | None = None  # TwiML run on the callee once it answers, before the bridge (a whisper)
+    method: str = "POST"
+    send_digits: str = ""
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_event: tuple[str, ...] = ("completed",)
+    parameters: tuple[tuple[str, str], ...] = ()  # <Client><Parameter name value>
+
+
+@dataclass(frozen=True)
+class Dial:
+    targets: tuple[DialTarget, ...]
+    action: str | None = None  # None: fall through to the next verb
+    method: str = "POST"
+    timeout: int = 30
+    caller_id: str | None = None
+    hangup_on_star: bool = False
+    time_limit: int = 14400
+    record: str = "do-not-record"
+    answer_on_bridge: bool = False
+    sequential: bool = False
+
+
+@dataclass(frozen=True)
 class Unsupported:
     """A Twilio verb this version of Telephonist does not run yet; the interpreter skips it with a warning."""
 
     name: str
 
 
-VoiceVerb = Say | Play | Pause | Gather | Hangup | Reject | Redirect | Message | Unsupported
+VoiceVerb = Say | Play | Pause | Gather | Hangup | Reject | Redirect | Message | Dial | Unsupported
 MessagingVerb = Message | Redirect
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from telephonist.carriers.base import Leg
 from telephonist.sids import new_sid
 from telephonist.store.db import Row, utcnow
 from telephonist.store.jobs import Job, enqueue, finish
@@ -23,6 +24,16 @@ UNCONFIGURED = (
     "<Response><Say>Thanks for the call. "
     "Configure your number's voice URL to change this message.</Say></Response>"
 )
+
+
+def insert_call(conn: Connection, *, from_: str, **values: Any) -> Row:
+    """A new Call row (its SID made here), as the API renders it."""
+    now = utcnow()
+    sid = new_sid("CA")
+    conn.execute(
+        insert(calls).values(sid=sid, date_created=now, date_updated=now, **{"from": from_}, **values)
+    )
+    return conn.execute(select(calls).where(calls.c.sid == sid)).mappings().one()
 
 
 class VoiceEngine:
@@ -41,24 +52,18 @@ class VoiceEngine:
         phone_number_sid: str | None,
     ) -> Row:
         """The row and its start job, in the API's transaction."""
-        now = utcnow()
-        sid = new_sid("CA")
-        conn.execute(
-            insert(calls).values(
-                sid=sid,
-                account_sid=account_sid,
-                to=to,
-                **{"from": from_},
-                status="queued",
-                direction="outbound-api",
-                phone_number_sid=phone_number_sid,
-                params=params,
-                date_created=now,
-                date_updated=now,
-            )
+        row = insert_call(
+            conn,
+            account_sid=account_sid,
+            to=to,
+            from_=from_,
+            status="queued",
+            direction="outbound-api",
+            phone_number_sid=phone_number_sid,
+            params=params,
         )
-        enqueue(conn, "call.start", {"sid": sid})
-        return conn.execute(select(calls).where(calls.c.sid == sid)).mappings().one()
+        enqueue(conn, "call.start", {"sid": row["sid"]})
+        return row
 
     async def handle_start(self, job: Job) -> None:
         with self.p.db.tx() as conn:
@@ -66,22 +71,27 @@ class VoiceEngine:
             finish(conn, job)  # a call is started at most once
         if row is None or row["status"] != "queued":
             return
-        with self.p.db.tx() as conn:
-            number = self.p.sim.owner(conn, row["to"])
-        if number is None:
-            leg = self.p.sim.leg(row["sid"], row["to"])
-        else:  # a platform number: the call comes in there, with its own webhooks
-            leg = self.p.sim.leg(row["sid"], None)
-            peer_sid = self.start_inbound(row["from"], number)
-            leg.peer = self.p.sim.legs[peer_sid]
-            leg.peer.peer = leg
-        session = CallSession(self.p, row, leg)
+        session = CallSession(self.p, row, self.connect(row))
         self._spawn(session, session.run_outbound())
 
-    def start_inbound(self, from_: str, number: Row, inputs: list[str] | None = None) -> str:
-        """A call from the network reaches a platform number: ring it and run its VoiceUrl."""
-        now = utcnow()
-        sid = new_sid("CA")
+    def connect(self, row: Row) -> Leg:
+        """The leg of an outgoing call: to a virtual endpoint, or into a platform number of any account,
+        where it comes in with that number's own webhooks."""
+        with self.p.db.read() as q:
+            number = self.p.sim.owner(q, row["to"])
+        if number is None:
+            return self.p.sim.leg(row["sid"], row["to"], local=row["from"])
+        leg = self.p.sim.leg(row["sid"], None, local=row["from"])
+        peer_sid = self.start_inbound(row["from"], number, from_platform=True)
+        leg.peer = self.p.sim.legs[peer_sid]
+        leg.peer.peer = leg
+        return leg
+
+    def start_inbound(
+        self, from_: str, number: Row, inputs: list[str] | None = None, from_platform: bool = False
+    ) -> str:
+        """A call from the network reaches a platform number: ring it and run its VoiceUrl. Its far end is
+        the virtual phone `from_`, or another platform leg (`from_platform`: the caller links them)."""
         params: dict[str, Any] = {"StatusCallbackEvent": ["completed"]}
         if number["voice_url"]:
             params |= {"Url": number["voice_url"], "Method": number["voice_method"]}
@@ -98,25 +108,21 @@ class VoiceEngine:
                 "StatusCallbackMethod": number["status_callback_method"],
             }
         with self.p.db.tx() as conn:
-            conn.execute(
-                insert(calls).values(
-                    sid=sid,
-                    account_sid=number["account_sid"],
-                    to=number["phone_number"],
-                    **{"from": from_},
-                    status="ringing",
-                    direction="inbound",
-                    phone_number_sid=number["sid"],
-                    params=params,
-                    date_created=now,
-                    date_updated=now,
-                )
+            row = insert_call(
+                conn,
+                account_sid=number["account_sid"],
+                to=number["phone_number"],
+                from_=from_,
+                status="ringing",
+                direction="inbound",
+                phone_number_sid=number["sid"],
+                params=params,
             )
-            row = conn.execute(select(calls).where(calls.c.sid == sid)).mappings().one()
-        leg = self.p.sim.leg(sid, from_ if not from_.startswith("client:") else None, inputs)
+        far = None if from_platform or from_.startswith("client:") else from_
+        leg = self.p.sim.leg(row["sid"], far, inputs, local=number["phone_number"])
         session = CallSession(self.p, row, leg)
         self._spawn(session, session.run_inbound())
-        return sid
+        return str(row["sid"])
 
     def _spawn(self, session: CallSession, coro: Any) -> None:
         self.sessions[session.sid] = session

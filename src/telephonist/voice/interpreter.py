@@ -13,6 +13,7 @@ from urllib.parse import urljoin
 
 from telephonist.carriers.base import GatherResult
 from telephonist.twiml.verbs import (
+    Dial,
     Document,
     Gather,
     Hangup,
@@ -55,6 +56,13 @@ class SendSms:
 
 
 @dataclass(frozen=True)
+class DialOut:
+    """Run a Dial; the result is its Dial* action parameters."""
+
+    verb: Dial
+
+
+@dataclass(frozen=True)
 class Warn:
     code: int
     message: str
@@ -62,11 +70,12 @@ class Warn:
 
 @dataclass(frozen=True)
 class End:
+    hangup: bool = False  # ended by <Hangup>, not by running out of verbs
     reject: Reject | None = None
     error: bool = False  # a document could not be fetched or parsed: the caller hears the error message
 
 
-Command = Fetch | Run | Collect | SendSms | Warn
+Command = Fetch | Run | Collect | SendSms | DialOut | Warn
 
 # Twilio stops a document that loops on itself (a Gather with no input redirecting to itself) eventually.
 MAX_DOCUMENTS = 1000
@@ -97,8 +106,13 @@ def interpret(document: Document, url: str) -> Generator[Command, Any, End]:
                         urljoin(url, verb.action), verb.method, (("SmsSid", sid), ("SmsStatus", status))
                     )
                     break
+            elif isinstance(verb, Dial):
+                outcome = yield DialOut(verb)
+                if verb.action:
+                    fetch = Fetch(urljoin(url, verb.action), verb.method, outcome)
+                    break
             elif isinstance(verb, Hangup):
-                return End()
+                return End(hangup=True)
             elif isinstance(verb, Reject):
                 return End(reject=verb)
             elif isinstance(verb, Unsupported):

@@ -10,18 +10,28 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from telephonist.carriers.base import GatherResult, Leg
 from telephonist.messaging.engine import OutboundMessage
 from telephonist.numbers import to_e164
 from telephonist.states import CALL_FINAL, check_call
-from telephonist.store import notifications
+from telephonist.store import notifications, transcripts
 from telephonist.store.db import Row, utcnow
-from telephonist.store.models import call_events, calls
+from telephonist.store.models import calls
 from telephonist.twiml import TwiMLError, parse_voice
-from telephonist.twiml.verbs import Document, Gather, Pause, Play, Prompt, Say
-from telephonist.voice.interpreter import Collect, Command, End, Fetch, Run, SendSms, Warn, interpret
+from telephonist.twiml.verbs import Dial, Document, Gather, Pause, Play, Prompt, Say
+from telephonist.voice.interpreter import (
+    Collect,
+    Command,
+    DialOut,
+    End,
+    Fetch,
+    Run,
+    SendSms,
+    Warn,
+    interpret,
+)
 from telephonist.webhooks.callbacks import account_token, enqueue_callback
 from telephonist.webhooks.client import FetchError
 from telephonist.webhooks.params import geo_params
@@ -59,6 +69,7 @@ class CallSession:
         self.sequence = 0
         self.answered = False
         self.hung_up_by: str | None = None
+        self.document_url = platform.settings.base_url + "/"  # what relative URLs in TwiML resolve against
         self._program: asyncio.Task[End] | None = None
         self._next: Source | None = None
         self._done = asyncio.Event()
@@ -137,6 +148,7 @@ class CallSession:
         loaded = await self._load(source)
         if loaded is None:
             return End(error=True)
+        self.document_url = loaded[1]
         gen = interpret(*loaded)
         result: Any = None
         while True:
@@ -174,7 +186,12 @@ class CallSession:
             await self._ensure_answered()
             return await self._gather(command.gather)
         if isinstance(command, Fetch):
-            return await self._fetch(Source(url=command.url, method=command.method), list(command.params))
+            loaded = await self._fetch(Source(url=command.url, method=command.method), list(command.params))
+            if loaded is not None:
+                self.document_url = loaded[1]
+            return loaded
+        if isinstance(command, DialOut):
+            return await self._dial(command.verb)
         if isinstance(command, SendSms):
             return self._send_sms(command.verb)
         if isinstance(command, Warn):
@@ -217,6 +234,12 @@ class CallSession:
             entered["speech"] = result.speech
         self._event(entered)
         return result
+
+    async def _dial(self, verb: Dial) -> tuple[tuple[str, str], ...]:
+        from telephonist.voice.dial import DialRunner  # dial.py builds on this module
+
+        outcome = await DialRunner(self, verb).run()
+        return outcome.params()
 
     def _send_sms(self, verb: Any) -> tuple[str, str]:
         for code, attr in ((14101, verb.to), (14102, verb.from_)):
@@ -369,8 +392,7 @@ class CallSession:
 
     # -- records ------------------------------------------------------------------------------------
     def _event(self, event: dict[str, Any]) -> None:
-        with self.p.db.tx() as conn:
-            conn.execute(insert(call_events).values(call_sid=self.sid, event=event, date_created=utcnow()))
+        transcripts.add(self.p.db, self.sid, event)
 
     def _notify(
         self,

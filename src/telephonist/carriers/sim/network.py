@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from telephonist.carriers.base import GatherResult, Leg
 from telephonist.messaging.engine import SubmitResult
+from telephonist.store import transcripts
 from telephonist.store.db import Raw, Row, Tx, insert_row, raw, utcnow
 from telephonist.store.models import sim_inbox, sim_phones
 from telephonist.twiml.verbs import Gather
@@ -166,9 +167,12 @@ class SimNetwork:
         return RECEIPT_SECONDS * self.scale
 
     # -- voice carrier ------------------------------------------------------------------------------
-    def leg(self, call_sid: str, number: str | None, inputs: list[str] | None = None) -> SimLeg:
-        """A leg whose far end is a virtual phone (`number`) or another platform leg (`number` None)."""
-        leg = SimLeg(self, call_sid, number, list(inputs or []))
+    def leg(
+        self, call_sid: str, number: str | None, inputs: list[str] | None = None, local: str = ""
+    ) -> SimLeg:
+        """A leg whose far end is a virtual phone (`number`) or another platform leg (`number` None);
+        `local` is the address of the platform's side (the call's platform number or caller ID)."""
+        leg = SimLeg(self, call_sid, number, list(inputs or []), local)
         self.legs[call_sid] = leg
         return leg
 
@@ -191,10 +195,14 @@ def _phone(row: Mapping[str, Any]) -> Phone:
 
 
 class SimLeg(Leg):
-    def __init__(self, network: SimNetwork, call_sid: str, number: str | None, inputs: list[str]) -> None:
+    def __init__(
+        self, network: SimNetwork, call_sid: str, number: str | None, inputs: list[str], local: str = ""
+    ) -> None:
         self.net = network
         self.call_sid = call_sid
         self.number = number
+        self.local = local
+        self.bridged: SimLeg | None = None
         self.inputs = inputs  # per-call GatherInput; the phone's own queue is used when this runs out
         self.keys: asyncio.Queue[str] = asyncio.Queue()
         self._input = asyncio.Event()  # a key or utterance arrived (interrupts a prompt)
@@ -269,14 +277,51 @@ class SimLeg(Leg):
         self.answered.set()
 
     # -- media --------------------------------------------------------------------------------------
+    # What the platform says reaches a far end that is another platform leg once it has been said.
     async def say(self, text: str, voice: str, language: str, interruptible: bool = False) -> None:
         await self._wait(say_seconds(text), interruptible)
+        self._to_peer({"text": text})
 
     async def play(self, url: str, interruptible: bool = False) -> None:
         await self._wait(2.0, interruptible)
+        self._to_peer({"play": url})
 
     async def play_digits(self, digits: str) -> None:
         await self._wait(0.1 * len(digits) + 0.5 * digits.lower().count("w"), False)
+        self._to_peer({"digits": digits.replace("w", "").replace("W", "")})
+
+    # -- media between parties ----------------------------------------------------------------------
+    # A virtual phone's transcript already shows what the platform said to it; what reaches it from
+    # the other party of a bridge is a `heard` event. A far end that is another platform leg gets the
+    # platform's audio as input from its own far end, and passes it on if it is bridged in turn.
+    def bridge(self, other: Leg) -> None:
+        assert isinstance(other, SimLeg)
+        self.bridged, other.bridged = other, self
+
+    def unbridge(self) -> None:
+        if self.bridged is not None and self.bridged.bridged is self:
+            self.bridged.bridged = None
+        self.bridged = None
+
+    def _to_peer(self, event: dict[str, Any]) -> None:
+        """The platform sends audio down a leg whose far end is another platform leg."""
+        if self.number is None and self.peer is not None:
+            self.peer._from_far_end({"from": self.local, **event})
+
+    def _from_far_end(self, event: dict[str, Any]) -> None:
+        if self.number is None:  # another platform leg's audio: input here, as a phone's would be
+            for key in event.get("digits", ""):
+                self._put(key)
+            if "speech" in event:
+                self._put("speech:" + event["speech"])
+        if self.bridged is not None:
+            self.bridged._to_far_end(event)
+
+    def _to_far_end(self, event: dict[str, Any]) -> None:
+        if self.number is not None:
+            transcripts.add(self.net.p.db, self.call_sid, {"event": "heard", **event})
+        elif self.peer is not None:
+            self.peer._from_far_end(event)
 
     async def pause(self, seconds: float, interruptible: bool = False) -> None:
         await self._wait(seconds, interruptible)
@@ -287,11 +332,27 @@ class SimLeg(Leg):
         self._input.set()
 
     def press(self, keys: str) -> None:
+        """The virtual phone presses keys."""
         for key in keys:
             self._put(key)
+        if self.bridged is not None:
+            self.bridged._to_far_end({"from": self.number, "digits": keys})
 
     def speak(self, text: str) -> None:
+        """The virtual phone says something."""
         self._put("speech:" + text)
+        if self.bridged is not None:
+            self.bridged._to_far_end({"from": self.number, "speech": text})
+
+    async def read_key(self) -> str:
+        while True:
+            key = await self.keys.get()
+            if not key.startswith("speech:"):
+                return key
+
+    def drop_input(self) -> None:
+        while not self.keys.empty():
+            self.keys.get_nowait()
 
     def begin_gather(self, gather: Gather) -> None:
         entry = self.inputs.pop(0) if self.inputs else None
@@ -299,9 +360,7 @@ class SimLeg(Leg):
             entry = self.net.take_input(self.number)
         if entry is None:
             return
-        # A scripted entry is the whole answer to this Gather: keys left from the last one are gone.
-        while not self.keys.empty():
-            self.keys.get_nowait()
+        self.drop_input()  # a scripted entry is the whole answer to this Gather
         if entry.startswith("speech:"):
             self._put(entry)
         else:

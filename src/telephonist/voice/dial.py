@@ -1,0 +1,256 @@
+"""`<Dial>` to numbers, clients and SIP addresses: ring them all at once (or in turn when `sequential`),
+bridge the caller with the first that answers and accepts, and report Twilio's Dial* parameters.
+
+Each dialled party is a Call resource of its own (`direction` outbound-dial, `parent_call_sid`) with its
+status callbacks; a `url` on the noun runs TwiML on the callee before the bridge (a whisper).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+from telephonist.numbers import to_e164
+from telephonist.states import CALL_FINAL
+from telephonist.twiml.verbs import Dial, DialTarget
+from telephonist.voice.session import CallSession, Source
+
+if TYPE_CHECKING:
+    from telephonist.carriers.base import Leg
+
+log = logging.getLogger("telephonist.voice")
+
+
+@dataclass(frozen=True)
+class DialOutcome:
+    status: str  # completed | busy | no-answer | failed | canceled
+    call_sid: str | None = None
+    duration: int = 0
+    bridged: bool = False
+
+    def params(self) -> tuple[tuple[str, str], ...]:
+        out = [("DialCallStatus", self.status), ("DialBridged", "true" if self.bridged else "false")]
+        if self.call_sid is not None:
+            out += [("DialCallSid", self.call_sid), ("DialCallDuration", str(self.duration))]
+        return tuple(out)
+
+
+class DialedCall(CallSession):
+    """One party of a Dial: rings, runs the whisper on the callee, then stays up for the bridge."""
+
+    def __init__(self, runner: DialRunner, row: Any, leg: Leg, target: DialTarget) -> None:
+        super().__init__(runner.parent.p, row, leg)
+        self.target = target
+
+    async def ring(self, timeout: float) -> str:
+        """'answered' once the callee answered and accepted; otherwise how the attempt ended."""
+        self._callback_event("initiated", "initiated")
+        self._move("ringing")
+        ring = asyncio.ensure_future(self.leg.wait_answer(timeout))
+        stop = asyncio.ensure_future(self._done.wait())
+        try:
+            await asyncio.wait({ring, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not ring.done():
+                ring.cancel()
+        if not ring.done() or ring.cancelled():
+            await self._finish("busy" if self.hung_up_by == "phone" else "canceled")
+            return "canceled"
+        outcome = ring.result()
+        if outcome != "answered":
+            await self._finish(outcome)
+            return outcome
+        await self._answer()
+        if self.target.send_digits:
+            self._event({"event": "play", "digits": self.target.send_digits})
+            await self.leg.play_digits(self.target.send_digits)
+        if self.target.url and not await self._whisper():
+            self._event({"event": "hangup", "by": self.hung_up_by or "platform"})
+            await self._finish("completed")
+            return "declined"
+        return "answered"
+
+    async def _whisper(self) -> bool:
+        """Run the noun's TwiML on the callee: accepted if it runs to its end with the callee still there."""
+        assert self.target.url is not None
+        source = Source(url=self.target.url, method=self.target.method)
+        self._program = asyncio.ensure_future(self._run_program(source))
+        try:
+            end = await self._program
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            return False
+        return not (end.hangup or end.error or end.reject or self._done.is_set() or self.leg.ended.is_set())
+
+    async def _dial(self, verb: Dial) -> tuple[tuple[str, str], ...]:
+        self._notify(13201, "Cannot Dial out from a Dial call segment (the callee's url TwiML)")
+        self.hang_up_leg()
+        return DialOutcome("failed").params()
+
+    def hang_up_leg(self) -> None:
+        self.hung_up_by = self.hung_up_by or "platform"
+        self.hangup()
+
+    async def end_bridge(self) -> None:
+        """The bridge is over: hang up this leg (if the callee has not) and complete the call."""
+        self._event({"event": "hangup", "by": self.hung_up_by or "platform"})
+        await self._finish("completed")
+
+
+class DialRunner:
+    def __init__(self, parent: CallSession, dial: Dial) -> None:
+        self.parent = parent
+        self.dial = dial
+        self.children: list[DialedCall] = []
+
+    async def run(self) -> DialOutcome:
+        parent, dial = self.parent, self.dial
+        caller_id = self._caller_id()
+        if caller_id is None:
+            return DialOutcome("failed")
+        if not dial.answer_on_bridge:
+            await parent._ensure_answered()
+        parent._event({"event": "dial", "to": [t.address for t in dial.targets]})
+        try:
+            winner, outcomes = await self._ring_all(caller_id)
+            if winner is None:
+                first = self.children[0].sid if self.children else None
+                return DialOutcome(_failure(outcomes), first)
+            await parent._ensure_answered()
+            return await self._bridge(winner)
+        finally:
+            await self._release()
+
+    def _caller_id(self) -> str | None:
+        """The From of the dialled calls: callerId when the account may use it, else the caller's number."""
+        call = self.parent.call
+        wanted = self.dial.caller_id
+        if wanted is None:
+            return str(call["from"])
+        if wanted.startswith("client:") or all(t.kind == "client" for t in self.dial.targets):
+            return wanted if wanted.startswith("client:") or to_e164(wanted) else "client:" + wanted
+        number = to_e164(wanted) or wanted
+        with self.parent.p.db.read() as q:
+            owner = self.parent.p.number_owner(q, number)
+        if number in (call["from"], call["to"]) or (owner and owner["account_sid"] == call["account_sid"]):
+            return number
+        self.parent._notify(13214, f"<Dial> callerId {wanted} is not a number of this account")
+        return None
+
+    async def _ring_all(self, caller_id: str) -> tuple[DialedCall | None, list[str]]:
+        timeout = float(self.dial.timeout)
+        outcomes: list[str] = []
+        if self.dial.sequential:
+            for target in self.dial.targets:
+                child = self._start(target, caller_id)
+                outcome = await child.ring(timeout)
+                outcomes.append(outcome)
+                if outcome == "answered":
+                    return child, outcomes
+            return None, outcomes
+        ringing: dict[asyncio.Future[str], DialedCall] = {}
+        for target in self.dial.targets:
+            child = self._start(target, caller_id)
+            ringing[asyncio.ensure_future(child.ring(timeout))] = child
+        try:
+            while ringing:
+                done, _ = await asyncio.wait(ringing, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    child = ringing.pop(task)
+                    outcomes.append(task.result())
+                    if outcomes[-1] == "answered":
+                        return child, outcomes
+            return None, outcomes
+        finally:
+            for child in ringing.values():  # the others stop ringing: their calls are canceled
+                child.hang_up_leg()
+            await asyncio.gather(*ringing, return_exceptions=True)
+
+    def _start(self, target: DialTarget, caller_id: str) -> DialedCall:
+        parent = self.parent
+        params: dict[str, Any] = {"StatusCallbackEvent": list(target.status_callback_event)}
+        if target.status_callback:
+            params |= {
+                "StatusCallback": urljoin(parent.document_url, target.status_callback),
+                "StatusCallbackMethod": target.status_callback_method,
+            }
+        if target.url:
+            params |= {"Url": urljoin(parent.document_url, target.url), "Method": target.method}
+        from telephonist.voice.engine import insert_call  # the engine imports this module
+
+        with parent.p.db.tx() as conn:
+            row = insert_call(
+                conn,
+                account_sid=parent.account_sid,
+                parent_call_sid=parent.sid,
+                to=target.address,
+                from_=caller_id,
+                status="queued",
+                direction="outbound-dial",
+                params=params,
+            )
+        target = DialTarget(**{**target.__dict__, "url": params.get("Url")})
+        child = DialedCall(self, row, parent.p.voice.connect(row), target)
+        parent.p.voice.sessions[child.sid] = child
+        self.children.append(child)
+        return child
+
+    async def _bridge(self, child: DialedCall) -> DialOutcome:
+        parent = self.parent
+        parent._event({"event": "bridged", "call_sid": child.sid, "with": child.target.address})
+        child._event({"event": "bridged", "call_sid": parent.sid, "with": str(parent.call["from"])})
+        parent.leg.drop_input()
+        parent.leg.bridge(child.leg)
+        waits: set[asyncio.Future[Any]] = {
+            asyncio.ensure_future(child.leg.ended.wait()),
+            asyncio.ensure_future(child._done.wait()),
+        }
+        if self.dial.hangup_on_star:
+            waits.add(asyncio.ensure_future(_star(parent.leg)))
+        try:
+            await asyncio.wait(
+                waits,
+                timeout=self.dial.time_limit * parent.p.settings.time_scale,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for task in waits:
+                task.cancel()
+            parent.leg.unbridge()
+            parent.leg.drop_input()
+        await child.end_bridge()
+        return DialOutcome("completed", child.sid, int(child.call["duration"] or 0), bridged=True)
+
+    async def _release(self) -> None:
+        """Whatever happens to the caller, no dialled party is left ringing or connected."""
+        live = [c for c in self.children if c.status not in CALL_FINAL]
+        for child in live:
+            child.hang_up_leg()
+        for child in live:
+            with contextlib.suppress(Exception):
+                if child.answered:
+                    await child.end_bridge()
+                else:
+                    await child._finish("canceled")
+        for child in self.children:
+            self.parent.p.voice.forget(child.sid)
+
+
+async def _star(leg: Leg) -> None:
+    while await leg.read_key() != "*":
+        pass
+
+
+def _failure(outcomes: list[str]) -> str:
+    """DialCallStatus when nobody took the call."""
+    for status in ("no-answer", "busy", "canceled"):
+        if status in outcomes or (status == "no-answer" and "declined" in outcomes):
+            return status
+    return "failed"
