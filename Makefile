@@ -10,11 +10,17 @@ $(PY):
 	$(PYTHON) -m venv $(VENV) || { apt-get update -q && apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(PY)
+# Debian packages: espeak-ng speaks <Say> and the simulated callers of recordings.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(VENV)/.system: | $(PY)
+	command -v espeak-ng >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q espeak-ng; }
+	touch $@
+
+$(VENV)/.installed: pyproject.toml | $(PY) $(VENV)/.system
 	$(PY) -m pip install -q -e .
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(PY)
+$(VENV)/.test-installed: pyproject.toml | $(PY) $(VENV)/.system
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 

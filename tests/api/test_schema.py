@@ -213,3 +213,28 @@ def test_notifications_message_date_filters(tel: Telephonist, webapp: WebApp) ->
         ]:
             page = _check("GET", h.get(path, params=params), 200)
             assert len(page["notifications"]) == count, params
+
+
+# -- Recordings and Transcriptions ---------------------------------------------------------------
+
+
+def test_recordings_and_transcriptions(tel: Telephonist, webapp: WebApp) -> None:
+    tel.sim("POST", "/Phones", PhoneNumber="+15551119050", GatherInput="speech:Please call me back")
+    twiml = '<Response><Record maxLength="20" transcribe="true" action="/done"/></Response>'
+    with tel.http as h:
+        call = _check(
+            "POST",
+            h.post(_acct(tel, "/Calls.json"), data={"To": "+15551119050", "From": FROM, "Twiml": twiml}),
+            201,
+        )
+        wait_until(lambda: h.get(_acct(tel, "/Transcriptions.json")).json()["transcriptions"])
+        page = _check("GET", h.get(_acct(tel, "/Recordings.json")), 200)
+        [rec] = page["recordings"]
+        _check("GET", h.get(_acct(tel, f"/Recordings/{rec['sid']}.json")), 200)
+        _check("GET", h.get(_acct(tel, f"/Calls/{call['sid']}/Recordings.json")), 200)
+        _check("GET", h.get(_acct(tel, f"/Calls/{call['sid']}/Recordings/{rec['sid']}.json")), 200)
+        [tr] = _check("GET", h.get(_acct(tel, "/Transcriptions.json")), 200)["transcriptions"]
+        _check("GET", h.get(_acct(tel, f"/Transcriptions/{tr['sid']}.json")), 200)
+        _check("DELETE", h.delete(_acct(tel, f"/Transcriptions/{tr['sid']}.json")), 204)
+        _check("DELETE", h.delete(_acct(tel, f"/Calls/{call['sid']}/Recordings/{rec['sid']}.json")), 204)
+        assert h.get(_acct(tel, f"/Recordings/{rec['sid']}.json")).status_code == 404

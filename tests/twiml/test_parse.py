@@ -16,6 +16,7 @@ from telephonist.twiml.verbs import (
     MessagingDocument,
     Pause,
     Play,
+    Record,
     Redirect,
     Reject,
     Say,
@@ -409,13 +410,52 @@ def test_dial_to_a_conference_or_queue_is_skipped_until_they_run(noun: str) -> N
     assert voice(f"<Dial><{noun}>room</{noun}></Dial>").verbs == (Unsupported(f"Dial><{noun}"),)
 
 
+# -- Record --------------------------------------------------------------------------------------
+
+
+def test_record_defaults() -> None:
+    assert only("<Record/>") == Record()
+
+
+def test_record_attributes() -> None:
+    assert only(
+        '<Record action="/done" method="GET" timeout="10" finishOnKey="#*" maxLength="60" playBeep="false" '
+        'trim="do-not-trim" recordingStatusCallback="/rs" recordingStatusCallbackMethod="GET" '
+        'recordingStatusCallbackEvent="in-progress completed absent" transcribe="true" '
+        'transcribeCallback="/tc"/>'
+    ) == Record(
+        action="/done",
+        method="GET",
+        timeout=10,
+        finish_on_key="#*",
+        max_length=60,
+        play_beep=False,
+        trim="do-not-trim",
+        recording_status_callback="/rs",
+        recording_status_callback_method="GET",
+        recording_status_callback_event=("in-progress", "completed", "absent"),
+        transcribe=True,
+        transcribe_callback="/tc",
+    )
+
+
+def test_record_transcription_over_two_minutes_is_a_13615_warning() -> None:
+    doc = voice('<Record transcribe="true" maxLength="600"/>')
+    assert doc.verbs == (Record(max_length=600),)
+    assert [code for code, _ in doc.warnings] == [13615]
+
+
+def test_record_nested_element_is_a_warning() -> None:
+    doc = voice("<Record><Say>x</Say></Record>")
+    assert doc.verbs == (Record(),) and [code for code, _ in doc.warnings] == [12200]
+
+
 # -- verbs that are parsed but not run yet, and warnings ---------------------------------------------
 
 
 @pytest.mark.parametrize(
     "name",
     [
-        "Record",
         "Enqueue",
         "Leave",
         "Connect",

@@ -21,6 +21,29 @@ class GatherResult:
         return not self.digits and self.speech is None
 
 
+@dataclass(frozen=True)
+class Sound:
+    """A stretch of what a far end sent: silence, words of a simulated voice (the engine synthesizes
+    them), or samples of a real one (8 kHz 16-bit PCM)."""
+
+    seconds: float = 0.0
+    text: str | None = None
+    pcm: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What a `record` took: the sounds in order, and the key that ended it (or a hang-up)."""
+
+    sounds: tuple[Sound, ...] = ()
+    digits: str = ""
+    hangup: bool = False
+
+    @property
+    def words(self) -> str:
+        return " ".join(s.text for s in self.sounds if s.text)
+
+
 class Leg(ABC):
     """One party of a call as the engine sees it. `on_remote_hangup` is set by the engine; `ended` is set
     once the leg is over, whichever side ended it."""
@@ -58,6 +81,11 @@ class Leg(ABC):
     @abstractmethod
     async def collect(self, gather: Gather) -> GatherResult:
         """Wait for the input of a Gather to complete (numDigits, finishOnKey, timeout)."""
+
+    @abstractmethod
+    async def record(self, max_length: float, timeout: float, finish_on_key: str) -> Heard:
+        """Take what the far end sends until a key of `finish_on_key`, `timeout` seconds of silence
+        (0: no limit), `max_length` seconds, or a hang-up."""
 
     @abstractmethod
     def bridge(self, other: Leg) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -123,6 +124,42 @@ notifications = _resource(
     Column("request_variables", Text),
     Column("response_body", Text),
     Column("response_headers", Text),
+)
+
+recordings = _resource(
+    "recordings",
+    Column("account_sid", String(34), nullable=False),
+    Column("call_sid", String(34)),
+    Column("conference_sid", String(34)),
+    Column("status", String(16), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("channels", Integer, nullable=False),
+    Column("track", String(16), nullable=False),
+    Column("duration", Integer),  # seconds, once completed
+    Column("start_time", DateTime, nullable=False),
+    Column("error_code", Integer),
+    indexes=(
+        Index("ix_recordings_account_seq", "account_sid", "seq"),
+        Index("ix_recordings_call", "call_sid"),
+    ),
+)
+
+# The audio of a recording (16-bit mono PCM at 8 kHz), apart from the row that lists and pages.
+recording_media = Table(
+    "recording_media",
+    metadata,
+    Column("recording_sid", String(34), primary_key=True),
+    Column("pcm", LargeBinary, nullable=False),
+)
+
+transcriptions = _resource(
+    "transcriptions",
+    Column("account_sid", String(34), nullable=False),
+    Column("recording_sid", String(34), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("transcription_text", Text),
+    Column("duration", Integer, nullable=False),
+    indexes=(Index("ix_transcriptions_account_seq", "account_sid", "seq"),),
 )
 
 # Durable work: delivery receipts, inbound webhooks, status callbacks, call starts. Written in the same

@@ -26,6 +26,7 @@ from telephonist.twiml.verbs import (
     Pause,
     Play,
     Prompt,
+    Record,
     Redirect,
     Reject,
     Say,
@@ -36,7 +37,6 @@ from telephonist.twiml.verbs import (
 MAX_SAY_CHARS = 4096
 # Verbs Twilio runs that this release parses but does not execute yet.
 _LATER = {
-    "Record",
     "Enqueue",
     "Leave",
     "Connect",
@@ -364,6 +364,65 @@ def _dial(el: Element, w: list[tuple[int, str]]) -> Dial:
     )
 
 
+_RECORD_ATTRS = {
+    "action",
+    "method",
+    "timeout",
+    "finishOnKey",
+    "maxLength",
+    "playBeep",
+    "trim",
+    "recordingStatusCallback",
+    "recordingStatusCallbackMethod",
+    "recordingStatusCallbackEvent",
+    "transcribe",
+    "transcribeCallback",
+    "recordingChannels",
+    "recordingTrack",
+    "storageUrl",
+    "storageUrlMethod",
+    "recordingConfigurationId",
+}
+RECORDING_EVENTS = ("in-progress", "completed", "absent")
+MAX_TRANSCRIBED_SECONDS = 120
+
+
+def _record(el: Element, w: list[tuple[int, str]]) -> Record:
+    r = _Reader(el, _RECORD_ATTRS, w)
+    for child in el:
+        w.append((12200, f"<{child.tag}> cannot be nested in <Record>"))
+    finish = r.text("finishOnKey", "1234567890*#") or ""
+    if any(key not in "0123456789*#" for key in finish):
+        raise TwiMLError(13613, f"<Record> finishOnKey='{finish}' may only contain 0-9, * and #")
+    trim = r.text("trim", "trim-silence")
+    if trim not in ("trim-silence", "do-not-trim"):
+        raise TwiMLError(13699, f"<Record> trim='{trim}' must be trim-silence or do-not-trim")
+    events = tuple((r.text("recordingStatusCallbackEvent", "completed") or "").replace(",", " ").split())
+    if not events or any(e not in RECORDING_EVENTS for e in events):
+        raise TwiMLError(13621, f"<Record> recordingStatusCallbackEvent='{' '.join(events)}' is invalid")
+    max_length = r.integer("maxLength", 3600, 13612, minimum=1)
+    transcribe = r.boolean("transcribe", False, 13614) or r.text("transcribeCallback") is not None
+    if transcribe and max_length > MAX_TRANSCRIBED_SECONDS:
+        w.append(
+            (13615, f"<Record> maxLength {max_length} is over {MAX_TRANSCRIBED_SECONDS} s: not transcribed")
+        )
+        transcribe = False
+    return Record(
+        action=r.text("action"),
+        method=r.method("method", 13610),
+        timeout=r.integer("timeout", 5, 13611),
+        finish_on_key=finish,
+        max_length=max_length,
+        play_beep=r.boolean("playBeep", True, 13616),
+        trim=trim or "trim-silence",
+        recording_status_callback=r.text("recordingStatusCallback"),
+        recording_status_callback_method=r.method("recordingStatusCallbackMethod", 13610),
+        recording_status_callback_event=events,
+        transcribe=transcribe,
+        transcribe_callback=r.text("transcribeCallback"),
+    )
+
+
 _VOICE: dict[str, Callable[[Element, list[tuple[int, str]]], VoiceVerb]] = {
     "Say": _say,
     "Play": _play,
@@ -375,6 +434,7 @@ _VOICE: dict[str, Callable[[Element, list[tuple[int, str]]], VoiceVerb]] = {
     "Sms": _message,
     "Message": _message,
     "Dial": _dial,
+    "Record": _record,
 }
 
 

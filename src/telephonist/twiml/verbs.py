@@ -102,13 +102,29 @@ class Dial:
 
 
 @dataclass(frozen=True)
+class Record:
+    action: str | None = None  # None: the current document's URL
+    method: str = "POST"
+    timeout: int = 5  # seconds of silence that end the recording (0: none)
+    finish_on_key: str = "1234567890*#"  # any of these ends it
+    max_length: int = 3600
+    play_beep: bool = True
+    trim: str = "trim-silence"
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_event: tuple[str, ...] = ("completed",)
+    transcribe: bool = False
+    transcribe_callback: str | None = None
+
+
+@dataclass(frozen=True)
 class Unsupported:
     """A Twilio verb this version of Telephonist does not run yet; the interpreter skips it with a warning."""
 
     name: str
 
 
-VoiceVerb = Say | Play | Pause | Gather | Hangup | Reject | Redirect | Message | Dial | Unsupported
+VoiceVerb = Say | Play | Pause | Gather | Hangup | Reject | Redirect | Message | Dial | Record | Unsupported
 MessagingVerb = Message | Redirect
 
 

@@ -20,6 +20,7 @@ from telephonist.twiml.verbs import (
     Message,
     Pause,
     Play,
+    Record,
     Redirect,
     Reject,
     Say,
@@ -63,6 +64,13 @@ class DialOut:
 
 
 @dataclass(frozen=True)
+class Capture:
+    """Run a Record; the result is its action parameters, or None when nothing was recorded."""
+
+    verb: Record
+
+
+@dataclass(frozen=True)
 class Warn:
     code: int
     message: str
@@ -75,7 +83,7 @@ class End:
     error: bool = False  # a document could not be fetched or parsed: the caller hears the error message
 
 
-Command = Fetch | Run | Collect | SendSms | DialOut | Warn
+Command = Fetch | Run | Collect | SendSms | DialOut | Capture | Warn
 
 # Twilio stops a document that loops on itself (a Gather with no input redirecting to itself) eventually.
 MAX_DOCUMENTS = 1000
@@ -110,6 +118,11 @@ def interpret(document: Document, url: str) -> Generator[Command, Any, End]:
                 outcome = yield DialOut(verb)
                 if verb.action:
                     fetch = Fetch(urljoin(url, verb.action), verb.method, outcome)
+                    break
+            elif isinstance(verb, Record):
+                captured = yield Capture(verb)
+                if captured is not None:  # nothing recorded: on to the next verb, as on Twilio
+                    fetch = Fetch(urljoin(url, verb.action) if verb.action else url, verb.method, captured)
                     break
             elif isinstance(verb, Hangup):
                 return End(hangup=True)

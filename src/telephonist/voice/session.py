@@ -22,6 +22,7 @@ from telephonist.store.models import calls
 from telephonist.twiml import TwiMLError, parse_voice
 from telephonist.twiml.verbs import Dial, Document, Gather, Pause, Play, Prompt, Say
 from telephonist.voice.interpreter import (
+    Capture,
     Collect,
     Command,
     DialOut,
@@ -32,6 +33,7 @@ from telephonist.voice.interpreter import (
     Warn,
     interpret,
 )
+from telephonist.voice.recording import RecordVerb
 from telephonist.webhooks.callbacks import account_token, enqueue_callback
 from telephonist.webhooks.client import FetchError
 from telephonist.webhooks.params import geo_params
@@ -71,6 +73,7 @@ class CallSession:
         self.hung_up_by: str | None = None
         self.document_url = platform.settings.base_url + "/"  # what relative URLs in TwiML resolve against
         self._program: asyncio.Task[End] | None = None
+        self._recording = False  # a caller hanging up during <Record> still gets its recording and action
         self._next: Source | None = None
         self._done = asyncio.Event()
 
@@ -88,6 +91,9 @@ class CallSession:
 
     def _remote_hangup(self) -> None:
         self.hung_up_by = self.hung_up_by or "phone"
+        if self._recording:  # the recording ends with "hangup", its action is requested, then the call ends
+            self._done.set()
+            return
         if self._program is not None and not self._program.done():
             self._program.cancel()
         self._done.set()
@@ -156,6 +162,8 @@ class CallSession:
                 command = gen.send(result)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
+            if self.leg.ended.is_set() and not isinstance(command, Fetch):
+                return End()  # only a <Record> action is requested once the caller has gone
             result = await self._perform(command)
 
     async def _end(self, end: End) -> None:
@@ -192,6 +200,12 @@ class CallSession:
             return loaded
         if isinstance(command, DialOut):
             return await self._dial(command.verb)
+        if isinstance(command, Capture):
+            self._recording = True
+            try:
+                return await RecordVerb(self, command.verb).run()
+            finally:
+                self._recording = False
         if isinstance(command, SendSms):
             return self._send_sms(command.verb)
         if isinstance(command, Warn):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from telephonist.carriers.base import GatherResult, Leg
+from telephonist.carriers.base import GatherResult, Heard, Leg, Sound
 from telephonist.messaging.engine import SubmitResult
 from telephonist.store import transcripts
 from telephonist.store.db import Raw, Row, Tx, insert_row, raw, utcnow
@@ -344,6 +344,48 @@ class SimLeg(Leg):
         if self.bridged is not None:
             self.bridged._to_far_end({"from": self.number, "speech": text})
 
+    async def record(self, max_length: float, timeout: float, finish_on_key: str) -> Heard:
+        """A scripted GatherInput entry (or live /Speech and /Digits) is what the phone says; silence
+        is measured in simulated seconds."""
+        self._script()
+        loop = asyncio.get_running_loop()
+        start = last = loop.time()
+        sounds: list[Sound] = []
+
+        def elapsed(since: float) -> float:
+            return (loop.time() - since) / self.net.scale
+
+        while True:
+            left = max_length - elapsed(start)
+            wait = left if timeout <= 0 else min(left, timeout)
+            if wait <= 0:
+                return Heard(tuple(sounds))
+            key_task = asyncio.ensure_future(self.keys.get())
+            end_task = asyncio.ensure_future(self.ended.wait())
+            done, _ = await asyncio.wait(
+                {key_task, end_task}, timeout=self._sleep_scale(wait), return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in (key_task, end_task):
+                task.cancel()
+            if key_task in done:
+                key = key_task.result()
+            elif end_task in done:
+                sounds.append(Sound(seconds=elapsed(last)))
+                return Heard(tuple(sounds), hangup=True)
+            else:  # silence: the recording ends after `timeout` of it, or at max_length
+                sounds.append(Sound(seconds=min(wait, elapsed(last))))
+                return Heard(tuple(sounds))
+            if key.startswith("speech:"):
+                text = key[len("speech:") :]
+                sounds.append(Sound(seconds=elapsed(last)))
+                speaking = min(say_seconds(text), max(0.0, max_length - elapsed(start)))
+                await asyncio.sleep(self._sleep_scale(speaking))
+                sounds.append(Sound(seconds=speaking, text=text))
+                last = loop.time()
+            elif key in finish_on_key:
+                sounds.append(Sound(seconds=elapsed(last)))
+                return Heard(tuple(sounds), digits=key)
+
     async def read_key(self) -> str:
         while True:
             key = await self.keys.get()
@@ -355,12 +397,16 @@ class SimLeg(Leg):
             self.keys.get_nowait()
 
     def begin_gather(self, gather: Gather) -> None:
+        self._script()
+
+    def _script(self) -> None:
+        """The next scripted GatherInput entry (of this call, else of the phone) is the answer now."""
         entry = self.inputs.pop(0) if self.inputs else None
         if entry is None and self.number is not None:
             entry = self.net.take_input(self.number)
         if entry is None:
             return
-        self.drop_input()  # a scripted entry is the whole answer to this Gather
+        self.drop_input()  # a scripted entry is the whole answer: keys left from before are gone
         if entry.startswith("speech:"):
             self._put(entry)
         else:
