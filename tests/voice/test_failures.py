@@ -159,11 +159,11 @@ def test_unknown_attribute_is_a_warning(tel: Telephonist, webapp: WebApp) -> Non
 
 
 def test_verbs_not_run_yet_are_warnings_and_skipped(tel: Telephonist, webapp: WebApp) -> None:
-    sid = failed_call(tel, webapp.twiml("/voice", "<Response><Record/><Say>after record</Say></Response>"))
-    assert [e["text"] for e in events(tel, sid, "say")] == ["after record"]
+    sid = failed_call(tel, webapp.twiml("/voice", "<Response><Echo/><Say>after echo</Say></Response>"))
+    assert [e["text"] for e in events(tel, sid, "say")] == ["after echo"]
     notes = notifications(tel, sid)
     assert [(n.error_code, n.log) for n in notes] == [("12200", "1")]
-    assert "Record" in notes[0].message_text
+    assert "Echo" in notes[0].message_text
 
 
 @pytest.mark.parametrize("ctype", ["application/json", "text/plain", "image/png"])

@@ -197,9 +197,9 @@ def test_warnings_of_a_fetched_document_are_yielded() -> None:
 
 
 def test_unsupported_verbs_warn_and_continue() -> None:
-    d = Driver("<Response><Record/><Say>after</Say></Response>")
+    d = Driver("<Response><Echo/><Say>after</Say></Response>")
     cmd = d.start()
-    assert isinstance(cmd, Warn) and cmd.code == 12200 and "Record" in cmd.message
+    assert isinstance(cmd, Warn) and cmd.code == 12200 and "Echo" in cmd.message
     assert d.send() == Run(Say("after"))
 
 
