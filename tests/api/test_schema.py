@@ -238,3 +238,31 @@ def test_recordings_and_transcriptions(tel: Telephonist, webapp: WebApp) -> None
         _check("DELETE", h.delete(_acct(tel, f"/Transcriptions/{tr['sid']}.json")), 204)
         _check("DELETE", h.delete(_acct(tel, f"/Calls/{call['sid']}/Recordings/{rec['sid']}.json")), 204)
         assert h.get(_acct(tel, f"/Recordings/{rec['sid']}.json")).status_code == 404
+
+
+# -- Queues and Members --------------------------------------------------------------------------
+
+
+def test_queues_and_members(tel: Telephonist, webapp: WebApp) -> None:
+    with tel.http as h:
+        q = _check(
+            "POST", h.post(_acct(tel, "/Queues.json"), data={"FriendlyName": "schema", "MaxSize": "5"}), 201
+        )
+        _check("GET", h.get(_acct(tel, "/Queues.json")), 200)
+        _check("GET", h.get(_acct(tel, f"/Queues/{q['sid']}.json")), 200)
+        _check("POST", h.post(_acct(tel, f"/Queues/{q['sid']}.json"), data={"FriendlyName": "schema2"}), 200)
+        twiml = "<Response><Enqueue>schema2</Enqueue></Response>"
+        call = _check(
+            "POST",
+            h.post(_acct(tel, "/Calls.json"), data={"To": "+15551119060", "From": FROM, "Twiml": twiml}),
+            201,
+        )
+        members = _acct(tel, f"/Queues/{q['sid']}/Members")
+        wait_until(lambda: h.get(members + ".json").json()["queue_members"])
+        _check("GET", h.get(members + ".json"), 200)
+        _check("GET", h.get(f"{members}/{call['sid']}.json"), 200)
+        _check("GET", h.get(f"{members}/Front.json"), 200)
+        out = webapp.twiml("/out", "<Response><Hangup/></Response>")
+        _check("POST", h.post(f"{members}/Front.json", data={"Url": out}), 200)
+        wait_until(lambda: not h.get(members + ".json").json()["queue_members"])
+        _check("DELETE", h.delete(_acct(tel, f"/Queues/{q['sid']}.json")), 204)

@@ -21,7 +21,7 @@ from telephonist.states import CALL_FINAL
 from telephonist.store.db import Row, utcnow
 from telephonist.store.models import calls
 from telephonist.store.models import incoming_phone_numbers as ipn
-from telephonist.voice.session import Source
+from telephonist.voice.interpreter import Source
 
 MAX_TWIML = 4000
 CALL_EVENTS = ("initiated", "ringing", "answered", "completed")

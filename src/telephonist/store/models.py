@@ -162,6 +162,26 @@ transcriptions = _resource(
     indexes=(Index("ix_transcriptions_account_seq", "account_sid", "seq"),),
 )
 
+queues = _resource(
+    "queues",
+    Column("account_sid", String(34), nullable=False),
+    Column("friendly_name", String(64), nullable=False),
+    Column("max_size", Integer, nullable=False),
+    Column("dequeued", Integer, nullable=False),  # callers taken out, and their total wait: the average
+    Column("total_wait", Integer, nullable=False),
+    indexes=(Index("ix_queues_account_name", "account_sid", "friendly_name"),),
+)
+
+# Callers waiting in a queue, oldest first (position = rank by seq).
+queue_members = Table(
+    "queue_members",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("queue_sid", String(34), nullable=False, index=True),
+    Column("call_sid", String(34), nullable=False, unique=True),
+    Column("date_enqueued", DateTime, nullable=False),
+)
+
 # Durable work: delivery receipts, inbound webhooks, status callbacks, call starts. Written in the same
 # transaction as the resource they concern, deleted when done. (Message sends need no job: see messages.)
 jobs = Table(

@@ -18,14 +18,17 @@ from telephonist.twiml.verbs import (
     Dial,
     DialTarget,
     Document,
+    Enqueue,
     Gather,
     Hangup,
+    Leave,
     Message,
     MessagingDocument,
     MessagingVerb,
     Pause,
     Play,
     Prompt,
+    QueueTarget,
     Record,
     Redirect,
     Reject,
@@ -37,8 +40,6 @@ from telephonist.twiml.verbs import (
 MAX_SAY_CHARS = 4096
 # Verbs Twilio runs that this release parses but does not execute yet.
 _LATER = {
-    "Enqueue",
-    "Leave",
     "Connect",
     "Start",
     "Stop",
@@ -334,12 +335,17 @@ def _dial(el: Element, w: list[tuple[int, str]]) -> Dial:
         if number is None:
             raise TwiMLError(13223, f"<Dial> '{text}' is not a valid phone number")
         targets.append(DialTarget("number", number))
+    queue: QueueTarget | None = None
     for child in el:
         if child.tag in ("Number", "Client", "Sip"):
             targets.append(_noun(child, w))
+        elif child.tag == "Queue" and queue is None:
+            queue = _queue_noun(child, w)
         else:
-            raise TwiMLError(13215, f"<{child.tag}> cannot be nested in <Dial>")
-    if not targets:
+            raise TwiMLError(13215, f"<{child.tag}> cannot be nested in <Dial> here")
+    if queue is not None and targets:
+        raise TwiMLError(13215, "<Dial><Queue> dials nothing else")
+    if not targets and queue is None:
         raise TwiMLError(13215, "<Dial> needs a number or a noun to dial")
     if len(targets) > MAX_DIAL_TARGETS:
         raise TwiMLError(13250, f"<Dial> can dial at most {MAX_DIAL_TARGETS} numbers, clients or SIP URIs")
@@ -361,7 +367,50 @@ def _dial(el: Element, w: list[tuple[int, str]]) -> Dial:
         record=DIAL_RECORD[record],
         answer_on_bridge=r.boolean("answerOnBridge", False, 13219),
         sequential=r.boolean("sequential", False, 13218),
+        queue=queue,
     )
+
+
+MAX_QUEUE_NAME = 64
+
+
+def _queue_noun(el: Element, w: list[tuple[int, str]]) -> QueueTarget:
+    r = _Reader(el, {"url", "method", "reservationSid", "postWorkActivitySid"}, w)
+    name = _text(el)
+    if not name:
+        raise TwiMLError(14212, "<Dial><Queue> needs a queue name")
+    if len(name) > MAX_QUEUE_NAME:
+        raise TwiMLError(14213, f"<Dial><Queue> name is longer than {MAX_QUEUE_NAME} characters")
+    return QueueTarget(name, r.text("url"), r.method("method", 14210))
+
+
+def _enqueue(el: Element, w: list[tuple[int, str]]) -> Enqueue:
+    r = _Reader(el, {"action", "method", "waitUrl", "waitUrlMethod", "workflowSid", "maxQueueSize"}, w)
+    if r.text("workflowSid") is not None:
+        w.append((12200, "<Enqueue workflowSid> (TaskRouter) is not supported: the call waits in the queue"))
+    # With workflowSid (TaskRouter) the call waits in a queue named after the workflow.
+    name = _text(el) or r.text("workflowSid") or ""
+    for child in el:
+        if child.tag != "Task":  # <Task> goes with workflowSid, warned about above
+            w.append((12200, f"<{child.tag}> cannot be nested in <Enqueue>"))
+    if not name:
+        raise TwiMLError(14204, "<Enqueue> needs a queue name")
+    if len(name) > MAX_QUEUE_NAME:
+        raise TwiMLError(14205, f"<Enqueue> queue name is longer than {MAX_QUEUE_NAME} characters")
+    size = r.text("maxQueueSize")
+    return Enqueue(
+        name=name,
+        action=r.text("action"),
+        method=r.method("method", 14201),
+        wait_url=r.text("waitUrl"),
+        wait_url_method=r.method("waitUrlMethod", 14206),
+        max_size=r.integer("maxQueueSize", 100, 14207, minimum=1) if size is not None else None,
+    )
+
+
+def _leave(el: Element, w: list[tuple[int, str]]) -> Leave:
+    _Reader(el, set(), w)
+    return Leave()
 
 
 _RECORD_ATTRS = {
@@ -435,6 +484,8 @@ _VOICE: dict[str, Callable[[Element, list[tuple[int, str]]], VoiceVerb]] = {
     "Message": _message,
     "Dial": _dial,
     "Record": _record,
+    "Enqueue": _enqueue,
+    "Leave": _leave,
 }
 
 
@@ -444,7 +495,7 @@ def parse_voice(xml: str | bytes) -> Document:
     verbs: list[VoiceVerb] = []
     for el in root:
         make = _VOICE.get(el.tag)
-        later = next((c.tag for c in el if el.tag == "Dial" and c.tag in ("Conference", "Queue")), None)
+        later = next((c.tag for c in el if el.tag == "Dial" and c.tag == "Conference"), None)
         if later is not None:  # until conferences and queues run: skipped with a warning, as before
             verbs.append(Unsupported(f"Dial><{later}"))
         elif make is not None:

@@ -88,6 +88,15 @@ class DialTarget:
 
 
 @dataclass(frozen=True)
+class QueueTarget:
+    """`<Dial><Queue>`: take the caller at the head of a queue; `url` runs on that caller first."""
+
+    name: str
+    url: str | None = None
+    method: str = "POST"
+
+
+@dataclass(frozen=True)
 class Dial:
     targets: tuple[DialTarget, ...]
     action: str | None = None  # None: fall through to the next verb
@@ -99,6 +108,7 @@ class Dial:
     record: str = "do-not-record"
     answer_on_bridge: bool = False
     sequential: bool = False
+    queue: QueueTarget | None = None  # instead of targets
 
 
 @dataclass(frozen=True)
@@ -118,13 +128,42 @@ class Record:
 
 
 @dataclass(frozen=True)
+class Enqueue:
+    name: str
+    action: str | None = None  # None: fall through to the next verb
+    method: str = "POST"
+    wait_url: str | None = None  # None: hold music
+    wait_url_method: str = "POST"
+    max_size: int | None = None  # of a queue this creates
+
+
+@dataclass(frozen=True)
+class Leave:
+    """In a queue's wait document: leave the queue; the call goes on after its `<Enqueue>`."""
+
+
+@dataclass(frozen=True)
 class Unsupported:
     """A Twilio verb this version of Telephonist does not run yet; the interpreter skips it with a warning."""
 
     name: str
 
 
-VoiceVerb = Say | Play | Pause | Gather | Hangup | Reject | Redirect | Message | Dial | Record | Unsupported
+VoiceVerb = (
+    Say
+    | Play
+    | Pause
+    | Gather
+    | Hangup
+    | Reject
+    | Redirect
+    | Message
+    | Dial
+    | Record
+    | Enqueue
+    | Leave
+    | Unsupported
+)
 MessagingVerb = Message | Redirect
 
 

@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from telephonist.numbers import to_e164
 from telephonist.states import CALL_FINAL
+from telephonist.store import transcripts
 from telephonist.twiml.verbs import Dial, DialTarget
-from telephonist.voice.session import CallSession, Source
+from telephonist.voice.interpreter import Source
+from telephonist.voice.queues import Handover
+from telephonist.voice.session import CallSession
 
 if TYPE_CHECKING:
     from telephonist.carriers.base import Leg
@@ -31,12 +35,13 @@ class DialOutcome:
     call_sid: str | None = None
     duration: int = 0
     bridged: bool = False
+    extra: tuple[tuple[str, str], ...] = ()  # <Dial><Queue>: QueueSid, DequeueResult, DequeuedCall…
 
     def params(self) -> tuple[tuple[str, str], ...]:
         out = [("DialCallStatus", self.status), ("DialBridged", "true" if self.bridged else "false")]
         if self.call_sid is not None:
             out += [("DialCallSid", self.call_sid), ("DialCallDuration", str(self.duration))]
-        return tuple(out)
+        return (*out, *self.extra)
 
 
 class DialedCall(CallSession):
@@ -117,6 +122,8 @@ class DialRunner:
             return DialOutcome("failed")
         if not dial.answer_on_bridge:
             await parent._ensure_answered()
+        if dial.queue is not None:
+            return await self._from_queue()
         parent._event({"event": "dial", "to": [t.address for t in dial.targets]})
         try:
             winner, outcomes = await self._ring_all(caller_id)
@@ -203,15 +210,59 @@ class DialRunner:
         return child
 
     async def _bridge(self, child: DialedCall) -> DialOutcome:
+        await self._bridge_legs(child.leg, child.sid, child.target.address, child._done.wait())
+        await child.end_bridge()
+        return DialOutcome("completed", child.sid, int(child.call["duration"] or 0), bridged=True)
+
+    async def _from_queue(self) -> DialOutcome:
+        """Take the caller at the head of the queue (waiting up to `timeout` for one) and bridge."""
+        parent, target = self.parent, self.dial.queue
+        assert target is not None
+        queues = parent.p.voice.queues
+        with parent.p.db.tx() as conn:
+            queue = queues.find(conn, parent.account_sid, target.name)
+        if queue is None:
+            return DialOutcome("failed", extra=(("DequeueResult", "queue-not-found"),))
+        parent._event({"event": "dial", "queue": target.name, "queue_sid": queue["sid"]})
+        scale = parent.p.settings.time_scale
+        member_sid = await queues.take(queue["sid"], self.dial.timeout * scale)
+        url = urljoin(parent.document_url, target.url) if target.url else None
+        handover = Handover(parent.sid, queue["sid"], url, target.method)
+        if member_sid is None or not queues.hand_over(member_sid, handover):
+            return DialOutcome(
+                "no-answer", extra=(("QueueSid", queue["sid"]), ("DequeueResult", "queue-empty"))
+            )
+        member = parent.p.voice.sessions[member_sid]
+        try:
+            gone = asyncio.ensure_future(member.leg.ended.wait())
+            pending: list[asyncio.Future[Any]] = [handover.ready, gone]
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            gone.cancel()
+            if not handover.ready.done():
+                return DialOutcome("completed", member_sid, extra=(("DequeueResult", "hangup"),))
+            seconds = await self._bridge_legs(member.leg, member_sid, str(member.call["from"]))
+        finally:
+            handover.over.set()
+        extra = (("QueueSid", queue["sid"]), ("DequeueResult", "bridged"), ("DequeuedCallSid", member_sid))
+        return DialOutcome("completed", member_sid, round(seconds), bridged=True, extra=extra)
+
+    async def _bridge_legs(
+        self, other: Leg, other_sid: str, other_address: str, *until: Coroutine[Any, Any, Any]
+    ) -> float:
+        """Connect the caller with `other` until it ends (or one of `until` happens), the time limit, or
+        `*` with hangupOnStar; the simulated seconds it lasted."""
         parent = self.parent
-        parent._event({"event": "bridged", "call_sid": child.sid, "with": child.target.address})
-        child._event({"event": "bridged", "call_sid": parent.sid, "with": str(parent.call["from"])})
+        parent._event({"event": "bridged", "call_sid": other_sid, "with": other_address})
+        transcripts.add(
+            parent.p.db,
+            other_sid,
+            {"event": "bridged", "call_sid": parent.sid, "with": str(parent.call["from"])},
+        )
         parent.leg.drop_input()
-        parent.leg.bridge(child.leg)
-        waits: set[asyncio.Future[Any]] = {
-            asyncio.ensure_future(child.leg.ended.wait()),
-            asyncio.ensure_future(child._done.wait()),
-        }
+        parent.leg.bridge(other)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(c) for c in (other.ended.wait(), *until)}
         if self.dial.hangup_on_star:
             waits.add(asyncio.ensure_future(_star(parent.leg)))
         try:
@@ -225,8 +276,7 @@ class DialRunner:
                 task.cancel()
             parent.leg.unbridge()
             parent.leg.drop_input()
-        await child.end_bridge()
-        return DialOutcome("completed", child.sid, int(child.call["duration"] or 0), bridged=True)
+        return (loop.time() - start) / parent.p.settings.time_scale
 
     async def _release(self) -> None:
         """Whatever happens to the caller, no dialled party is left ringing or connected."""

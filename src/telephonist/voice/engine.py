@@ -13,7 +13,9 @@ from telephonist.sids import new_sid
 from telephonist.store.db import Row, utcnow
 from telephonist.store.jobs import Job, enqueue, finish
 from telephonist.store.models import calls
-from telephonist.voice.session import CallSession, Source
+from telephonist.voice.interpreter import Source
+from telephonist.voice.queues import Queues
+from telephonist.voice.session import CallSession
 
 if TYPE_CHECKING:
     from telephonist.app import Platform
@@ -40,6 +42,7 @@ class VoiceEngine:
     def __init__(self, platform: Platform) -> None:
         self.p = platform
         self.sessions: dict[str, CallSession] = {}
+        self.queues = Queues(platform)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def create_outbound(

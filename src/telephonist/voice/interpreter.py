@@ -15,8 +15,10 @@ from telephonist.carriers.base import GatherResult
 from telephonist.twiml.verbs import (
     Dial,
     Document,
+    Enqueue,
     Gather,
     Hangup,
+    Leave,
     Message,
     Pause,
     Play,
@@ -26,6 +28,15 @@ from telephonist.twiml.verbs import (
     Say,
     Unsupported,
 )
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a document comes from: a URL to fetch, or TwiML given inline."""
+
+    url: str | None = None
+    method: str = "POST"
+    twiml: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,13 @@ class Capture:
 
 
 @dataclass(frozen=True)
+class Wait:
+    """Run an Enqueue; the result is (QueueResult, the action parameters)."""
+
+    verb: Enqueue
+
+
+@dataclass(frozen=True)
 class Warn:
     code: int
     message: str
@@ -79,17 +97,19 @@ class Warn:
 @dataclass(frozen=True)
 class End:
     hangup: bool = False  # ended by <Hangup>, not by running out of verbs
+    leave: bool = False  # <Leave> in a queue's wait document
     reject: Reject | None = None
     error: bool = False  # a document could not be fetched or parsed: the caller hears the error message
 
 
-Command = Fetch | Run | Collect | SendSms | DialOut | Capture | Warn
+Command = Fetch | Run | Collect | SendSms | DialOut | Capture | Wait | Warn
 
 # Twilio stops a document that loops on itself (a Gather with no input redirecting to itself) eventually.
 MAX_DOCUMENTS = 1000
 
 
-def interpret(document: Document, url: str) -> Generator[Command, Any, End]:
+def interpret(document: Document, url: str, in_queue: bool = False) -> Generator[Command, Any, End]:
+    """Run `document` (fetched from `url`); `in_queue` when it is a queue's wait document."""
     for _ in range(MAX_DOCUMENTS):
         for code, text in document.warnings:
             yield Warn(code, text)
@@ -124,6 +144,17 @@ def interpret(document: Document, url: str) -> Generator[Command, Any, End]:
                 if captured is not None:  # nothing recorded: on to the next verb, as on Twilio
                     fetch = Fetch(urljoin(url, verb.action) if verb.action else url, verb.method, captured)
                     break
+            elif isinstance(verb, Enqueue):
+                queue_result, params = yield Wait(verb)
+                if queue_result == "hangup":
+                    return End(hangup=True)
+                if verb.action:
+                    fetch = Fetch(urljoin(url, verb.action), verb.method, params)
+                    break
+            elif isinstance(verb, Leave):
+                if in_queue:
+                    return End(leave=True)
+                yield Warn(12200, "<Leave> outside a queue's wait document is ignored")
             elif isinstance(verb, Hangup):
                 return End(hangup=True)
             elif isinstance(verb, Reject):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
@@ -30,9 +29,12 @@ from telephonist.voice.interpreter import (
     Fetch,
     Run,
     SendSms,
+    Source,
+    Wait,
     Warn,
     interpret,
 )
+from telephonist.voice.queues import EnqueueVerb
 from telephonist.voice.recording import RecordVerb
 from telephonist.webhooks.callbacks import account_token, enqueue_callback
 from telephonist.webhooks.client import FetchError
@@ -47,15 +49,6 @@ MAX_LOOP = 1000
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 # Which status change fires which StatusCallbackEvent.
 _EVENT_FOR = {"ringing": "ringing", "in-progress": "answered"}
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where the next document comes from: a URL to fetch, or TwiML given inline."""
-
-    url: str | None = None
-    method: str = "POST"
-    twiml: str | None = None
 
 
 class CallSession:
@@ -200,6 +193,8 @@ class CallSession:
             return loaded
         if isinstance(command, DialOut):
             return await self._dial(command.verb)
+        if isinstance(command, Wait):
+            return await EnqueueVerb(self, command.verb).run()
         if isinstance(command, Capture):
             self._recording = True
             try:
