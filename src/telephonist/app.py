@@ -18,7 +18,18 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from telephonist import twimlets
-from telephonist.api import accounts, calls, messages, notifications, numbers, queues, recordings, sim
+from telephonist.api import (
+    accounts,
+    applications,
+    calls,
+    keys,
+    messages,
+    notifications,
+    numbers,
+    queues,
+    recordings,
+    sim,
+)
 from telephonist.api.errors import TwilioError, error_response, handle_twilio_error
 from telephonist.api.forms import Params
 from telephonist.carriers.sim import SimNetwork
@@ -181,6 +192,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         *notifications.routes,
         *recordings.routes,
         *queues.routes,
+        *applications.routes,
+        *keys.routes,
         *sim.routes,
         Route("/twimlets/{name}", serve_twimlet, methods=["GET", "POST"]),
     ]

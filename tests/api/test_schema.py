@@ -266,3 +266,31 @@ def test_queues_and_members(tel: Telephonist, webapp: WebApp) -> None:
         _check("POST", h.post(f"{members}/Front.json", data={"Url": out}), 200)
         wait_until(lambda: not h.get(members + ".json").json()["queue_members"])
         _check("DELETE", h.delete(_acct(tel, f"/Queues/{q['sid']}.json")), 204)
+
+
+# -- Applications and Keys -----------------------------------------------------------------------
+
+
+def test_applications_and_keys(tel: Telephonist) -> None:
+    with tel.http as h:
+        app = _check(
+            "POST",
+            h.post(
+                _acct(tel, "/Applications.json"),
+                data={"FriendlyName": "a", "VoiceUrl": "https://x.example/v"},
+            ),
+            201,
+        )
+        _check("GET", h.get(_acct(tel, "/Applications.json")), 200)
+        _check("GET", h.get(_acct(tel, f"/Applications/{app['sid']}.json")), 200)
+        _check(
+            "POST",
+            h.post(_acct(tel, f"/Applications/{app['sid']}.json"), data={"SmsUrl": "https://x.example/s"}),
+            200,
+        )
+        _check("DELETE", h.delete(_acct(tel, f"/Applications/{app['sid']}.json")), 204)
+        key = _check("POST", h.post(_acct(tel, "/Keys.json"), data={"FriendlyName": "k"}), 201)
+        _check("GET", h.get(_acct(tel, "/Keys.json")), 200)
+        _check("GET", h.get(_acct(tel, f"/Keys/{key['sid']}.json")), 200)
+        _check("POST", h.post(_acct(tel, f"/Keys/{key['sid']}.json"), data={"FriendlyName": "k2"}), 200)
+        _check("DELETE", h.delete(_acct(tel, f"/Keys/{key['sid']}.json")), 204)

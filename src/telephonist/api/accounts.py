@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from telephonist.api.base import context
 from telephonist.api.errors import TwilioError
+from telephonist.api.keys import forbid_keys
 from telephonist.api.paging import paginate
 from telephonist.api.render import API, account_uri, json_response, rfc2822
 from telephonist.sids import new_sid, new_token
@@ -71,6 +72,7 @@ def create_account(
 
 async def list_accounts(request: Request) -> Response:
     ctx = await context(request, account_param=None)
+    forbid_keys(ctx)
     sid = ctx.caller["sid"]
     where = [or_(accounts.c.sid == sid, accounts.c.owner_account_sid == sid)]
     filters = []
@@ -86,6 +88,7 @@ async def list_accounts(request: Request) -> Response:
 
 async def create_subaccount(request: Request) -> Response:
     ctx = await context(request, account_param=None)
+    forbid_keys(ctx)
     if ctx.caller["owner_account_sid"] != ctx.caller["sid"]:
         raise TwilioError(20003, "Subaccounts cannot create subaccounts", 401)
     name = ctx.params.get("FriendlyName") or f"SubAccount Created at {utcnow():%Y-%m-%d %I:%M %p}"
@@ -101,6 +104,7 @@ async def fetch_account(request: Request) -> Response:
 
 async def update_account(request: Request) -> Response:
     ctx = await context(request, account_param="Sid")
+    forbid_keys(ctx)
     values: dict[str, Any] = {}
     if "FriendlyName" in ctx.params:
         values["friendly_name"] = (ctx.params.get("FriendlyName") or "")[:64]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 
 from sqlalchemy import bindparam, select
 
 from telephonist.api.errors import TwilioError
 from telephonist.store.db import Raw, Row
-from telephonist.store.models import accounts
+from telephonist.store.models import accounts, api_keys
 
 _DUMMY_TOKEN = "0" * 32
+_DUMMY_DIGEST = "0" * 64
 _ACCOUNT = select(accounts).where(accounts.c.sid == bindparam("sid"))
+_KEY = select(api_keys).where(api_keys.c.sid == bindparam("sid"))
 
 
 def unauthorized() -> TwilioError:
@@ -28,21 +31,32 @@ def authenticate(q: Raw, header: str | None) -> Row:
         user, _, secret = base64.b64decode(header[6:], validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise unauthorized() from None
-    row = q.first(_ACCOUNT, sid=user)
-    expected = row["auth_token"] if row is not None else _DUMMY_TOKEN
-    # Compare even when the account is unknown, so timing does not tell which SIDs exist.
-    ok = hmac.compare_digest(expected.encode(), secret.encode())
+    key = None
+    if user.startswith("SK"):  # an API key acts as its account
+        key = q.first(_KEY, sid=user)
+        row = q.first(_ACCOUNT, sid=key["account_sid"]) if key is not None else None
+        expected = key["secret_sha256"] if key is not None else _DUMMY_DIGEST
+        given = hashlib.sha256(secret.encode()).hexdigest()
+    else:
+        row = q.first(_ACCOUNT, sid=user)
+        expected = row["auth_token"] if row is not None else _DUMMY_TOKEN
+        given = secret
+    # Compare even when the SID is unknown, so timing does not tell which SIDs exist.
+    ok = hmac.compare_digest(expected.encode(), given.encode())
     if row is None or not ok or row["status"] == "closed":
         raise unauthorized()
     if row["status"] != "active":
         raise TwilioError(20005, "Account not active", 401)
-    return row
+    return {**row, "api_key_sid": key["sid"]} if key is not None else row
 
 
 def authorize(q: Raw, caller: Row, account_sid: str) -> Row:
-    """The account named in the path, if the caller is that account or its parent."""
+    """The account named in the path, if the caller is that account or its parent (an API key opens
+    its own account only)."""
     if account_sid == caller["sid"]:
         return caller
+    if caller.get("api_key_sid"):
+        raise unauthorized()
     row = q.first(_ACCOUNT, sid=account_sid)
     if row is None or row["owner_account_sid"] != caller["sid"]:
         raise unauthorized()

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from telephonist.api.auth import authenticate, authorize
 from telephonist.api.errors import TwilioError, not_found
 from telephonist.api.forms import Params
+from telephonist.numbers import is_url
 from telephonist.store.cache import MISSING
 from telephonist.store.db import Row, Tx, raw
 
@@ -76,3 +77,24 @@ def require(value: str | None, code: int, message: str) -> str:
     if value is None or value == "":
         raise TwilioError(code, message)
     return value
+
+
+def config_values(ctx: Ctx, fields: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """Columns set by the request's parameters, for resources configured with webhook URLs (numbers,
+    applications): `fields` maps each parameter to (column, kind), kind being url, method, bool or text."""
+    values: dict[str, Any] = {}
+    for name, (column, kind) in fields.items():
+        if name not in ctx.params:
+            continue
+        value = ctx.params.get(name) or ""
+        if kind == "url":
+            if value and not is_url(value):
+                raise TwilioError(21402, f"{name} is not valid: {value}")
+            values[column] = value or None
+        elif kind == "method":
+            values[column] = ctx.params.method(name)
+        elif kind == "bool":
+            values[column] = ctx.params.boolean(name)
+        else:
+            values[column] = value[:64] if column == "friendly_name" else (value or None)
+    return values

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from telephonist.api.applications import application_params, owned_application
 from telephonist.api.base import Ctx, context, fetch_owned
 from telephonist.api.errors import TwilioError
 from telephonist.api.forms import date_filters
@@ -119,11 +120,6 @@ def validate_create(ctx: Ctx) -> tuple[str, str, dict[str, Any]]:
         raise TwilioError(21213, "No 'From' number is specified")
     if not p.get("Url") and not p.get("Twiml") and not p.get("ApplicationSid"):
         raise TwilioError(21205, "Url parameter is required. Provide Url, Twiml or ApplicationSid.")
-    if p.get("ApplicationSid") and not (p.get("Url") or p.get("Twiml")):
-        raise TwilioError(
-            21218,
-            f"ApplicationSid {p.get('ApplicationSid')} is not valid: Applications are not available yet",
-        )
     to = address(raw_to)
     if to is None:
         raise TwilioError(21211, f"The 'To' number {raw_to} is not a valid phone number.")
@@ -170,6 +166,15 @@ async def create_call(request: Request) -> Response:
                     "You may only make calls from phone numbers that you've verified or purchased "
                     "from Twilio.",
                 )
+        app_sid = ctx.params.get("ApplicationSid")
+        if app_sid:  # the application's URLs replace Url, FallbackUrl and StatusCallback
+            app = owned_application(conn, ctx.account_sid, app_sid, 21218, "ApplicationSid")
+            if not app["voice_url"]:
+                raise TwilioError(21218, f"ApplicationSid {app_sid} has no VoiceUrl")
+            params = {
+                k: v for k, v in params.items() if k in ("Timeout", "StatusCallbackEvent", "SendDigits")
+            }
+            params |= application_params(app)
         row = ctx.platform.voice.create_outbound(conn, ctx.account_sid, to, sender, params, number_sid)
     ctx.platform.jobs.wake()
     return json_response(render_call(row), 201)

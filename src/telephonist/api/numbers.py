@@ -10,11 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from telephonist.api.base import Ctx, context, fetch_owned
+from telephonist.api.applications import owned_application
+from telephonist.api.base import config_values, context, fetch_owned
 from telephonist.api.errors import TwilioError
 from telephonist.api.paging import paginate
 from telephonist.api.render import API, account_uri, json_response, no_content, rfc2822
-from telephonist.numbers import MAGIC_INVALID, formatted, is_url, to_e164
+from telephonist.numbers import MAGIC_INVALID, formatted, to_e164
 from telephonist.sids import new_sid
 from telephonist.store.db import Row, utcnow
 from telephonist.store.models import accounts
@@ -89,23 +90,13 @@ def render_number(row: Row) -> dict[str, Any]:
     }
 
 
-def _config(ctx: Ctx) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, (column, kind) in _FIELDS.items():
-        if name not in ctx.params:
-            continue
-        value = ctx.params.get(name) or ""
-        if kind == "url":
-            if value and not is_url(value):
-                raise TwilioError(21402, f"{name} is not valid: {value}")
-            values[column] = value or None
-        elif kind == "method":
-            values[column] = ctx.params.method(name)
-        elif kind == "bool":
-            values[column] = ctx.params.boolean(name)
-        else:
-            values[column] = value[:64] if column == "friendly_name" else (value or None)
-    return values
+def _check_applications(conn: Connection, account_sid: str, values: dict[str, Any]) -> None:
+    for column, name in (
+        ("voice_application_sid", "VoiceApplicationSid"),
+        ("sms_application_sid", "SmsApplicationSid"),
+    ):
+        if values.get(column):
+            owned_application(conn, account_sid, values[column], 21420, name)
 
 
 def add_number(conn: Connection, account_sid: str, phone_number: str, **config: Any) -> Row:
@@ -149,7 +140,7 @@ async def create_number(request: Request) -> Response:
     area = ctx.params.get("AreaCode")
     if not raw and not area:
         raise TwilioError(21421, "PhoneNumber or AreaCode is required")
-    config = _config(ctx)
+    config = config_values(ctx, _FIELDS)
     with ctx.tx() as conn:
         if raw:
             number = to_e164(raw)
@@ -160,6 +151,7 @@ async def create_number(request: Request) -> Response:
                 raise TwilioError(21422, f"PhoneNumber {number} is not available")
         else:
             number = _pick_number(conn, area or "")
+        _check_applications(conn, ctx.account_sid, config)
         row = add_number(conn, ctx.account_sid, number, **config)
     ctx.platform.owners.clear()
     return json_response(render_number(row), 201)
@@ -202,7 +194,7 @@ async def fetch_number(request: Request) -> Response:
 
 async def update_number(request: Request) -> Response:
     ctx = await context(request)
-    values = _config(ctx)
+    values = config_values(ctx, _FIELDS)
     with ctx.tx() as conn:
         row = fetch_owned(conn, ipn, request.path_params["Sid"], ctx.account_sid, ctx.path)
         target = ctx.params.get("AccountSid")
@@ -212,6 +204,7 @@ async def update_number(request: Request) -> Response:
             if owner is None or ctx.caller["sid"] not in (owner["sid"], owner["owner_account_sid"]):
                 raise TwilioError(20003, "Authenticate", 401)
             values["account_sid"] = target
+        _check_applications(conn, values.get("account_sid", ctx.account_sid), values)
         if values:
             conn.execute(update(ipn).where(ipn.c.sid == row["sid"]).values(**values, date_updated=utcnow()))
         row = conn.execute(select(ipn).where(ipn.c.sid == row["sid"])).mappings().one()

@@ -22,6 +22,7 @@ from telephonist.numbers import to_e164
 from telephonist.sids import new_sid
 from telephonist.states import MESSAGE_FINAL, check_message
 from telephonist.store import notifications
+from telephonist.store.applications import webhooks_of
 from telephonist.store.db import Raw, Row, Tx, insert_row, raw, utcnow
 from telephonist.store.jobs import Job, enqueue, finish, finish_all
 from telephonist.store.models import messages
@@ -275,6 +276,7 @@ class MessagingEngine:
             number = token = None
             if row is not None:
                 number = self.p.number_owner(conn, row["to"])
+                number = webhooks_of(conn, number, "sms") if number is not None else None
                 token = account_token(conn, row["account_sid"])
         if row is None or number is None or not number["sms_url"] or token is None:
             with self.p.db.tx() as conn:

@@ -182,6 +182,35 @@ queue_members = Table(
     Column("date_enqueued", DateTime, nullable=False),
 )
 
+applications = _resource(
+    "applications",
+    Column("account_sid", String(34), nullable=False),
+    Column("friendly_name", String(64), nullable=False),
+    Column("voice_url", Text),
+    Column("voice_method", String(4), nullable=False),
+    Column("voice_fallback_url", Text),
+    Column("voice_fallback_method", String(4), nullable=False),
+    Column("status_callback", Text),
+    Column("status_callback_method", String(4), nullable=False),
+    Column("voice_caller_id_lookup", Boolean, nullable=False),
+    Column("sms_url", Text),
+    Column("sms_method", String(4), nullable=False),
+    Column("sms_fallback_url", Text),
+    Column("sms_fallback_method", String(4), nullable=False),
+    Column("sms_status_callback", Text),
+    Column("message_status_callback", Text),
+    Column("public_application_connect_enabled", Boolean, nullable=False),
+    indexes=(Index("ix_applications_account_seq", "account_sid", "seq"),),
+)
+
+# API keys: the secret is shown once, at creation; only its SHA-256 is kept.
+api_keys = _resource(
+    "api_keys",
+    Column("account_sid", String(34), nullable=False, index=True),
+    Column("friendly_name", String(64), nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+)
+
 # Durable work: delivery receipts, inbound webhooks, status callbacks, call starts. Written in the same
 # transaction as the resource they concern, deleted when done. (Message sends need no job: see messages.)
 jobs = Table(

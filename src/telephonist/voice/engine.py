@@ -10,6 +10,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from telephonist.carriers.base import Leg
 from telephonist.sids import new_sid
+from telephonist.store.applications import webhooks_of
 from telephonist.store.db import Row, utcnow
 from telephonist.store.jobs import Job, enqueue, finish
 from telephonist.store.models import calls
@@ -95,20 +96,22 @@ class VoiceEngine:
     ) -> str:
         """A call from the network reaches a platform number: ring it and run its VoiceUrl. Its far end is
         the virtual phone `from_`, or another platform leg (`from_platform`: the caller links them)."""
+        with self.p.db.read() as q:
+            config = webhooks_of(q, number, "voice")
         params: dict[str, Any] = {"StatusCallbackEvent": ["completed"]}
-        if number["voice_url"]:
-            params |= {"Url": number["voice_url"], "Method": number["voice_method"]}
+        if config["voice_url"]:
+            params |= {"Url": config["voice_url"], "Method": config["voice_method"]}
         else:
             params["Twiml"] = UNCONFIGURED
-        if number["voice_fallback_url"]:
+        if config["voice_fallback_url"]:
             params |= {
-                "FallbackUrl": number["voice_fallback_url"],
-                "FallbackMethod": number["voice_fallback_method"],
+                "FallbackUrl": config["voice_fallback_url"],
+                "FallbackMethod": config["voice_fallback_method"],
             }
-        if number["status_callback"]:
+        if config["status_callback"]:
             params |= {
-                "StatusCallback": number["status_callback"],
-                "StatusCallbackMethod": number["status_callback_method"],
+                "StatusCallback": config["status_callback"],
+                "StatusCallbackMethod": config["status_callback_method"],
             }
         with self.p.db.tx() as conn:
             row = insert_call(
