@@ -145,6 +145,27 @@ def validate_create(ctx: Ctx) -> tuple[str, str, dict[str, Any]]:
         if event not in CALL_EVENTS:
             raise TwilioError(21626, f"StatusCallbackEvent '{event}' is invalid")
     params |= {"Timeout": timeout, "StatusCallbackEvent": events}
+    limit = p.get("TimeLimit")
+    if limit:
+        seconds = p.integer("TimeLimit", 14400, code=20001)
+        if not 1 <= seconds <= 86400:
+            raise TwilioError(20001, f"TimeLimit must be between 1 and 86400 seconds, not {seconds}")
+        params["TimeLimit"] = seconds
+    amd = p.get("MachineDetection")
+    if amd:
+        if amd not in ("Enable", "DetectMessageEnd"):
+            raise TwilioError(21207, f"MachineDetection must be Enable or DetectMessageEnd, not '{amd}'")
+        params["MachineDetection"] = amd
+        if p.boolean("AsyncAmd"):
+            params["AsyncAmd"] = "true"
+            callback = p.get("AsyncAmdStatusCallback")
+            if callback:
+                if not is_url(callback):
+                    raise TwilioError(21205, f"AsyncAmdStatusCallback is not a valid URL: {callback}")
+                params |= {
+                    "AsyncAmdStatusCallback": callback,
+                    "AsyncAmdStatusCallbackMethod": p.method("AsyncAmdStatusCallbackMethod", code=21209),
+                }
     if digits:
         params["SendDigits"] = digits
     return to, sender, params
@@ -172,7 +193,10 @@ async def create_call(request: Request) -> Response:
             if not app["voice_url"]:
                 raise TwilioError(21218, f"ApplicationSid {app_sid} has no VoiceUrl")
             params = {
-                k: v for k, v in params.items() if k in ("Timeout", "StatusCallbackEvent", "SendDigits")
+                k: v
+                for k, v in params.items()
+                if k not in ("Url", "Method", "Twiml", "StatusCallback", "StatusCallbackMethod")
+                and "Fallback" not in k
             }
             params |= application_params(app)
         row = ctx.platform.voice.create_outbound(conn, ctx.account_sid, to, sender, params, number_sid)

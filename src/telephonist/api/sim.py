@@ -14,7 +14,7 @@ from telephonist.api.base import Ctx, context
 from telephonist.api.errors import TwilioError, not_found
 from telephonist.api.messages import check_content
 from telephonist.api.render import json_response, rfc2822
-from telephonist.carriers.sim.network import ANSWER_MODES, Phone, SimLeg, valid_input
+from telephonist.carriers.sim.network import ANSWER_MODES, ANSWERED_BY, Phone, SimLeg, valid_input
 from telephonist.numbers import MAGIC_INVALID, to_e164
 from telephonist.store.models import accounts, call_events, calls, sim_inbox
 
@@ -115,6 +115,8 @@ async def configure_phone(request: Request) -> Response:
     if ring_seconds is not None and not 0 <= ring_seconds <= 600:
         raise TwilioError(20422, "RingSeconds must be between 0 and 600")
     answered_by = p.get("AnsweredBy")
+    if answered_by is not None and answered_by not in ANSWERED_BY:
+        raise TwilioError(20422, f"AnsweredBy must be one of {', '.join(ANSWERED_BY)}")
     inputs = _inputs(ctx) if "GatherInput" in p else None
     with ctx.tx() as conn:
         if ctx.platform.sim.owner(conn, number) is not None:

@@ -60,6 +60,11 @@ class Leg(ABC):
         """Answer an inbound leg."""
 
     @abstractmethod
+    async def detect_machine(self, detect_end: bool) -> tuple[str, int]:
+        """Who answered (human, machine_start, machine_end_beep, …, fax, unknown) and how many
+        milliseconds it took to tell; with `detect_end`, a machine is reported once its greeting ends."""
+
+    @abstractmethod
     async def say(self, text: str, voice: str, language: str, interruptible: bool = False) -> None: ...
 
     @abstractmethod

@@ -66,7 +66,10 @@ class CallSession:
         self.hung_up_by: str | None = None
         self.document_url = platform.settings.base_url + "/"  # what relative URLs in TwiML resolve against
         self._program: asyncio.Task[End] | None = None
-        self._recording = False  # a caller hanging up during <Record> still gets its recording and action
+        self._recording = False
+        self._background: set[asyncio.Task[None]] = (
+            set()
+        )  # a caller hanging up during <Record> still gets its recording and action
         self._next: Source | None = None
         self._done = asyncio.Event()
 
@@ -110,10 +113,61 @@ class CallSession:
                 await self._finish(outcome)
                 return
             await self._answer()
+            self._limit_time()
+            digits = self.params.get("SendDigits")
+            if digits:
+                self._event({"event": "play", "digits": digits})
+                await self.leg.play_digits(digits)
+            elif self.params.get("MachineDetection"):
+                await self._detect_machine()
             await self._programs(self._initial_source())
         except Exception:
             log.exception("call %s failed", self.sid)
             await self._finish("failed")
+
+    def _limit_time(self) -> None:
+        """`TimeLimit`: the call is hung up that many seconds after it was answered."""
+        limit = self.params.get("TimeLimit")
+        if limit:
+            loop = asyncio.get_running_loop()
+            loop.call_later(float(limit) * self.p.settings.time_scale, self._time_up)
+
+    def _time_up(self) -> None:
+        if self.status not in CALL_FINAL and not self._done.is_set():
+            self.hung_up_by = "time-limit"
+            self.hangup()
+
+    async def _detect_machine(self) -> None:
+        """Answering machine detection: `AnsweredBy` on the call and on the Url request, or (AsyncAmd) in a
+        callback while the TwiML already runs."""
+        detect_end = self.params["MachineDetection"] == "DetectMessageEnd"
+
+        async def detect() -> None:
+            answered_by, millis = await self.leg.detect_machine(detect_end)
+            with self.p.db.tx() as conn:
+                conn.execute(update(calls).where(calls.c.sid == self.sid).values(answered_by=answered_by))
+                self.call = conn.execute(select(calls).where(calls.c.sid == self.sid)).mappings().one()
+            callback = self.params.get("AsyncAmdStatusCallback")
+            if callback:
+                params = [
+                    ("AccountSid", self.account_sid),
+                    ("CallSid", self.sid),
+                    ("AnsweredBy", answered_by),
+                    ("MachineDetectionDuration", str(millis)),
+                ]
+                method = self.params.get("AsyncAmdStatusCallbackMethod", "POST")
+                with self.p.db.tx() as conn:
+                    enqueue_callback(
+                        conn, self.account_sid, callback, method, params, key=self.sid, call_sid=self.sid
+                    )
+                self.p.jobs.wake()
+
+        if self.params.get("AsyncAmd") == "true":
+            task = asyncio.ensure_future(detect())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        else:
+            await detect()
 
     async def run_inbound(self) -> None:
         try:
@@ -333,6 +387,8 @@ class CallSession:
         ]
         if c["parent_call_sid"]:
             params.append(("ParentCallSid", c["parent_call_sid"]))
+        if c["answered_by"]:
+            params.append(("AnsweredBy", c["answered_by"]))
         return params + geo_params(c["from"], c["to"], legacy=True)
 
     # -- status -------------------------------------------------------------------------------------

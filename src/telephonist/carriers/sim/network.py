@@ -30,6 +30,18 @@ ANSWER_MODES = ("auto", "busy", "no-answer", "fail", "manual")
 DEFAULT_RING_SECONDS = 1.0
 RECEIPT_SECONDS = 1.0
 SPEECH_CONFIDENCE = 0.92
+ANSWERED_BY = (
+    "human",
+    "machine",
+    "machine_start",
+    "machine_end_beep",
+    "machine_end_silence",
+    "machine_end_other",
+    "fax",
+    "unknown",
+)
+HUMAN_DETECTION = 2.0  # seconds answering machine detection takes to tell
+MACHINE_GREETING = 8.0  # seconds until a machine's greeting ends (DetectMessageEnd)
 _PHONE = select(sim_phones).where(sim_phones.c.number == bindparam("number"))
 _NEW_PHONE = insert_row(sim_phones)
 _DELIVER = insert_row(sim_inbox)
@@ -107,6 +119,10 @@ class SimNetwork:
         self._phones.pop(number, None)  # read again once committed
         conn.execute(update(sim_phones).where(sim_phones.c.number == number).values(**values))
         return replace(current, **values)
+
+    def phone_now(self, number: str) -> Phone:
+        with self.p.db.tx() as conn:
+            return self.phone(conn, number)
 
     def take_input(self, number: str) -> str | None:
         """The next queued GatherInput of a phone, consumed."""
@@ -275,6 +291,18 @@ class SimLeg(Leg):
 
     async def answer(self) -> None:
         self.answered.set()
+
+    async def detect_machine(self, detect_end: bool) -> tuple[str, int]:
+        """The phone's `AnsweredBy` setting decides; a machine's greeting takes MACHINE_GREETING seconds."""
+        phone = self.net.phone_now(self.number) if self.number else None
+        declared = phone.answered_by if phone is not None else "human"
+        if declared == "machine":
+            declared = "machine_end_beep" if detect_end else "machine_start"
+        elif declared.startswith("machine_end") and not detect_end:
+            declared = "machine_start"
+        seconds = MACHINE_GREETING if detect_end and declared.startswith("machine_end") else HUMAN_DETECTION
+        await asyncio.sleep(self._sleep_scale(seconds))
+        return declared, round(seconds * 1000)
 
     # -- media --------------------------------------------------------------------------------------
     # What the platform says reaches a far end that is another platform leg once it has been said.
