@@ -115,7 +115,9 @@ def test_say_loop_zero_is_allowed() -> None:
 def test_say_text_is_whitespace_normalised_and_ssml_contributes_text() -> None:
     assert only("<Say>\n   Hello\n   world  </Say>") == Say("Hello world")
     verb = only('<Say>Hello <break time="1s"/><emphasis level="strong">big</emphasis> world</Say>')
-    assert verb == Say("Hello big world")
+    assert verb == Say(
+        "Hello big world", ssml='Hello <break time="1s" /><emphasis level="strong">big</emphasis> world'
+    )
 
 
 @pytest.mark.parametrize("loop", ["-1", "two", "1.5", ""])
@@ -215,6 +217,8 @@ def test_gather_attributes() -> None:
         hints="yes, no",
         action_on_empty_result=True,
         prompts=(),
+        partial_result_callback="/p",
+        partial_result_callback_method="GET",
     )
     assert voice('<Gather finishOnKey="" />').verbs[0] == Gather(finish_on_key="")
 

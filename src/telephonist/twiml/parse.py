@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, tostring
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
@@ -119,8 +119,15 @@ def _say(el: Element, w: list[tuple[int, str]]) -> Say:
         raise TwiMLError(13520, "<Say> must contain text")
     if len(text) > MAX_SAY_CHARS:
         raise TwiMLError(13521, f"<Say> text is longer than {MAX_SAY_CHARS} characters")
+    ssml = None
+    if len(el):
+        ssml = ((el.text or "") + "".join(tostring(child, encoding="unicode") for child in el)).strip()
     return Say(
-        text, r.text("voice", "man") or "man", r.text("language", "en") or "en", r.integer("loop", 1, 13510)
+        text,
+        r.text("voice", "man") or "man",
+        r.text("language", "en") or "en",
+        r.integer("loop", 1, 13510),
+        ssml,
     )
 
 
@@ -195,6 +202,8 @@ def _gather(el: Element, w: list[tuple[int, str]]) -> Gather:
         hints=r.text("hints", "") or "",
         action_on_empty_result=r.boolean("actionOnEmptyResult", False, 13338),
         prompts=tuple(prompts),
+        partial_result_callback=r.text("partialResultCallback"),
+        partial_result_callback_method=r.method("partialResultCallbackMethod", 13312),
     )
 
 

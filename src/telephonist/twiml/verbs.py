@@ -11,6 +11,7 @@ class Say:
     voice: str = "man"
     language: str = "en"
     loop: int = 1
+    ssml: str | None = None  # the body as written, when it has SSML elements (<break>, <prosody>…)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Gather:
     hints: str = ""
     action_on_empty_result: bool = False
     prompts: tuple[Prompt, ...] = ()
+    partial_result_callback: str | None = None
+    partial_result_callback_method: str = "POST"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 from sqlalchemy import select, update
 
@@ -264,10 +265,11 @@ class CallSession:
 
     async def _prompt(self, verb: Prompt, interruptible: bool = False) -> None:
         if isinstance(verb, Say):
+            event = {"event": "say", "text": verb.text, "voice": verb.voice, "language": verb.language}
+            if verb.ssml is not None:
+                event["ssml"] = verb.ssml
             for _ in range(verb.loop or MAX_LOOP):
-                self._event(
-                    {"event": "say", "text": verb.text, "voice": verb.voice, "language": verb.language}
-                )
+                self._event(event)
                 await self.leg.say(verb.text, verb.voice, verb.language, interruptible)
                 if interruptible and self.leg.has_input():
                     return
@@ -292,6 +294,8 @@ class CallSession:
             if self.leg.has_input():
                 break  # barge-in: the prompt was heard until the caller answered
         result = await self.leg.collect(gather)
+        if result.speech and gather.partial_result_callback:
+            self._partial_results(gather, result.speech)
         entered: dict[str, Any] = {"event": "gather", "digits": result.digits}
         if result.speech is not None:
             entered["speech"] = result.speech
@@ -303,6 +307,27 @@ class CallSession:
 
         outcome = await DialRunner(self, verb).run()
         return outcome.params()
+
+    def _partial_results(self, gather: Gather, speech: str) -> None:
+        """`partialResultCallback`: the words as they were recognised, one request a word."""
+        assert gather.partial_result_callback is not None
+        url = urljoin(self.document_url, gather.partial_result_callback)
+        words = speech.split()
+        with self.p.db.tx() as conn:
+            for n in range(1, len(words) + 1):
+                params = [
+                    ("AccountSid", self.account_sid),
+                    ("ApiVersion", "2010-04-01"),
+                    ("CallSid", self.sid),
+                    ("LanguageCode", gather.language),
+                    ("SequenceNumber", str(n)),
+                    ("Stability", "0.9"),
+                    ("StableSpeechResult", " ".join(words[: n - 1])),
+                    ("UnstableSpeechResult", words[n - 1]),
+                ]
+                method = gather.partial_result_callback_method
+                enqueue_callback(conn, self.account_sid, url, method, params, key=self.sid, call_sid=self.sid)
+        self.p.jobs.wake()
 
     def _send_sms(self, verb: Any) -> tuple[str, str]:
         for code, attr in ((14101, verb.to), (14102, verb.from_)):
