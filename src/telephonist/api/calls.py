@@ -111,6 +111,42 @@ def _program(ctx: Ctx, code_url: int) -> dict[str, Any]:
     return out
 
 
+RECORDING_EVENTS = ("in-progress", "completed", "absent")
+
+
+def recording_params(ctx: Ctx, record: bool) -> dict[str, Any]:
+    """`Record=true` and its Recording* options (call create), or the options of a REST recording start."""
+    p = ctx.params
+    if not record:
+        return {}
+    out: dict[str, Any] = {"Record": True}
+    for name, allowed in (
+        ("RecordingChannels", ("mono", "dual")),
+        ("Trim", ("trim-silence", "do-not-trim")),
+        ("RecordingTrack", ("inbound", "outbound", "both")),
+        ("PauseBehavior", ("skip", "silence")),
+    ):
+        value = p.get(name)
+        if value:
+            if value not in allowed:
+                raise TwilioError(20001, f"{name} must be one of {', '.join(allowed)}, not '{value}'")
+            out[name] = value
+    callback = p.get("RecordingStatusCallback")
+    if callback:
+        if not is_url(callback):
+            raise TwilioError(21205, f"RecordingStatusCallback is not a valid URL: {callback}")
+        out |= {
+            "RecordingStatusCallback": callback,
+            "RecordingStatusCallbackMethod": p.method("RecordingStatusCallbackMethod", code=21209),
+        }
+    events = p.events("RecordingStatusCallbackEvent")
+    if any(e not in RECORDING_EVENTS for e in events):
+        raise TwilioError(20001, f"RecordingStatusCallbackEvent must be among {', '.join(RECORDING_EVENTS)}")
+    if events:
+        out["RecordingStatusCallbackEvent"] = events
+    return out
+
+
 def validate_create(ctx: Ctx) -> tuple[str, str, dict[str, Any]]:
     p = ctx.params
     raw_to, raw_from = p.get("To"), p.get("From")
@@ -151,6 +187,7 @@ def validate_create(ctx: Ctx) -> tuple[str, str, dict[str, Any]]:
         if not 1 <= seconds <= 86400:
             raise TwilioError(20001, f"TimeLimit must be between 1 and 86400 seconds, not {seconds}")
         params["TimeLimit"] = seconds
+    params |= recording_params(ctx, "Record" in p and p.boolean("Record"))
     amd = p.get("MachineDetection")
     if amd:
         if amd not in ("Enable", "DetectMessageEnd"):

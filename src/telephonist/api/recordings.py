@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from telephonist.api.base import context, fetch_owned
+from telephonist.api.calls import recording_params
 from telephonist.api.errors import TwilioError, not_found
 from telephonist.api.forms import date_filters
 from telephonist.api.paging import paginate
@@ -22,6 +23,7 @@ from telephonist.media import audio
 from telephonist.sids import is_sid
 from telephonist.store.db import Row
 from telephonist.store.models import calls, recording_media, recordings, transcriptions
+from telephonist.voice.callrecording import CURRENT, recording_options
 from telephonist.voice.recording import load_audio, recording_uri
 
 _MEDIA_TYPES = {"": "audio/x-wav", ".wav": "audio/x-wav", ".mp3": "audio/mpeg"}
@@ -147,8 +149,50 @@ async def recording_media_file(request: Request) -> Response:
         pcm = load_audio(conn, sid) if row is not None else None
     if row is None or row["account_sid"] != request.path_params["AccountSid"] or pcm is None:
         raise not_found(path)
-    body = audio.mp3(pcm) if ext == ".mp3" else audio.wav(pcm)
+    channels = int(row["channels"])
+    body = audio.mp3(pcm, channels) if ext == ".mp3" else audio.wav(pcm, channels)
     return Response(body, media_type=_MEDIA_TYPES[ext])
+
+
+async def start_call_recording(request: Request) -> Response:
+    """Start recording a call in progress (source StartCallRecordingAPI)."""
+    ctx = await context(request)
+    options = recording_options(recording_params(ctx, record=True), "StartCallRecordingAPI")
+    with ctx.tx() as conn:
+        call = fetch_owned(conn, calls, request.path_params["CallSid"], ctx.account_sid, ctx.path)
+    if call["status"] != "in-progress" or call["sid"] not in ctx.platform.voice.sessions:
+        raise TwilioError(21220, f"Call {call['sid']} is not in progress: it cannot be recorded")
+    rec = ctx.platform.voice.recorder.start(call, options)
+    with ctx.tx() as conn:
+        row = conn.execute(select(recordings).where(recordings.c.sid == rec.sid)).mappings().one()
+    return json_response(render_recording(row, ctx.platform.settings.base_url), 201)
+
+
+async def update_call_recording(request: Request) -> Response:
+    """Pause, resume or stop a recording of a live call (`Twilio.CURRENT` names its current one)."""
+    ctx = await context(request)
+    status = ctx.params.get("Status")
+    if status not in ("paused", "in-progress", "stopped"):
+        raise TwilioError(20001, f"Status must be paused, in-progress or stopped, not '{status}'")
+    call_sid, sid = request.path_params["CallSid"], request.path_params["Sid"]
+    recorder = ctx.platform.voice.recorder
+    with ctx.tx() as conn:
+        fetch_owned(conn, calls, call_sid, ctx.account_sid, ctx.path)
+    live = recorder.of_call(call_sid)
+    rec = next((r for r in live if sid in (r.sid, CURRENT)), None)
+    if rec is None:
+        with ctx.tx() as conn:
+            _owned_recording(conn, request, ctx.account_sid, ctx.path)  # 404 if it is not this call's at all
+        raise TwilioError(21220, f"Recording {sid} is not in progress or paused")
+    if status == "paused":
+        recorder.pause(rec)
+    elif status == "in-progress":
+        recorder.resume(rec)
+    else:
+        await recorder.stop(rec)
+    with ctx.tx() as conn:
+        row = conn.execute(select(recordings).where(recordings.c.sid == rec.sid)).mappings().one()
+    return json_response(render_recording(row, ctx.platform.settings.base_url))
 
 
 async def list_transcriptions(request: Request) -> Response:
@@ -188,7 +232,9 @@ routes = [
     Route(f"{_BASE}/Recordings/{{Sid}}/Transcriptions.json", list_transcriptions, methods=["GET"]),
     Route(f"{_BASE}/Recordings/{{Media}}", recording_media_file, methods=["GET"]),
     Route(f"{_BASE}/Calls/{{CallSid}}/Recordings.json", list_recordings, methods=["GET"]),
+    Route(f"{_BASE}/Calls/{{CallSid}}/Recordings.json", start_call_recording, methods=["POST"]),
     Route(f"{_BASE}/Calls/{{CallSid}}/Recordings/{{Sid}}.json", fetch_recording, methods=["GET"]),
+    Route(f"{_BASE}/Calls/{{CallSid}}/Recordings/{{Sid}}.json", update_call_recording, methods=["POST"]),
     Route(f"{_BASE}/Calls/{{CallSid}}/Recordings/{{Sid}}.json", delete_recording, methods=["DELETE"]),
     Route(f"{_BASE}/Transcriptions.json", list_transcriptions, methods=["GET"]),
     Route(f"{_BASE}/Transcriptions/{{Sid}}.json", fetch_transcription, methods=["GET"]),

@@ -61,21 +61,22 @@ def resample(pcm: bytes, rate: int) -> bytes:
     return out.tobytes()
 
 
-def wav(pcm: bytes) -> bytes:
+def wav(pcm: bytes, channels: int = 1) -> bytes:
+    """A WAV file of `pcm` (two channels interleaved when `channels` is 2)."""
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
+        w.setnchannels(channels)
         w.setsampwidth(WIDTH)
         w.setframerate(RATE)
         w.writeframes(pcm)
     return buf.getvalue()
 
 
-def mp3(pcm: bytes) -> bytes:
+def mp3(pcm: bytes, channels: int = 1) -> bytes:
     encoder = lameenc.Encoder()
-    encoder.set_bit_rate(32)
+    encoder.set_bit_rate(32 * channels)
     encoder.set_in_sample_rate(RATE)
-    encoder.set_channels(1)
+    encoder.set_channels(channels)
     encoder.set_quality(5)
     return bytes(encoder.encode(pcm) + encoder.flush())
 
@@ -87,3 +88,24 @@ def trim(pcm: bytes, threshold: int = 64) -> bytes:
     if not loud:
         return b""
     return samples[loud[0] : loud[-1] + 1].tobytes()
+
+
+def overlay(track: array[int], pcm: bytes, at: float) -> None:
+    """Mix `pcm` into `track` from `at` seconds on (clipped to 16 bits; what runs past the end is lost)."""
+    start = max(0, round(at * RATE))
+    sound = array("h", pcm)[: max(0, len(track) - start)]
+    for i, sample in enumerate(sound):
+        track[start + i] = max(-32768, min(32767, track[start + i] + sample))
+
+
+def interleave(left: bytes, right: bytes) -> bytes:
+    """Two mono tracks of equal length as one two-channel stream."""
+    out = array("h", bytes(len(left) * 2))
+    out[0::2], out[1::2] = array("h", left), array("h", right)
+    return out.tobytes()
+
+
+def mix(a: bytes, b: bytes) -> bytes:
+    track = array("h", a)
+    overlay(track, b, 0.0)
+    return track.tobytes()

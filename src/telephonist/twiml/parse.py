@@ -377,7 +377,26 @@ def _dial(el: Element, w: list[tuple[int, str]]) -> Dial:
         answer_on_bridge=r.boolean("answerOnBridge", False, 13219),
         sequential=r.boolean("sequential", False, 13218),
         queue=queue,
+        recording_status_callback=r.text("recordingStatusCallback"),
+        recording_status_callback_method=r.method("recordingStatusCallbackMethod", 13210),
+        recording_status_callback_event=_recording_events(r, "Dial"),
+        trim=_choice(r, "trim", ("trim-silence", "do-not-trim"), 13239),
+        recording_track=_choice(r, "recordingTrack", ("both", "inbound", "outbound"), 13217),
     )
+
+
+def _recording_events(r: _Reader, verb: str) -> tuple[str, ...]:
+    events = tuple((r.text("recordingStatusCallbackEvent", "completed") or "").replace(",", " ").split())
+    if not events or any(e not in RECORDING_EVENTS for e in events):
+        raise TwiMLError(13621, f"<{verb}> recordingStatusCallbackEvent='{' '.join(events)}' is invalid")
+    return events
+
+
+def _choice(r: _Reader, name: str, allowed: tuple[str, ...], code: int) -> str:
+    value = r.text(name, allowed[0]) or allowed[0]
+    if value not in allowed:
+        raise TwiMLError(code, f"<{r.el.tag}> {name}='{value}' must be one of {', '.join(allowed)}")
+    return value
 
 
 MAX_QUEUE_NAME = 64
@@ -455,9 +474,7 @@ def _record(el: Element, w: list[tuple[int, str]]) -> Record:
     trim = r.text("trim", "trim-silence")
     if trim not in ("trim-silence", "do-not-trim"):
         raise TwiMLError(13699, f"<Record> trim='{trim}' must be trim-silence or do-not-trim")
-    events = tuple((r.text("recordingStatusCallbackEvent", "completed") or "").replace(",", " ").split())
-    if not events or any(e not in RECORDING_EVENTS for e in events):
-        raise TwiMLError(13621, f"<Record> recordingStatusCallbackEvent='{' '.join(events)}' is invalid")
+    events = _recording_events(r, "Record")
     max_length = r.integer("maxLength", 3600, 13612, minimum=1)
     transcribe = r.boolean("transcribe", False, 13614) or r.text("transcribeCallback") is not None
     if transcribe and max_length > MAX_TRANSCRIBED_SECONDS:

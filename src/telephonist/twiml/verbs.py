@@ -112,6 +112,11 @@ class Dial:
     answer_on_bridge: bool = False
     sequential: bool = False
     queue: QueueTarget | None = None  # instead of targets
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_event: tuple[str, ...] = ("completed",)
+    trim: str = "trim-silence"
+    recording_track: str = "both"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
@@ -19,6 +19,7 @@ from telephonist.numbers import to_e164
 from telephonist.states import CALL_FINAL
 from telephonist.store import transcripts
 from telephonist.twiml.verbs import Dial, DialTarget
+from telephonist.voice.callrecording import CallRecording, Options
 from telephonist.voice.interpreter import Source
 from telephonist.voice.queues import Handover
 from telephonist.voice.session import CallSession
@@ -114,6 +115,7 @@ class DialRunner:
         self.parent = parent
         self.dial = dial
         self.children: list[DialedCall] = []
+        self.recording: CallRecording | None = None
 
     async def run(self) -> DialOutcome:
         parent, dial = self.parent, self.dial
@@ -122,18 +124,59 @@ class DialRunner:
             return DialOutcome("failed")
         if not dial.answer_on_bridge:
             await parent._ensure_answered()
-        if dial.queue is not None:
-            return await self._from_queue()
-        parent._event({"event": "dial", "to": [t.address for t in dial.targets]})
+        if dial.record.startswith("record-from-ringing"):
+            self._record()
+        try:
+            outcome = await (self._from_queue() if dial.queue is not None else self._dial_out(caller_id))
+        finally:
+            recorded = await self._stop_recording()
+        return replace(outcome, extra=outcome.extra + recorded)
+
+    async def _dial_out(self, caller_id: str) -> DialOutcome:
+        self.parent._event({"event": "dial", "to": [t.address for t in self.dial.targets]})
         try:
             winner, outcomes = await self._ring_all(caller_id)
             if winner is None:
                 first = self.children[0].sid if self.children else None
                 return DialOutcome(_failure(outcomes), first)
-            await parent._ensure_answered()
+            await self.parent._ensure_answered()
             return await self._bridge(winner)
         finally:
             await self._release()
+
+    def _record(self, peer_sid: str | None = None) -> None:
+        """`record`: from ringing (at once) or from answer (at the bridge); `-dual` keeps two channels."""
+        if self.recording is not None:
+            self.recording.peer_sid = self.recording.peer_sid or peer_sid
+            return
+        dial = self.dial
+        options = Options(
+            source="DialVerb",
+            channels=2 if dial.record.endswith("-dual") else 1,
+            trim=dial.trim == "trim-silence",
+            track=dial.recording_track,
+            callback=urljoin(self.parent.document_url, dial.recording_status_callback)
+            if dial.recording_status_callback
+            else None,
+            callback_method=dial.recording_status_callback_method,
+            callback_events=dial.recording_status_callback_event,
+        )
+        self.recording = self.parent.p.voice.recorder.start(self.parent.call, options, peer_sid)
+
+    async def _stop_recording(self) -> tuple[tuple[str, str], ...]:
+        """The Recording* parameters the Dial action gets, once the recording is kept."""
+        rec, self.recording = self.recording, None
+        if rec is None:
+            return ()
+        recorder = self.parent.p.voice.recorder
+        status, duration = await recorder.stop(rec)
+        if status != "completed":
+            return ()
+        return (
+            ("RecordingUrl", recorder.url(rec)),
+            ("RecordingSid", rec.sid),
+            ("RecordingDuration", str(duration)),
+        )
 
     def _caller_id(self) -> str | None:
         """The From of the dialled calls: callerId when the account may use it, else the caller's number."""
@@ -252,6 +295,8 @@ class DialRunner:
         """Connect the caller with `other` until it ends (or one of `until` happens), the time limit, or
         `*` with hangupOnStar; the simulated seconds it lasted."""
         parent = self.parent
+        if self.dial.record != "do-not-record":
+            self._record(other_sid)
         parent._event({"event": "bridged", "call_sid": other_sid, "with": other_address})
         transcripts.add(
             parent.p.db,

@@ -21,6 +21,7 @@ from telephonist.store.db import Row, utcnow
 from telephonist.store.models import calls
 from telephonist.twiml import TwiMLError, parse_voice
 from telephonist.twiml.verbs import Dial, Document, Gather, Pause, Play, Prompt, Say
+from telephonist.voice.callrecording import recording_options
 from telephonist.voice.interpreter import (
     Capture,
     Collect,
@@ -115,6 +116,8 @@ class CallSession:
                 return
             await self._answer()
             self._limit_time()
+            if self.params.get("Record"):
+                self.p.voice.recorder.start(self.call, recording_options(self.params, "OutboundAPI"))
             digits = self.params.get("SendDigits")
             if digits:
                 self._event({"event": "play", "digits": digits})
@@ -450,6 +453,7 @@ class CallSession:
             duration = round((now - start).total_seconds() / self.p.settings.time_scale)
         if not self.leg.ended.is_set():
             await self.leg.hangup()
+        await self.p.voice.recorder.stop_call(self.sid)
         self._move(status, end_time=now, duration=duration)
         self.p.voice.forget(self.sid)
 

@@ -1,0 +1,259 @@
+"""Recordings of whole calls: `Record=true` on a new call, `<Dial record>`, and the REST controls (start,
+pause, resume, stop) of a live call.
+
+On the simulated network the audio is rebuilt from the call's transcript when the recording stops: what
+the platform said and the other party said or played (the outbound track), what the caller said (the
+inbound track), each at the moment it happened, in simulated time. `mono` mixes the two, `dual` keeps
+them as two channels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from array import array
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+
+from telephonist.media import audio, tts
+from telephonist.sids import new_sid
+from telephonist.store.db import utcnow
+from telephonist.store.models import call_events, recording_media, recordings
+from telephonist.voice.recording import load_audio, recording_uri
+from telephonist.webhooks.callbacks import enqueue_callback
+
+if TYPE_CHECKING:
+    from telephonist.app import Platform
+
+log = logging.getLogger("telephonist.voice")
+CURRENT = "Twilio.CURRENT"  # the SID that names a call's recording in progress
+
+
+@dataclass
+class Options:
+    source: str  # OutboundAPI, DialVerb, StartCallRecordingAPI
+    channels: int = 1
+    trim: bool = False
+    track: str = "both"  # inbound, outbound, both
+    callback: str | None = None
+    callback_method: str = "POST"
+    callback_events: tuple[str, ...] = ("completed",)
+    skip_paused: bool = False  # PauseBehavior=skip: paused time is left out instead of kept as silence
+
+
+def recording_options(params: Any, source: str) -> Options:
+    """The Recording* parameters of a call create (or a REST recording start), as Options."""
+    events = params.get("RecordingStatusCallbackEvent") or ["completed"]
+    return Options(
+        source=source,
+        channels=2 if params.get("RecordingChannels") == "dual" else 1,
+        trim=params.get("Trim", "trim-silence") == "trim-silence",
+        track=params.get("RecordingTrack") or "both",
+        callback=params.get("RecordingStatusCallback"),
+        callback_method=params.get("RecordingStatusCallbackMethod") or "POST",
+        callback_events=tuple(events),
+        skip_paused=params.get("PauseBehavior") == "skip",
+    )
+
+
+@dataclass
+class CallRecording:
+    """One recording of a call: the windows of time it covers, and the other leg it also hears (a Dial's)."""
+
+    sid: str
+    call_sid: str
+    account_sid: str
+    options: Options
+    peer_sid: str | None = None
+    windows: list[list[dt.datetime | None]] = field(
+        default_factory=list
+    )  # [start, end] of each active stretch
+
+    @property
+    def status(self) -> str:
+        return "in-progress" if self.windows and self.windows[-1][1] is None else "paused"
+
+
+class CallRecorder:
+    """The live recordings of the platform's calls."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+        self.live: dict[str, CallRecording] = {}
+
+    def start(self, call: Any, options: Options, peer_sid: str | None = None) -> CallRecording:
+        now = utcnow()
+        rec = CallRecording(new_sid("RE"), call["sid"], call["account_sid"], options, peer_sid, [[now, None]])
+        with self.p.db.tx() as conn:
+            conn.execute(
+                insert(recordings).values(
+                    sid=rec.sid,
+                    account_sid=rec.account_sid,
+                    call_sid=rec.call_sid,
+                    status="in-progress",
+                    source=options.source,
+                    channels=options.channels,
+                    track=options.track,
+                    start_time=now,
+                    date_created=now,
+                    date_updated=now,
+                )
+            )
+        self.live[rec.sid] = rec
+        self._callback(rec, "in-progress", 0)
+        return rec
+
+    def of_call(self, call_sid: str) -> list[CallRecording]:
+        return [r for r in self.live.values() if r.call_sid == call_sid]
+
+    def pause(self, rec: CallRecording) -> None:
+        if rec.status == "in-progress":
+            rec.windows[-1][1] = utcnow()
+            self._set_status(rec, "paused")
+
+    def resume(self, rec: CallRecording) -> None:
+        if rec.status == "paused":
+            rec.windows.append([utcnow(), None])
+            self._set_status(rec, "in-progress")
+
+    async def stop(self, rec: CallRecording) -> tuple[str, int]:
+        """Render, keep and report the recording; (its status, its duration in seconds)."""
+        self.live.pop(rec.sid, None)
+        if rec.status == "in-progress":
+            rec.windows[-1][1] = utcnow()
+        try:
+            pcm = await self._render(rec)
+        except Exception:
+            log.exception("recording %s of %s could not be made", rec.sid, rec.call_sid)
+            pcm = b""
+        frames = len(pcm) // (audio.WIDTH * rec.options.channels)
+        duration = round(frames / audio.RATE)
+        status = "completed" if duration > 0 else "absent"
+        with self.p.db.tx() as conn:
+            conn.execute(
+                update(recordings)
+                .where(recordings.c.sid == rec.sid)
+                .values(status=status, duration=duration, date_updated=utcnow())
+            )
+            if status == "completed":
+                conn.execute(insert(recording_media).values(recording_sid=rec.sid, pcm=pcm))
+        self._callback(rec, status, duration)
+        return status, duration
+
+    async def stop_call(self, call_sid: str) -> None:
+        """The call ended: its recordings end with it."""
+        for rec in self.of_call(call_sid):
+            await self.stop(rec)
+
+    def url(self, rec: CallRecording) -> str:
+        return self.p.settings.base_url + recording_uri(rec.account_sid, rec.sid)
+
+    def _set_status(self, rec: CallRecording, status: str) -> None:
+        with self.p.db.tx() as conn:
+            conn.execute(
+                update(recordings)
+                .where(recordings.c.sid == rec.sid)
+                .values(status=status, date_updated=utcnow())
+            )
+
+    def _callback(self, rec: CallRecording, status: str, duration: int) -> None:
+        o = rec.options
+        if not o.callback or status not in o.callback_events:
+            return
+        start = rec.windows[0][0] or utcnow()
+        params = [
+            ("AccountSid", rec.account_sid),
+            ("CallSid", rec.call_sid),
+            ("RecordingSid", rec.sid),
+            ("RecordingUrl", self.url(rec)),
+            ("RecordingStatus", status),
+            ("RecordingDuration", str(duration)),
+            ("RecordingChannels", str(o.channels)),
+            ("RecordingSource", o.source),
+            ("RecordingTrack", o.track),
+            ("RecordingStartTime", start.strftime("%a, %d %b %Y %H:%M:%S +0000")),
+        ]
+        with self.p.db.tx() as conn:
+            enqueue_callback(
+                conn,
+                rec.account_sid,
+                o.callback,
+                o.callback_method,
+                params,
+                key=rec.sid,
+                call_sid=rec.call_sid,
+            )
+        self.p.jobs.wake()
+
+    # -- the audio ----------------------------------------------------------------------------------
+    def _offset(self, rec: CallRecording, at: dt.datetime) -> float | None:
+        """Where `at` falls in the recording, in simulated seconds; None while it was paused."""
+        scale = self.p.settings.time_scale
+        elapsed = 0.0
+        first = rec.windows[0][0]
+        assert first is not None
+        for start, end in rec.windows:
+            assert start is not None and end is not None
+            if start <= at <= end:
+                base = elapsed if rec.options.skip_paused else (start - first).total_seconds() / scale
+                return base + (at - start).total_seconds() / scale
+            elapsed += (end - start).total_seconds() / scale
+        return None
+
+    def _length(self, rec: CallRecording) -> float:
+        scale = self.p.settings.time_scale
+        spans = [(s, e) for s, e in rec.windows if s is not None and e is not None]
+        if rec.options.skip_paused:
+            return sum((e - s).total_seconds() for s, e in spans) / scale
+        return (spans[-1][1] - spans[0][0]).total_seconds() / scale
+
+    async def _render(self, rec: CallRecording) -> bytes:
+        length = self._length(rec)
+        inbound = array("h", audio.silence(length))
+        outbound = array("h", audio.silence(length))
+        sids = [rec.call_sid] + ([rec.peer_sid] if rec.peer_sid else [])
+        with self.p.db.tx() as conn:
+            rows = list(
+                conn.execute(
+                    select(call_events.c.call_sid, call_events.c.event, call_events.c.date_created)
+                    .where(call_events.c.call_sid.in_(sids))
+                    .order_by(call_events.c.seq)
+                ).mappings()
+            )
+            sounds = [(row, await self._sound(conn, row, rec.call_sid)) for row in rows]
+        for row, sound in sounds:
+            if sound is None:
+                continue
+            pcm, track, ends_here = sound
+            at = self._offset(rec, row["date_created"])
+            if at is None:
+                continue
+            start = at - audio.duration(pcm) if ends_here else at
+            audio.overlay(inbound if track == "inbound" else outbound, pcm, max(0.0, start))
+        chosen = {"inbound": (inbound, None), "outbound": (outbound, None)}.get(rec.options.track)
+        if chosen is not None:
+            pcm = chosen[0].tobytes()
+        elif rec.options.channels == 2:
+            return audio.interleave(inbound.tobytes(), outbound.tobytes())
+        else:
+            pcm = audio.mix(inbound.tobytes(), outbound.tobytes())
+        return audio.trim(pcm) if rec.options.trim else pcm
+
+    async def _sound(self, conn: Any, row: Any, call_sid: str) -> tuple[bytes, str, bool] | None:
+        """The audio of one transcript event, its track, and whether the event marks its end."""
+        event = row["event"]
+        kind = event.get("event")
+        own = row["call_sid"] == call_sid
+        words = event.get("text") or event.get("speech")
+        if kind == "say" and own:
+            return await tts.synthesize(event["text"]), "outbound", False
+        if kind == "heard" and words:
+            return await tts.synthesize(words), "outbound" if own else "inbound", False
+        if kind == "gather" and own and event.get("speech"):
+            return await tts.synthesize(event["speech"]), "inbound", True
+        if kind == "record" and own and event.get("recording_sid"):
+            pcm = load_audio(conn, event["recording_sid"])
+            return (pcm, "inbound", True) if pcm else None
+        return None
