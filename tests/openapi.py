@@ -26,10 +26,15 @@ _PARAM = re.compile(r"\\\{[^}/]+\\\}")  # a `{Name}` placeholder after re.escape
 
 
 def _allow_null_in_enums(node: Any) -> None:
-    """OAS 3.0.3: `nullable` does not extend `enum`; Twilio means it to, so add None explicitly."""
+    """OAS 3.0.3: `nullable` does not extend `enum`; Twilio means it to, so add None explicitly. An enum
+    whose own description says it is `null` at times (a conference's `reason_conference_ended` while it is
+    in progress) gets None too: the document forgot `nullable` there."""
     if isinstance(node, dict):
-        if node.get("nullable") is True and isinstance(node.get("enum"), list) and None not in node["enum"]:
-            node["enum"] = [*node["enum"], None]
+        documented_null = "`null`" in str(node.get("description", ""))
+        if (node.get("nullable") is True or documented_null) and isinstance(node.get("enum"), list):
+            node["nullable"] = True
+            if None not in node["enum"]:
+                node["enum"] = [*node["enum"], None]
         for value in node.values():
             _allow_null_in_enums(value)
     elif isinstance(node, list):

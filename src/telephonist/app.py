@@ -22,6 +22,7 @@ from telephonist.api import (
     accounts,
     applications,
     calls,
+    conferences,
     keys,
     messages,
     notifications,
@@ -194,6 +195,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         *queues.routes,
         *applications.routes,
         *keys.routes,
+        *conferences.routes,
         *sim.routes,
         Route("/twimlets/{name}", serve_twimlet, methods=["GET", "POST"]),
     ]

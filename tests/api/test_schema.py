@@ -294,3 +294,29 @@ def test_applications_and_keys(tel: Telephonist) -> None:
         _check("GET", h.get(_acct(tel, f"/Keys/{key['sid']}.json")), 200)
         _check("POST", h.post(_acct(tel, f"/Keys/{key['sid']}.json"), data={"FriendlyName": "k2"}), 200)
         _check("DELETE", h.delete(_acct(tel, f"/Keys/{key['sid']}.json")), 204)
+
+
+# -- Conferences and Participants ----------------------------------------------------------------
+
+
+def test_conferences_and_participants(tel: Telephonist) -> None:
+    twiml = "<Response><Dial><Conference>schema</Conference></Dial></Response>"
+    with tel.http as h:
+        call = _check(
+            "POST",
+            h.post(_acct(tel, "/Calls.json"), data={"To": "+15551119070", "From": FROM, "Twiml": twiml}),
+            201,
+        )
+        page = wait_until(lambda: h.get(_acct(tel, "/Conferences.json")).json()["conferences"])
+        conf = page[0]["sid"]
+        _check("GET", h.get(_acct(tel, "/Conferences.json")), 200)
+        _check("GET", h.get(_acct(tel, f"/Conferences/{conf}.json")), 200)
+        parts = _acct(tel, f"/Conferences/{conf}/Participants")
+        wait_until(lambda: h.get(parts + ".json").json()["participants"])
+        _check("GET", h.get(parts + ".json"), 200)
+        _check("GET", h.get(f"{parts}/{call['sid']}.json"), 200)
+        _check("POST", h.post(f"{parts}/{call['sid']}.json", data={"Muted": "true"}), 200)
+        added = _check("POST", h.post(parts + ".json", data={"From": FROM, "To": "+15551119071"}), 201)
+        wait_until(lambda: h.get(f"{parts}/{added['call_sid']}.json").json()["status"] == "connected")
+        _check("DELETE", h.delete(f"{parts}/{added['call_sid']}.json"), 204)
+        _check("POST", h.post(_acct(tel, f"/Conferences/{conf}.json"), data={"Status": "completed"}), 200)

@@ -7,6 +7,7 @@ import pytest
 
 from telephonist.twiml import TwiMLError, parse_messaging, parse_voice
 from telephonist.twiml.verbs import (
+    ConferenceTarget,
     Dial,
     DialTarget,
     Document,
@@ -412,8 +413,47 @@ def test_dial_client_caller_id_may_be_an_identity() -> None:
     assert only('<Dial callerId="support"><Client>alice</Client></Dial>').caller_id == "support"  # type: ignore[attr-defined]
 
 
-def test_dial_to_a_conference_is_skipped_until_conferences_run() -> None:
-    assert voice("<Dial><Conference>room</Conference></Dial>").verbs == (Unsupported("Dial><Conference"),)
+def test_dial_conference_attributes() -> None:
+    dial = only(
+        '<Dial><Conference muted="true" beep="onExit" startConferenceOnEnter="false" '
+        'endConferenceOnExit="true" '
+        'waitUrl="" waitMethod="GET" maxParticipants="10" coach="CA1" participantLabel="expert" '
+        'statusCallback="/s" statusCallbackEvent="start end join">room</Conference></Dial>'
+    )
+    assert dial.conference == ConferenceTarget(  # type: ignore[attr-defined]
+        name="room",
+        muted=True,
+        beep="onExit",
+        start_on_enter=False,
+        end_on_exit=True,
+        wait_url="",
+        wait_method="GET",
+        max_participants=10,
+        coach="CA1",
+        label="expert",
+        status_callback="/s",
+        status_callback_event=("start", "end", "join"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("attrs", "code"),
+    [
+        ('muted="yes"', 13230),
+        ('endConferenceOnExit="1"', 13231),
+        ('startConferenceOnEnter="no"', 13232),
+        ('waitMethod="PUT"', 13234),
+        ('beep="loud"', 13235),
+        ('record="always"', 13217),
+        ('statusCallbackEvent="started"', 13215),
+    ],
+)
+def test_dial_conference_errors(attrs: str, code: int) -> None:
+    assert error_code(f"<Response><Dial><Conference {attrs}>room</Conference></Dial></Response>") == code
+
+
+def test_dial_conference_needs_a_name() -> None:
+    assert error_code("<Response><Dial><Conference/></Dial></Response>") == 13237
 
 
 # -- queues --------------------------------------------------------------------------------------

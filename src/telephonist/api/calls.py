@@ -147,14 +147,16 @@ def recording_params(ctx: Ctx, record: bool) -> dict[str, Any]:
     return out
 
 
-def validate_create(ctx: Ctx) -> tuple[str, str, dict[str, Any]]:
+def validate_create(ctx: Ctx, program: bool = True) -> tuple[str, str, dict[str, Any]]:
+    """To, From and the engine's parameters of a new call; `program`: it needs Url, Twiml or an
+    ApplicationSid (a conference participant's call has its TwiML made for it)."""
     p = ctx.params
     raw_to, raw_from = p.get("To"), p.get("From")
     if not raw_to:
         raise TwilioError(21201, "No 'To' number is specified")
     if not raw_from:
         raise TwilioError(21213, "No 'From' number is specified")
-    if not p.get("Url") and not p.get("Twiml") and not p.get("ApplicationSid"):
+    if program and not p.get("Url") and not p.get("Twiml") and not p.get("ApplicationSid"):
         raise TwilioError(21205, "Url parameter is required. Provide Url, Twiml or ApplicationSid.")
     to = address(raw_to)
     if to is None:
@@ -169,7 +171,9 @@ def validate_create(ctx: Ctx) -> tuple[str, str, dict[str, Any]]:
         )
     if to_e164(to) and sender.startswith("client:"):
         raise TwilioError(21212, "The 'From' must be a phone number when calling a phone number.")
-    params = _program(ctx, 21205)
+    params = _program(ctx, 21205) if program else {}
+    if not program and p.get("StatusCallback"):
+        params = {k: v for k, v in _program(ctx, 21205).items() if k.startswith("StatusCallback")}
     timeout = p.integer("Timeout", 60, code=21208)
     if not 1 <= timeout <= 600:
         raise TwilioError(21208, f"Timeout must be between 1 and 600 seconds, not {timeout}")

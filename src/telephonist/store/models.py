@@ -211,6 +211,36 @@ api_keys = _resource(
     Column("secret_sha256", String(64), nullable=False),
 )
 
+conferences = _resource(
+    "conferences",
+    Column("account_sid", String(34), nullable=False),
+    Column("friendly_name", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # init, in-progress, completed
+    Column("region", String(8), nullable=False),
+    Column("reason_conference_ended", String(64)),
+    Column("call_sid_ending_conference", String(34)),
+    indexes=(Index("ix_conferences_account_name", "account_sid", "friendly_name"),),
+)
+
+participants = Table(
+    "participants",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("conference_sid", String(34), nullable=False, index=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("call_sid", String(34), nullable=False),
+    Column("label", String(128)),
+    Column("status", String(16), nullable=False),  # queued, connecting, ringing, connected, complete, failed
+    Column("muted", Boolean, nullable=False),
+    Column("hold", Boolean, nullable=False),
+    Column("coaching", Boolean, nullable=False),
+    Column("call_sid_to_coach", String(34)),
+    Column("start_conference_on_enter", Boolean, nullable=False),
+    Column("end_conference_on_exit", Boolean, nullable=False),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)
+
 # Durable work: delivery receipts, inbound webhooks, status callbacks, call starts. Written in the same
 # transaction as the resource they concern, deleted when done. (Message sends need no job: see messages.)
 jobs = Table(

@@ -15,6 +15,7 @@ from defusedxml.ElementTree import fromstring
 
 from telephonist.numbers import to_e164
 from telephonist.twiml.verbs import (
+    ConferenceTarget,
     Dial,
     DialTarget,
     Document,
@@ -345,16 +346,19 @@ def _dial(el: Element, w: list[tuple[int, str]]) -> Dial:
             raise TwiMLError(13223, f"<Dial> '{text}' is not a valid phone number")
         targets.append(DialTarget("number", number))
     queue: QueueTarget | None = None
+    conference: ConferenceTarget | None = None
     for child in el:
         if child.tag in ("Number", "Client", "Sip"):
             targets.append(_noun(child, w))
-        elif child.tag == "Queue" and queue is None:
+        elif child.tag == "Queue" and queue is None and conference is None:
             queue = _queue_noun(child, w)
+        elif child.tag == "Conference" and queue is None and conference is None:
+            conference = _conference_noun(child, w)
         else:
             raise TwiMLError(13215, f"<{child.tag}> cannot be nested in <Dial> here")
-    if queue is not None and targets:
-        raise TwiMLError(13215, "<Dial><Queue> dials nothing else")
-    if not targets and queue is None:
+    if (queue is not None or conference is not None) and targets:
+        raise TwiMLError(13215, "<Dial> with a <Queue> or <Conference> dials nothing else")
+    if not targets and queue is None and conference is None:
         raise TwiMLError(13215, "<Dial> needs a number or a noun to dial")
     if len(targets) > MAX_DIAL_TARGETS:
         raise TwiMLError(13250, f"<Dial> can dial at most {MAX_DIAL_TARGETS} numbers, clients or SIP URIs")
@@ -377,6 +381,7 @@ def _dial(el: Element, w: list[tuple[int, str]]) -> Dial:
         answer_on_bridge=r.boolean("answerOnBridge", False, 13219),
         sequential=r.boolean("sequential", False, 13218),
         queue=queue,
+        conference=conference,
         recording_status_callback=r.text("recordingStatusCallback"),
         recording_status_callback_method=r.method("recordingStatusCallbackMethod", 13210),
         recording_status_callback_event=_recording_events(r, "Dial"),
@@ -400,6 +405,64 @@ def _choice(r: _Reader, name: str, allowed: tuple[str, ...], code: int) -> str:
 
 
 MAX_QUEUE_NAME = 64
+
+
+CONFERENCE_EVENTS = ("start", "end", "join", "leave", "mute", "hold", "modify", "speaker", "announcement")
+_CONFERENCE_ATTRS = {
+    "muted",
+    "beep",
+    "startConferenceOnEnter",
+    "endConferenceOnExit",
+    "waitUrl",
+    "waitMethod",
+    "maxParticipants",
+    "record",
+    "region",
+    "coach",
+    "trim",
+    "statusCallback",
+    "statusCallbackMethod",
+    "statusCallbackEvent",
+    "recordingStatusCallback",
+    "recordingStatusCallbackMethod",
+    "recordingStatusCallbackEvent",
+    "eventCallbackUrl",
+    "jitterBufferSize",
+    "participantLabel",
+}
+
+
+def _conference_noun(el: Element, w: list[tuple[int, str]]) -> ConferenceTarget:
+    r = _Reader(el, _CONFERENCE_ATTRS, w)
+    name = _text(el)
+    if not name or len(name) > 128:
+        raise TwiMLError(13237, "<Conference> needs a room name of at most 128 characters")
+    beep = r.text("beep", "true") or "true"
+    if beep not in ("true", "false", "onEnter", "onExit"):
+        raise TwiMLError(13235, f"<Conference> beep='{beep}' must be true, false, onEnter or onExit")
+    if (r.text("record") or "do-not-record") not in ("do-not-record", "record-from-start"):
+        raise TwiMLError(13217, "<Conference> record must be do-not-record or record-from-start")
+    if r.text("record") == "record-from-start":
+        w.append((12200, "<Conference record> is not supported yet: the conference is not recorded"))
+    events = tuple((r.text("statusCallbackEvent") or "").replace(",", " ").split())
+    if any(e not in CONFERENCE_EVENTS for e in events):
+        raise TwiMLError(13215, f"<Conference> statusCallbackEvent='{' '.join(events)}' is invalid")
+    size = r.integer("maxParticipants", 250, 13215, minimum=2)
+    return ConferenceTarget(
+        name=name,
+        muted=r.boolean("muted", False, 13230),
+        beep=beep,
+        start_on_enter=r.boolean("startConferenceOnEnter", True, 13232),
+        end_on_exit=r.boolean("endConferenceOnExit", False, 13231),
+        wait_url=r.text("waitUrl"),
+        wait_method=r.method("waitMethod", 13234),
+        max_participants=min(250, size),
+        coach=r.text("coach"),
+        label=r.text("participantLabel"),
+        status_callback=r.text("statusCallback"),
+        status_callback_method=r.method("statusCallbackMethod", 13210),
+        status_callback_event=events,
+    )
 
 
 def _queue_noun(el: Element, w: list[tuple[int, str]]) -> QueueTarget:
@@ -521,10 +584,7 @@ def parse_voice(xml: str | bytes) -> Document:
     verbs: list[VoiceVerb] = []
     for el in root:
         make = _VOICE.get(el.tag)
-        later = next((c.tag for c in el if el.tag == "Dial" and c.tag == "Conference"), None)
-        if later is not None:  # until conferences and queues run: skipped with a warning, as before
-            verbs.append(Unsupported(f"Dial><{later}"))
-        elif make is not None:
+        if make is not None:
             verbs.append(make(el, warnings))
         elif el.tag in _LATER:
             verbs.append(Unsupported(el.tag))

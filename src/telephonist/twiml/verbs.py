@@ -100,6 +100,25 @@ class QueueTarget:
 
 
 @dataclass(frozen=True)
+class ConferenceTarget:
+    """`<Dial><Conference>`: join the account's conference room of that name."""
+
+    name: str
+    muted: bool = False
+    beep: str = "true"  # true, false, onEnter, onExit
+    start_on_enter: bool = True
+    end_on_exit: bool = False
+    wait_url: str | None = None  # None: hold music; "": silence
+    wait_method: str = "POST"
+    max_participants: int = 250
+    coach: str | None = None  # the CallSid this participant coaches (heard by that one only)
+    label: str | None = None
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_event: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Dial:
     targets: tuple[DialTarget, ...]
     action: str | None = None  # None: fall through to the next verb
@@ -112,6 +131,7 @@ class Dial:
     answer_on_bridge: bool = False
     sequential: bool = False
     queue: QueueTarget | None = None  # instead of targets
+    conference: ConferenceTarget | None = None  # instead of targets
     recording_status_callback: str | None = None
     recording_status_callback_method: str = "POST"
     recording_status_callback_event: tuple[str, ...] = ("completed",)

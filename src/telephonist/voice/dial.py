@@ -127,10 +127,25 @@ class DialRunner:
         if dial.record.startswith("record-from-ringing"):
             self._record()
         try:
-            outcome = await (self._from_queue() if dial.queue is not None else self._dial_out(caller_id))
+            if dial.conference is not None:
+                outcome = await self._conference()
+            elif dial.queue is not None:
+                outcome = await self._from_queue()
+            else:
+                outcome = await self._dial_out(caller_id)
         finally:
             recorded = await self._stop_recording()
         return replace(outcome, extra=outcome.extra + recorded)
+
+    async def _conference(self) -> DialOutcome:
+        assert self.dial.conference is not None
+        status, conference_sid = await self.parent.p.voice.conferences.attend(
+            self.parent,
+            self.dial.conference,
+            self.dial.hangup_on_star,
+            self.dial.time_limit * self.parent.p.settings.time_scale,
+        )
+        return DialOutcome(status, extra=(("ConferenceSid", conference_sid),))
 
     async def _dial_out(self, caller_id: str) -> DialOutcome:
         self.parent._event({"event": "dial", "to": [t.address for t in self.dial.targets]})

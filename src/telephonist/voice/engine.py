@@ -15,6 +15,7 @@ from telephonist.store.db import Row, utcnow
 from telephonist.store.jobs import Job, enqueue, finish
 from telephonist.store.models import calls
 from telephonist.voice.callrecording import CallRecorder
+from telephonist.voice.conference import Conferences
 from telephonist.voice.interpreter import Source
 from telephonist.voice.queues import Queues
 from telephonist.voice.session import CallSession
@@ -46,6 +47,7 @@ class VoiceEngine:
         self.sessions: dict[str, CallSession] = {}
         self.queues = Queues(platform)
         self.recorder = CallRecorder(platform)
+        self.conferences = Conferences(platform)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def create_outbound(

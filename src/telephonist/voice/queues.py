@@ -210,7 +210,7 @@ class EnqueueVerb:
             ]
             loaded = await s._fetch(Source(url=how.url, method=how.method), extra)
             if loaded is not None:
-                await self._drive(*loaded, extra=extra)
+                await drive(self.s, *loaded, extra=extra)
         how.ready.set_result(True)
         await how.over.wait()
         return self._result("bridged", queue, waited)
@@ -237,7 +237,7 @@ class EnqueueVerb:
                 s._event({"event": "play", "url": HOLD_MUSIC})
                 await s.leg.play(HOLD_MUSIC)
                 continue
-            end = await self._drive(*loaded, extra=extra)
+            end = await drive(self.s, *loaded, extra=extra)
             if end.leave:
                 return "leave"
             if end.hangup:
@@ -260,24 +260,24 @@ class EnqueueVerb:
             ("MaxQueueSize", str(row["max_size"])),
         ]
 
-    async def _drive(self, document: Any, url: str, extra: list[tuple[str, str]]) -> End:
-        """Run a wait (or dequeue) document on the caller: prompts, Gather, Redirect, Leave, Hangup."""
-        s = self.s
-        gen = interpret(document, url, in_queue=True)
-        result: Any = None
-        while True:
-            try:
-                command = gen.send(result)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            if isinstance(command, Fetch):
-                result = await s._fetch(
-                    Source(url=command.url, method=command.method), [*extra, *command.params]
-                )
-            elif isinstance(command, DialOut | Capture | Wait):
-                s._notify(12200, "Only Play, Say, Pause, Gather, Redirect, Leave and Hangup run in a queue")
-                result = {DialOut: (("DialCallStatus", "failed"),), Capture: None, Wait: ("error", ())}[
-                    type(command)
-                ]
-            else:
-                result = await s._perform(command)
+
+async def drive(s: CallSession, document: Any, url: str, extra: list[tuple[str, str]]) -> End:
+    """Run a document that may only play to the caller while it waits (a queue's or a conference's wait
+    document, a dequeue or hold URL): prompts, Gather, Redirect, Leave and Hangup; `extra` goes with
+    each fetch."""
+    gen = interpret(document, url, in_queue=True)
+    result: Any = None
+    while True:
+        try:
+            command = gen.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        if isinstance(command, Fetch):
+            result = await s._fetch(Source(url=command.url, method=command.method), [*extra, *command.params])
+        elif isinstance(command, DialOut | Capture | Wait):
+            s._notify(12200, "Only Play, Say, Pause, Gather, Redirect, Leave and Hangup run while waiting")
+            result = {DialOut: (("DialCallStatus", "failed"),), Capture: None, Wait: ("error", ())}[
+                type(command)
+            ]
+        else:
+            result = await s._perform(command)

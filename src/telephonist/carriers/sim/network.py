@@ -219,6 +219,7 @@ class SimLeg(Leg):
         self.number = number
         self.local = local
         self.bridged: SimLeg | None = None
+        self.room: SimRoom | None = None
         self.inputs = inputs  # per-call GatherInput; the phone's own queue is used when this runs out
         self.keys: asyncio.Queue[str] = asyncio.Queue()
         self._input = asyncio.Event()  # a key or utterance arrived (interrupts a prompt)
@@ -342,8 +343,7 @@ class SimLeg(Leg):
                 self._put(key)
             if "speech" in event:
                 self._put("speech:" + event["speech"])
-        if self.bridged is not None:
-            self.bridged._to_far_end(event)
+        self._pass_on(event)
 
     def _to_far_end(self, event: dict[str, Any]) -> None:
         if self.number is not None:
@@ -363,14 +363,19 @@ class SimLeg(Leg):
         """The virtual phone presses keys."""
         for key in keys:
             self._put(key)
-        if self.bridged is not None:
-            self.bridged._to_far_end({"from": self.number, "digits": keys})
+        self._pass_on({"from": self.number, "digits": keys})
 
     def speak(self, text: str) -> None:
         """The virtual phone says something."""
         self._put("speech:" + text)
+        self._pass_on({"from": self.number, "speech": text})
+
+    def _pass_on(self, event: dict[str, Any]) -> None:
+        """What the far end sent reaches the other party of a bridge, or the others in a conference."""
         if self.bridged is not None:
-            self.bridged._to_far_end({"from": self.number, "speech": text})
+            self.bridged._to_far_end(event)
+        if self.room is not None:
+            self.room.send(self, event)
 
     async def record(self, max_length: float, timeout: float, finish_on_key: str) -> Heard:
         """A scripted GatherInput entry (or live /Speech and /Digits) is what the phone says; silence
@@ -486,3 +491,43 @@ class SimLeg(Leg):
         self.ended.set()
         self.net.forget(self.call_sid)
         self.on_remote_hangup()
+
+
+@dataclass
+class Seat:
+    """How a leg sits in a conference: muted (not heard), on hold (neither hears nor is heard), or
+    coaching one other leg (heard by that one only)."""
+
+    muted: bool = False
+    hold: bool = False
+    coaching: SimLeg | None = None
+
+
+class SimRoom:
+    """A conference's audio: what one member's far end sends reaches every member that may hear it."""
+
+    def __init__(self) -> None:
+        self.seats: dict[SimLeg, Seat] = {}
+
+    def add(self, leg: Leg, seat: Seat) -> None:
+        assert isinstance(leg, SimLeg)
+        leg.room = self
+        self.seats[leg] = seat
+
+    def seat(self, leg: Leg) -> Seat:
+        assert isinstance(leg, SimLeg)
+        return self.seats[leg]
+
+    def remove(self, leg: Leg) -> None:
+        assert isinstance(leg, SimLeg)
+        self.seats.pop(leg, None)
+        leg.room = None
+
+    def send(self, source: SimLeg, event: dict[str, Any]) -> None:
+        seat = self.seats.get(source)
+        if seat is None or seat.muted or seat.hold:
+            return
+        for leg, other in list(self.seats.items()):
+            if leg is source or other.hold or (seat.coaching is not None and leg is not seat.coaching):
+                continue
+            leg._to_far_end(event)

@@ -1,0 +1,161 @@
+"""Conferences on the simulated network: rooms that wait for a moderator, what each participant hears,
+the Conference and Participant resources, and the conference status callbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from twilio.base.exceptions import TwilioRestException
+
+from conftest import Telephonist, WebApp, wait_until
+
+from .support import events, params, place, signed, wait_event
+
+CALLERS = [f"+1555123060{i}" for i in range(1, 5)]
+MODERATOR = "+15551230699"
+AFTER = "<Say>The conference has ended.</Say>"
+
+
+def join(
+    tel: Telephonist, number: str, conference: str = "<Conference>standup</Conference>", after: str = AFTER
+) -> str:
+    return place(tel, to=number, twiml=f"<Response><Dial>{conference}</Dial>{after}</Response>")
+
+
+def room(tel: Telephonist, name: str = "standup") -> Any:
+    return wait_until(lambda: tel.client().conferences.list(friendly_name=name))[0]
+
+
+def in_room(tel: Telephonist, conference_sid: str) -> set[str]:
+    return {p.call_sid for p in tel.client().conferences(conference_sid).participants.list()}
+
+
+def test_five_party_conference_waits_for_the_moderator_and_ends_when_they_leave(
+    tel: Telephonist, webapp: WebApp
+) -> None:
+    waiting = '<Conference startConferenceOnEnter="false">standup</Conference>'
+    calls = [join(tel, number, waiting) for number in CALLERS]
+    conf = room(tel)
+    wait_until(lambda: in_room(tel, conf.sid) == set(calls))
+    assert tel.client().conferences(conf.sid).fetch().status == "init"
+    wait_until(lambda: all(events(tel, sid, "play") for sid in calls))  # hold music while waiting
+    moderator = join(
+        tel,
+        MODERATOR,
+        '<Conference startConferenceOnEnter="true" endConferenceOnExit="true">standup</Conference>',
+    )
+    wait_until(lambda: tel.client().conferences(conf.sid).fetch().status == "in-progress")
+    assert len(tel.client().conferences(conf.sid).participants.list()) == 5
+    wait_until(lambda: all(events(tel, sid, "beep") for sid in calls))
+    # everyone hears the moderator
+    tel.sim("POST", f"/Calls/{moderator}/Speech", Text="Good morning everyone")
+    for sid in calls:
+        heard = wait_event(tel, sid, "heard")
+        assert heard[0] == {"event": "heard", "from": MODERATOR, "speech": "Good morning everyone"}
+    tel.sim("POST", f"/Calls/{moderator}/Hangup")
+    for sid in calls:
+        tel.call_final(sid)
+        assert events(tel, sid, "say")[-1]["text"] == "The conference has ended."
+    ended = tel.client().conferences(conf.sid).fetch()
+    assert (ended.status, ended.reason_conference_ended, ended.call_sid_ending_conference) == (
+        "completed",
+        "participant-with-end-conference-on-exit-left",
+        moderator,
+    )
+    assert [e["action"] for e in events(tel, calls[0], "conference")] == ["join", "leave"]
+
+
+def test_muted_and_held_participants_are_not_heard(tel: Telephonist) -> None:
+    a, b, c = (join(tel, n) for n in CALLERS[:3])
+    conf = room(tel)
+    wait_until(lambda: in_room(tel, conf.sid) == {a, b, c})
+    client = tel.client()
+    muted = client.conferences(conf.sid).participants(a).update(muted=True)
+    assert muted.muted is True
+    assert [p.call_sid for p in client.conferences(conf.sid).participants.list(muted=True)] == [a]
+    tel.sim("POST", f"/Calls/{a}/Speech", Text="can anyone hear me")
+    client.conferences(conf.sid).participants(c).update(hold=True)
+    tel.sim("POST", f"/Calls/{b}/Speech", Text="only the unheld hear this")
+    assert wait_event(tel, a, "heard")[0]["speech"] == "only the unheld hear this"
+    assert [e for e in events(tel, b, "heard")] == []
+    assert events(tel, c, "heard") == []
+    client.conferences(conf.sid).update(status="completed")
+    for sid in (a, b, c):
+        tel.call_final(sid)
+
+
+def test_kicked_participant_goes_on_after_the_dial(tel: Telephonist) -> None:
+    a, b = join(tel, CALLERS[0]), join(tel, CALLERS[1])
+    conf = room(tel)
+    wait_until(lambda: in_room(tel, conf.sid) == {a, b})
+    assert tel.client().conferences(conf.sid).participants(a).delete() is True
+    tel.call_final(a)
+    assert events(tel, a, "say")[-1]["text"] == "The conference has ended."
+    assert in_room(tel, conf.sid) == {b}
+    with pytest.raises(TwilioRestException) as info:
+        tel.client().conferences(conf.sid).participants(a).update(muted=True)
+    assert info.value.code == 21220
+    tel.sim("POST", f"/Calls/{b}/Hangup")
+    tel.call_final(b)
+    assert tel.client().conferences(conf.sid).fetch().reason_conference_ended == "last-participant-left"
+
+
+def test_announcement_is_heard_by_everyone(tel: Telephonist, webapp: WebApp) -> None:
+    a, b = join(tel, CALLERS[0]), join(tel, CALLERS[1])
+    conf = room(tel)
+    wait_until(lambda: in_room(tel, conf.sid) == {a, b})
+    url = webapp.twiml("/announce", "<Response><Say>Five minutes left.</Say></Response>")
+    tel.client().conferences(conf.sid).update(announce_url=url)
+    for sid in (a, b):
+        assert "Five minutes left." in [e["text"] for e in wait_event(tel, sid, "say")]
+    assert params(webapp.wait_hits("/announce")[0])["ConferenceSid"] == conf.sid
+    tel.client().conferences(conf.sid).update(status="completed")
+    for sid in (a, b):
+        tel.call_final(sid)
+
+
+def test_participant_created_over_rest_dials_into_the_room(tel: Telephonist) -> None:
+    a = join(tel, CALLERS[0])
+    conf = room(tel)
+    wait_until(lambda: in_room(tel, conf.sid) == {a})
+    added = (
+        tel.client()
+        .conferences(conf.sid)
+        .participants.create(from_="+15005550006", to=CALLERS[1], label="expert", muted=True)
+    )
+    assert (added.status, added.label, added.muted) == ("queued", "expert", True)
+    participant = tel.client().conferences(conf.sid).participants("expert")
+    fetched = wait_until(lambda: (p := participant.fetch()).status == "connected" and p)
+    assert fetched.call_sid == added.call_sid and in_room(tel, conf.sid) == {a, added.call_sid}
+    tel.client().conferences(conf.sid).update(status="completed")
+    tel.call_final(added.call_sid)
+    tel.call_final(a)
+
+
+def test_conference_status_callbacks(tel: Telephonist, webapp: WebApp) -> None:
+    status = webapp.url("/conf-status")
+    events_wanted = 'statusCallbackEvent="start end join leave"'
+    noun = f'<Conference statusCallback="{status}" {events_wanted}>standup</Conference>'
+    a = join(tel, CALLERS[0], noun)
+    conf = room(tel)
+    wait_until(lambda: in_room(tel, conf.sid) == {a})
+    tel.sim("POST", f"/Calls/{a}/Hangup")
+    tel.call_final(a)
+    hits = webapp.wait_hits("/conf-status", 4)
+    got = [params(h)["StatusCallbackEvent"] for h in hits]
+    assert got == ["participant-join", "conference-start", "participant-leave", "conference-end"]
+    assert all(params(h)["ConferenceSid"] == conf.sid and signed(h) for h in hits)
+    assert params(hits[-1])["ReasonConferenceEnded"] == "last-participant-left"
+
+
+def test_conferences_list_filters(tel: Telephonist) -> None:
+    a = join(tel, CALLERS[0], "<Conference>alpha</Conference>")
+    conf = room(tel, "alpha")
+    assert [c.sid for c in tel.client().conferences.list(status="in-progress")] == [conf.sid]
+    tel.client().conferences(conf.sid).update(status="completed")
+    tel.call_final(a)
+    assert [c.sid for c in tel.client().conferences.list(status="completed")] == [conf.sid]
+    with pytest.raises(TwilioRestException) as info:
+        tel.client().conferences(conf.sid).update(status="completed")
+    assert info.value.code == 21220
