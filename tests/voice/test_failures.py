@@ -110,6 +110,12 @@ def test_fallback_that_fails_too_plays_the_error(tel: Telephonist, webapp: WebAp
         ('<Response><Say loop="many">Hi</Say></Response>', 13510),
         ('<Response><Gather numDigits="0"/></Response>', 13314),
         ('<Response><Reject reason="maybe"/></Response>', 13810),
+        ("<Response><Dial>" + "<Number>+15551230001</Number>" * 11 + "</Dial></Response>", 13250),
+        ("<Response><Gather><Dial>+15551230001</Dial></Gather></Response>", 13320),
+        ("<Response><Dial><Say>hi</Say></Dial></Response>", 13215),
+        ('<Response><Record maxLength="none"/></Response>', 13612),
+        ("<Response><Enqueue/></Response>", 14204),
+        ('<Response><Dial><Conference beep="loud">room</Conference></Dial></Response>', 13235),
     ],
 )
 def test_invalid_twiml(tel: Telephonist, webapp: WebApp, body: str, code: int) -> None:
