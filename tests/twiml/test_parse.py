@@ -8,6 +8,7 @@ import pytest
 from telephonist.twiml import TwiMLError, parse_messaging, parse_voice
 from telephonist.twiml.verbs import (
     ConferenceTarget,
+    Connect,
     Dial,
     DialTarget,
     Document,
@@ -24,6 +25,7 @@ from telephonist.twiml.verbs import (
     Redirect,
     Reject,
     Say,
+    Stream,
     Unsupported,
 )
 
@@ -535,13 +537,42 @@ def test_record_nested_element_is_a_warning() -> None:
     assert doc.verbs == (Record(),) and [code for code, _ in doc.warnings] == [12200]
 
 
+# -- Connect -------------------------------------------------------------------------------------
+
+
+def test_connect_stream() -> None:
+    verb = only(
+        '<Connect action="/after" method="GET"><Stream url="wss://app.example/media" name="s1" '
+        'statusCallback="/st"><Parameter name="a" value="1"/></Stream></Connect>'
+    )
+    assert verb == Connect(
+        Stream("wss://app.example/media", "s1", status_callback="/st", parameters=(("a", "1"),)),
+        "/after",
+        "GET",
+    )
+
+
+@pytest.mark.parametrize(
+    ("xml", "code"),
+    [
+        ('<Connect><Stream url="https://app.example/media"/></Connect>', 31922),
+        ('<Connect><Stream url="wss://x/m" track="both_tracks"/></Connect>', 31941),
+    ],
+)
+def test_connect_stream_errors(xml: str, code: int) -> None:
+    assert error_code(f"<Response>{xml}</Response>") == code
+
+
+def test_connect_to_anything_else_is_skipped_with_a_warning() -> None:
+    assert voice("<Connect><Room>r</Room></Connect>").verbs == (Unsupported("Connect><Room"),)
+
+
 # -- verbs that are parsed but not run yet, and warnings ---------------------------------------------
 
 
 @pytest.mark.parametrize(
     "name",
     [
-        "Connect",
         "Start",
         "Stop",
         "Pay",

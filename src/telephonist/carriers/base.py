@@ -104,6 +104,10 @@ class Leg(ABC):
         """The next key the far end presses (what `hangupOnStar` listens for during a bridge)."""
 
     @abstractmethod
+    async def read_input(self) -> str:
+        """The next key, or `speech:<words>`, that the far end sends (what a media stream carries)."""
+
+    @abstractmethod
     def drop_input(self) -> None:
         """Forget keys and speech not taken yet: what was said to the other party is not a later answer."""
 

@@ -16,6 +16,7 @@ from defusedxml.ElementTree import fromstring
 from telephonist.numbers import to_e164
 from telephonist.twiml.verbs import (
     ConferenceTarget,
+    Connect,
     Dial,
     DialTarget,
     Document,
@@ -34,6 +35,7 @@ from telephonist.twiml.verbs import (
     Redirect,
     Reject,
     Say,
+    Stream,
     Unsupported,
     VoiceVerb,
 )
@@ -41,7 +43,6 @@ from telephonist.twiml.verbs import (
 MAX_SAY_CHARS = 4096
 # Verbs Twilio runs that this release parses but does not execute yet.
 _LATER = {
-    "Connect",
     "Start",
     "Stop",
     "Pay",
@@ -561,6 +562,35 @@ def _record(el: Element, w: list[tuple[int, str]]) -> Record:
     )
 
 
+def _connect(el: Element, w: list[tuple[int, str]]) -> Connect | Unsupported:
+    r = _Reader(el, {"action", "method"}, w)
+    nouns = list(el)
+    if len(nouns) != 1:
+        raise TwiMLError(12200, "<Connect> takes exactly one noun")
+    noun = nouns[0]
+    if noun.tag != "Stream":  # Room, ConversationRelay, VirtualAgent…: not here
+        return Unsupported(f"Connect><{noun.tag}")
+    s = _Reader(noun, {"url", "name", "track", "statusCallback", "statusCallbackMethod", "connectorName"}, w)
+    url = s.text("url") or ""
+    if not url.startswith(("ws://", "wss://")):
+        raise TwiMLError(31922, f"<Stream> url='{url}' must be a ws:// or wss:// URL")
+    track = s.text("track", "inbound_track") or "inbound_track"
+    if track != "inbound_track":
+        raise TwiMLError(31941, "<Connect><Stream> carries the inbound_track only")
+    params = tuple(
+        (p.attrib.get("name", ""), p.attrib.get("value", "")) for p in noun if p.tag == "Parameter"
+    )
+    stream = Stream(
+        url=url,
+        name=s.text("name"),
+        track=track,
+        status_callback=s.text("statusCallback"),
+        status_callback_method=s.method("statusCallbackMethod", 31951),
+        parameters=params,
+    )
+    return Connect(stream, r.text("action"), r.method("method", 12200))
+
+
 _VOICE: dict[str, Callable[[Element, list[tuple[int, str]]], VoiceVerb]] = {
     "Say": _say,
     "Play": _play,
@@ -575,6 +605,7 @@ _VOICE: dict[str, Callable[[Element, list[tuple[int, str]]], VoiceVerb]] = {
     "Record": _record,
     "Enqueue": _enqueue,
     "Leave": _leave,
+    "Connect": _connect,
 }
 
 

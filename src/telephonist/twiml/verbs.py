@@ -171,6 +171,25 @@ class Leave:
 
 
 @dataclass(frozen=True)
+class Stream:
+    """`<Connect><Stream>`: the call's audio over a WebSocket, in Twilio's media-stream messages."""
+
+    url: str
+    name: str | None = None
+    track: str = "inbound_track"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    parameters: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Connect:
+    stream: Stream
+    action: str | None = None  # None: go on with the next verb once the stream ends
+    method: str = "POST"
+
+
+@dataclass(frozen=True)
 class Unsupported:
     """A Twilio verb this version of Telephonist does not run yet; the interpreter skips it with a warning."""
 
@@ -190,6 +209,7 @@ VoiceVerb = (
     | Record
     | Enqueue
     | Leave
+    | Connect
     | Unsupported
 )
 MessagingVerb = Message | Redirect

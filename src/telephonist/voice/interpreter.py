@@ -13,6 +13,7 @@ from urllib.parse import urljoin
 
 from telephonist.carriers.base import GatherResult
 from telephonist.twiml.verbs import (
+    Connect,
     Dial,
     Document,
     Enqueue,
@@ -89,6 +90,13 @@ class Wait:
 
 
 @dataclass(frozen=True)
+class Streaming:
+    """Run a `<Connect><Stream>` until the stream ends; the result is the action parameters."""
+
+    verb: Connect
+
+
+@dataclass(frozen=True)
 class Warn:
     code: int
     message: str
@@ -102,7 +110,7 @@ class End:
     error: bool = False  # a document could not be fetched or parsed: the caller hears the error message
 
 
-Command = Fetch | Run | Collect | SendSms | DialOut | Capture | Wait | Warn
+Command = Fetch | Run | Collect | SendSms | DialOut | Capture | Wait | Streaming | Warn
 
 # Twilio stops a document that loops on itself (a Gather with no input redirecting to itself) eventually.
 MAX_DOCUMENTS = 1000
@@ -150,6 +158,11 @@ def interpret(document: Document, url: str, in_queue: bool = False) -> Generator
                     return End(hangup=True)
                 if verb.action:
                     fetch = Fetch(urljoin(url, verb.action), verb.method, params)
+                    break
+            elif isinstance(verb, Connect):
+                streamed = yield Streaming(verb)
+                if verb.action:
+                    fetch = Fetch(urljoin(url, verb.action), verb.method, streamed)
                     break
             elif isinstance(verb, Leave):
                 if in_queue:

@@ -32,12 +32,14 @@ from telephonist.voice.interpreter import (
     Run,
     SendSms,
     Source,
+    Streaming,
     Wait,
     Warn,
     interpret,
 )
 from telephonist.voice.queues import EnqueueVerb
 from telephonist.voice.recording import RecordVerb
+from telephonist.voice.streams import MediaStream
 from telephonist.webhooks.callbacks import account_token, enqueue_callback
 from telephonist.webhooks.client import FetchError
 from telephonist.webhooks.params import geo_params
@@ -251,6 +253,8 @@ class CallSession:
             return loaded
         if isinstance(command, DialOut):
             return await self._dial(command.verb)
+        if isinstance(command, Streaming):
+            return await MediaStream(self, command.verb).run()
         if isinstance(command, Wait):
             return await EnqueueVerb(self, command.verb).run()
         if isinstance(command, Capture):

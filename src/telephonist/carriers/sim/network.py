@@ -421,9 +421,12 @@ class SimLeg(Leg):
 
     async def read_key(self) -> str:
         while True:
-            key = await self.keys.get()
+            key = await self.read_input()
             if not key.startswith("speech:"):
                 return key
+
+    async def read_input(self) -> str:
+        return await self.keys.get()
 
     def drop_input(self) -> None:
         while not self.keys.empty():
