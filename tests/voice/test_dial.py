@@ -272,3 +272,27 @@ def test_caller_hanging_up_while_ringing_cancels_every_dialled_call(tel: Telepho
     tel.sim("POST", f"/Calls/{sid}/Hangup")
     tel.call_final(sid)
     wait_until(lambda: {c.status for c in children(tel, sid)} == {"canceled"})
+
+
+def test_caller_hanging_up_while_bridged_still_gets_the_action(tel: Telephonist, webapp: WebApp) -> None:
+    webapp.twiml("/after", "<Response><Say>never heard</Say></Response>")
+    sid = dial_call(tel, webapp, f'<Dial action="/after">{AGENT}</Dial>')
+    child_sid = wait_event(tel, sid, "bridged")[0]["call_sid"]
+    tel.sim("POST", f"/Calls/{sid}/Hangup")
+    p = params(webapp.wait_hits("/after")[0])
+    assert (p["DialCallStatus"], p["DialCallSid"], p["DialBridged"]) == ("completed", child_sid, "true")
+    assert tel.call_final(sid).status == "completed"
+    assert tel.call_final(child_sid).status == "completed"
+    assert events(tel, sid, "say") == []
+
+
+def test_caller_hanging_up_while_ringing_gets_the_action_with_canceled(
+    tel: Telephonist, webapp: WebApp
+) -> None:
+    phone(tel, AGENT, Answer="manual")
+    webapp.twiml("/after", "<Response/>")
+    sid = dial_call(tel, webapp, f'<Dial action="/after">{AGENT}</Dial>')
+    child = wait_until(lambda: [c for c in children(tel, sid) if c.status == "ringing"])[0]
+    tel.sim("POST", f"/Calls/{sid}/Hangup")
+    assert params(webapp.wait_hits("/after")[0])["DialCallStatus"] == "canceled"
+    assert tel.call_final(child.sid).status == "canceled"

@@ -234,3 +234,16 @@ def test_a_queue_with_callers_cannot_be_deleted(tel: Telephonist, webapp: WebApp
     tel.call_final(caller)
     wait_until(lambda: waiting(tel, queue.sid) == [])
     assert tel.client().queues(queue.sid).delete() is True
+
+
+def test_caller_hanging_up_in_the_queue_gets_the_action_with_hangup(tel: Telephonist, webapp: WebApp) -> None:
+    support_line(webapp, tel)
+    caller = call_in(tel, CALLERS[0])
+    queue = queue_of(tel)
+    wait_until(lambda: waiting(tel, queue.sid))
+    tel.sim("POST", f"/Calls/{caller}/Hangup")
+    p = params(webapp.wait_hits("/left")[0])
+    assert (p["QueueResult"], p["CallSid"]) == ("hangup", caller)
+    tel.call_final(caller)
+    assert "Thanks for waiting." not in [e["text"] for e in events(tel, caller, "say")]
+    assert waiting(tel, queue.sid) == []

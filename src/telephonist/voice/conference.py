@@ -103,6 +103,7 @@ class Conferences:
         waits: set[asyncio.Future[Any]] = {
             asyncio.ensure_future(member.left.wait()),
             asyncio.ensure_future(room.ended.wait()),
+            asyncio.ensure_future(session.leg.ended.wait()),
         }
         if hangup_on_star:
             waits.add(asyncio.ensure_future(_star(session)))

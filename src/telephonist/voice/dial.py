@@ -210,33 +210,37 @@ class DialRunner:
         return None
 
     async def _ring_all(self, caller_id: str) -> tuple[DialedCall | None, list[str]]:
+        """Ring the targets (in turn when sequential) until one answers, all give up, or the caller
+        hangs up ('canceled')."""
         timeout = float(self.dial.timeout)
         outcomes: list[str] = []
-        if self.dial.sequential:
-            for target in self.dial.targets:
-                child = self._start(target, caller_id)
-                outcome = await child.ring(timeout)
-                outcomes.append(outcome)
-                if outcome == "answered":
-                    return child, outcomes
-            return None, outcomes
-        ringing: dict[asyncio.Future[str], DialedCall] = {}
-        for target in self.dial.targets:
-            child = self._start(target, caller_id)
-            ringing[asyncio.ensure_future(child.ring(timeout))] = child
+        groups = [[t] for t in self.dial.targets] if self.dial.sequential else [list(self.dial.targets)]
+        caller_gone = asyncio.ensure_future(self.parent.leg.ended.wait())
         try:
-            while ringing:
-                done, _ = await asyncio.wait(ringing, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    child = ringing.pop(task)
-                    outcomes.append(task.result())
-                    if outcomes[-1] == "answered":
-                        return child, outcomes
+            for group in groups:
+                ringing: dict[asyncio.Future[Any], DialedCall] = {}
+                for target in group:
+                    child = self._start(target, caller_id)
+                    ringing[asyncio.ensure_future(child.ring(timeout))] = child
+                try:
+                    while ringing:
+                        done, _ = await asyncio.wait(
+                            [*ringing, caller_gone], return_when=asyncio.FIRST_COMPLETED
+                        )
+                        if caller_gone in done:
+                            return None, [*outcomes, "canceled"]
+                        for task in done:
+                            child = ringing.pop(task)
+                            outcomes.append(task.result())
+                            if outcomes[-1] == "answered":
+                                return child, outcomes
+                finally:
+                    for child in ringing.values():  # the others stop ringing: their calls are canceled
+                        child.hang_up_leg()
+                    await asyncio.gather(*ringing, return_exceptions=True)
             return None, outcomes
         finally:
-            for child in ringing.values():  # the others stop ringing: their calls are canceled
-                child.hang_up_leg()
-            await asyncio.gather(*ringing, return_exceptions=True)
+            caller_gone.cancel()
 
     def _start(self, target: DialTarget, caller_id: str) -> DialedCall:
         parent = self.parent
@@ -283,10 +287,17 @@ class DialRunner:
             return DialOutcome("failed", extra=(("DequeueResult", "queue-not-found"),))
         parent._event({"event": "dial", "queue": target.name, "queue_sid": queue["sid"]})
         scale = parent.p.settings.time_scale
-        member_sid = await queues.take(queue["sid"], self.dial.timeout * scale)
         url = urljoin(parent.document_url, target.url) if target.url else None
         handover = Handover(parent.sid, queue["sid"], url, target.method)
-        if member_sid is None or not queues.hand_over(member_sid, handover):
+        taking = asyncio.ensure_future(queues.take(queue["sid"], self.dial.timeout * scale, handover))
+        caller_gone = asyncio.ensure_future(parent.leg.ended.wait())
+        await asyncio.wait([taking, caller_gone], return_when=asyncio.FIRST_COMPLETED)
+        caller_gone.cancel()
+        if not taking.done():
+            taking.cancel()
+            return DialOutcome("canceled", extra=(("QueueSid", queue["sid"]), ("DequeueResult", "hangup")))
+        member_sid = taking.result()
+        if member_sid is None:
             return DialOutcome(
                 "no-answer", extra=(("QueueSid", queue["sid"]), ("DequeueResult", "queue-empty"))
             )
@@ -322,7 +333,9 @@ class DialRunner:
         parent.leg.bridge(other)
         loop = asyncio.get_running_loop()
         start = loop.time()
-        waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(c) for c in (other.ended.wait(), *until)}
+        waits: set[asyncio.Future[Any]] = {
+            asyncio.ensure_future(c) for c in (other.ended.wait(), parent.leg.ended.wait(), *until)
+        }
         if self.dial.hangup_on_star:
             waits.add(asyncio.ensure_future(_star(parent.leg)))
         try:
@@ -359,7 +372,9 @@ async def _star(leg: Leg) -> None:
 
 
 def _failure(outcomes: list[str]) -> str:
-    """DialCallStatus when nobody took the call."""
+    """DialCallStatus when nobody took the call ('canceled' when the caller hung up first)."""
+    if outcomes and outcomes[-1] == "canceled":
+        return "canceled"
     for status in ("no-answer", "busy", "canceled"):
         if status in outcomes or (status == "no-answer" and "declined" in outcomes):
             return status

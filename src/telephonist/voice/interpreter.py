@@ -154,7 +154,7 @@ def interpret(document: Document, url: str, in_queue: bool = False) -> Generator
                     break
             elif isinstance(verb, Enqueue):
                 queue_result, params = yield Wait(verb)
-                if queue_result == "hangup":
+                if queue_result == "hung-up":  # <Hangup> in the wait document
                     return End(hangup=True)
                 if verb.action:
                     fetch = Fetch(urljoin(url, verb.action), verb.method, params)

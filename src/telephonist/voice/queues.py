@@ -127,8 +127,10 @@ class Queues:
         future.set_result(how)
         return True
 
-    async def take(self, queue_sid: str, timeout: float) -> str | None:
-        """The call at the head of the queue, once there is one (within `timeout` real seconds)."""
+    async def take(self, queue_sid: str, timeout: float, handover: Handover) -> str | None:
+        """Hand the call at the head of the queue over to an agent, once there is one (within `timeout`
+        real seconds); the call's SID. Taking and handing over are one step: two agents never get one
+        caller."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         arrival = self._arrival(queue_sid)
@@ -141,7 +143,7 @@ class Queues:
                 ).scalars()
                 waiting = list(front)
             for call_sid in waiting:
-                if call_sid in self.waiting and not self.waiting[call_sid].done():
+                if self.hand_over(call_sid, handover):
                     return str(call_sid)
             left = deadline - loop.time()
             if left <= 0:
@@ -183,16 +185,20 @@ class EnqueueVerb:
         future = self.queues.join(queue["sid"], s.sid)
         s._event({"event": "enqueue", "queue": verb.name, "queue_sid": queue["sid"]})
         waiting: asyncio.Future[str] = asyncio.ensure_future(self._wait(queue, start))
+        gone = asyncio.ensure_future(s.leg.ended.wait())
         try:
-            pending: list[asyncio.Future[Any]] = [future, waiting]
+            pending: list[asyncio.Future[Any]] = [future, waiting, gone]
             await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            waiting.cancel()
+            for task in (waiting, gone):
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await waiting
             self.queues.leave(s.sid)
         waited = (loop.time() - start) / s.p.settings.time_scale
         if not future.done():
+            if s.leg.ended.is_set():  # the caller hung up while waiting
+                return self._result("hangup", queue, waited)
             return self._result(waiting.result(), queue, waited)
         how = future.result()
         if isinstance(how, Source):  # dequeued over REST: the call runs that TwiML now
@@ -241,7 +247,7 @@ class EnqueueVerb:
             if end.leave:
                 return "leave"
             if end.hangup:
-                return "hangup"
+                return "hung-up"  # <Hangup> in the wait document: the call ends
 
     def _wait_params(self, queue: Row, start: float) -> list[tuple[str, str]]:
         s = self.s

@@ -91,7 +91,7 @@ class CallSession:
 
     def _remote_hangup(self) -> None:
         self.hung_up_by = self.hung_up_by or "phone"
-        if self._recording:  # the recording ends with "hangup", its action is requested, then the call ends
+        if self._shielded:
             self._done.set()
             return
         if self._program is not None and not self._program.done():
@@ -251,18 +251,18 @@ class CallSession:
             if loaded is not None:
                 self.document_url = loaded[1]
             return loaded
-        if isinstance(command, DialOut):
-            return await self._dial(command.verb)
         if isinstance(command, Streaming):
             return await MediaStream(self, command.verb).run()
-        if isinstance(command, Wait):
-            return await EnqueueVerb(self, command.verb).run()
-        if isinstance(command, Capture):
-            self._recording = True
+        if isinstance(command, DialOut | Wait | Capture):
+            self._shielded = True
             try:
+                if isinstance(command, DialOut):
+                    return await self._dial(command.verb)
+                if isinstance(command, Wait):
+                    return await EnqueueVerb(self, command.verb).run()
                 return await RecordVerb(self, command.verb).run()
             finally:
-                self._recording = False
+                self._shielded = False
         if isinstance(command, SendSms):
             return self._send_sms(command.verb)
         if isinstance(command, Warn):
