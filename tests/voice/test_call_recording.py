@@ -7,6 +7,7 @@ import io
 import wave
 
 import httpx
+import pytest
 
 from conftest import Telephonist, WebApp, assert_twilio_error, wait_until
 
@@ -115,3 +116,42 @@ def test_bad_recording_options_are_refused(tel: Telephonist) -> None:
         )
     assert_twilio_error(r, 400, 20001)
     assert tel.client().calls.list() == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "channels"),
+    [("record-from-answer", 1), ("true", 1), ("record-from-ringing", 1), ("record-from-ringing-dual", 2)],
+)
+def test_dial_record_modes(tel: Telephonist, webapp: WebApp, mode: str, channels: int) -> None:
+    webapp.twiml("/after", "<Response/>")
+    dial = f'<Dial record="{mode}" trim="do-not-trim" timeLimit="3" action="/after">{CUSTOMER}</Dial>'
+    twiml = f"<Response>{dial}</Response>"
+    sid = place(tel, webapp.twiml("/connect", twiml), to=AGENT)
+    tel.call_final(sid)
+    p = params(webapp.wait_hits("/after")[0])
+    rec = tel.client().recordings(p["RecordingSid"]).fetch()
+    assert (rec.source, rec.channels, rec.status) == ("DialVerb", channels, "completed")
+    recorded_channels, seconds = wav_info(p["RecordingUrl"])
+    assert recorded_channels == channels and seconds >= 2
+
+
+def test_dial_without_record_keeps_nothing(tel: Telephonist, webapp: WebApp) -> None:
+    webapp.twiml("/after", "<Response/>")
+    sid = place(
+        tel,
+        webapp.twiml(
+            "/connect", f'<Response><Dial timeLimit="1" action="/after">{CUSTOMER}</Dial></Response>'
+        ),
+    )
+    tel.call_final(sid)
+    assert "RecordingSid" not in params(webapp.wait_hits("/after")[0])
+    assert tel.client().recordings.list() == []
+
+
+def test_a_silent_dial_with_trim_silence_records_nothing(tel: Telephonist, webapp: WebApp) -> None:
+    webapp.twiml("/after", "<Response/>")
+    twiml = f'<Response><Dial record="true" timeLimit="2" action="/after">{CUSTOMER}</Dial></Response>'
+    sid = place(tel, webapp.twiml("/connect", twiml))
+    tel.call_final(sid)
+    assert "RecordingSid" not in params(webapp.wait_hits("/after")[0])
+    assert [r.status for r in tel.client().recordings.list()] == ["absent"]

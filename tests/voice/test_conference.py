@@ -159,3 +159,21 @@ def test_conferences_list_filters(tel: Telephonist) -> None:
     with pytest.raises(TwilioRestException) as info:
         tel.client().conferences(conf.sid).update(status="completed")
     assert info.value.code == 21220
+
+
+def test_a_coach_is_heard_by_the_coached_participant_only(tel: Telephonist) -> None:
+    agent, customer = join(tel, CALLERS[0]), join(tel, CALLERS[1])
+    conf = room(tel)
+    wait_until(lambda: in_room(tel, conf.sid) == {agent, customer})
+    coach = join(tel, CALLERS[2], f'<Conference coach="{agent}">standup</Conference>')
+    wait_until(lambda: in_room(tel, conf.sid) == {agent, customer, coach})
+    participant = tel.client().conferences(conf.sid).participants(coach).fetch()
+    assert (participant.coaching, participant.call_sid_to_coach) == (True, agent)
+    tel.sim("POST", f"/Calls/{coach}/Speech", Text="offer the discount")
+    assert wait_event(tel, agent, "heard")[0]["speech"] == "offer the discount"
+    tel.sim("POST", f"/Calls/{customer}/Speech", Text="is there a discount")
+    assert wait_event(tel, coach, "heard")[0]["speech"] == "is there a discount"  # the coach hears everyone
+    assert [e.get("speech") for e in events(tel, customer, "heard")] == []
+    tel.client().conferences(conf.sid).update(status="completed")
+    for sid in (agent, customer, coach):
+        tel.call_final(sid)
