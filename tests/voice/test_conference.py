@@ -9,6 +9,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 
 from conftest import Telephonist, WebApp, wait_until
+from openapi import validate_response
 
 from .support import events, params, place, signed, wait_event
 
@@ -177,3 +178,33 @@ def test_a_coach_is_heard_by_the_coached_participant_only(tel: Telephonist) -> N
     tel.client().conferences(conf.sid).update(status="completed")
     for sid in (agent, customer, coach):
         tel.call_final(sid)
+
+
+def test_conference_recorded_from_start(tel: Telephonist) -> None:
+    a = join(tel, CALLERS[0], '<Conference record="record-from-start">standup</Conference>')
+    b = join(tel, CALLERS[1])
+    conf = room(tel)
+    wait_until(lambda: in_room(tel, conf.sid) == {a, b})
+    tel.sim("POST", f"/Calls/{a}/Speech", Text="Let us start the meeting")
+    wait_event(tel, b, "heard")
+    tel.client().conferences(conf.sid).update(status="completed")
+    for sid in (a, b):
+        tel.call_final(sid)
+    path = f"/2010-04-01/Accounts/{tel.account_sid}/Conferences/{conf.sid}/Recordings.json"
+    with tel.http as h:
+        body = wait_until(
+            lambda: (
+                (r := h.get(path).json())["recordings"]
+                and r["recordings"][0]["status"] != "in-progress"
+                and r
+            )
+        )
+    validate_response("GET", path, 200, body)
+    [rec] = body["recordings"]
+    assert (rec["source"], rec["conference_sid"], rec["call_sid"], rec["status"]) == (
+        "Conference",
+        conf.sid,
+        None,
+        "completed",
+    )
+    assert int(rec["duration"]) >= 1

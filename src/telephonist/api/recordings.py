@@ -22,7 +22,7 @@ from telephonist.api.render import API, account_uri, json_response, no_content, 
 from telephonist.media import audio
 from telephonist.sids import is_sid
 from telephonist.store.db import Row
-from telephonist.store.models import calls, recording_media, recordings, transcriptions
+from telephonist.store.models import calls, conferences, recording_media, recordings, transcriptions
 from telephonist.voice.callrecording import CURRENT, recording_options
 from telephonist.voice.recording import load_audio, recording_uri
 
@@ -89,10 +89,13 @@ async def list_recordings(request: Request) -> Response:
             where.append(recordings.c.call_sid == call_sid)
             if "CallSid" not in request.path_params:
                 filters.append(("CallSid", call_sid))
-        conference = ctx.params.get("ConferenceSid")
+        conference = request.path_params.get("ConferenceSid") or ctx.params.get("ConferenceSid")
+        if "ConferenceSid" in request.path_params:
+            fetch_owned(conn, conferences, conference or "", ctx.account_sid, ctx.path)
         if conference:
             where.append(recordings.c.conference_sid == conference)
-            filters.append(("ConferenceSid", conference))
+            if "ConferenceSid" not in request.path_params:
+                filters.append(("ConferenceSid", conference))
         w, f = date_filters(ctx.params, "DateCreated", recordings.c.date_created)
         body = paginate(
             conn,
@@ -236,6 +239,7 @@ routes = [
     Route(f"{_BASE}/Calls/{{CallSid}}/Recordings/{{Sid}}.json", fetch_recording, methods=["GET"]),
     Route(f"{_BASE}/Calls/{{CallSid}}/Recordings/{{Sid}}.json", update_call_recording, methods=["POST"]),
     Route(f"{_BASE}/Calls/{{CallSid}}/Recordings/{{Sid}}.json", delete_recording, methods=["DELETE"]),
+    Route(f"{_BASE}/Conferences/{{ConferenceSid}}/Recordings.json", list_recordings, methods=["GET"]),
     Route(f"{_BASE}/Transcriptions.json", list_transcriptions, methods=["GET"]),
     Route(f"{_BASE}/Transcriptions/{{Sid}}.json", fetch_transcription, methods=["GET"]),
     Route(f"{_BASE}/Transcriptions/{{Sid}}.json", delete_transcription, methods=["DELETE"]),

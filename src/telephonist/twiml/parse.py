@@ -443,8 +443,6 @@ def _conference_noun(el: Element, w: list[tuple[int, str]]) -> ConferenceTarget:
         raise TwiMLError(13235, f"<Conference> beep='{beep}' must be true, false, onEnter or onExit")
     if (r.text("record") or "do-not-record") not in ("do-not-record", "record-from-start"):
         raise TwiMLError(13217, "<Conference> record must be do-not-record or record-from-start")
-    if r.text("record") == "record-from-start":
-        w.append((12200, "<Conference record> is not supported yet: the conference is not recorded"))
     events = tuple((r.text("statusCallbackEvent") or "").replace(",", " ").split())
     if any(e not in CONFERENCE_EVENTS for e in events):
         raise TwiMLError(13215, f"<Conference> statusCallbackEvent='{' '.join(events)}' is invalid")
@@ -463,6 +461,7 @@ def _conference_noun(el: Element, w: list[tuple[int, str]]) -> ConferenceTarget:
         status_callback=r.text("statusCallback"),
         status_callback_method=r.method("statusCallbackMethod", 13210),
         status_callback_event=events,
+        record=r.text("record") == "record-from-start",
     )
 
 

@@ -116,6 +116,7 @@ class ConferenceTarget:
     status_callback: str | None = None
     status_callback_method: str = "POST"
     status_callback_event: tuple[str, ...] = ()
+    record: bool = False  # record-from-start: the conference is recorded from its start to its end
 
 
 @dataclass(frozen=True)

@@ -60,16 +60,17 @@ def recording_options(params: Any, source: str) -> Options:
 
 @dataclass
 class CallRecording:
-    """One recording of a call: the windows of time it covers, and the other leg it also hears (a Dial's)."""
+    """One recording of a call (the windows of time it covers, and the other leg it also hears: a Dial's),
+    or of a conference (`conference_sid`, and every participant's call in `peers`)."""
 
     sid: str
-    call_sid: str
+    call_sid: str | None
     account_sid: str
     options: Options
     peer_sid: str | None = None
-    windows: list[list[dt.datetime | None]] = field(
-        default_factory=list
-    )  # [start, end] of each active stretch
+    windows: list[list[dt.datetime | None]] = field(default_factory=list)  # [start, end] of each stretch
+    conference_sid: str | None = None
+    peers: set[str] = field(default_factory=set)
 
     @property
     def status(self) -> str:
@@ -84,14 +85,35 @@ class CallRecorder:
         self.live: dict[str, CallRecording] = {}
 
     def start(self, call: Any, options: Options, peer_sid: str | None = None) -> CallRecording:
-        now = utcnow()
-        rec = CallRecording(new_sid("RE"), call["sid"], call["account_sid"], options, peer_sid, [[now, None]])
+        rec = CallRecording(
+            new_sid("RE"), call["sid"], call["account_sid"], options, peer_sid, [[utcnow(), None]]
+        )
+        return self._begin(rec)
+
+    def start_conference(self, account_sid: str, conference_sid: str, calls: set[str]) -> CallRecording:
+        """A conference's recording (source Conference): everything said in the room, once."""
+        options = Options(source="Conference", trim=True)
+        rec = CallRecording(
+            new_sid("RE"),
+            None,
+            account_sid,
+            options,
+            windows=[[utcnow(), None]],
+            conference_sid=conference_sid,
+        )
+        rec.peers |= calls
+        return self._begin(rec)
+
+    def _begin(self, rec: CallRecording) -> CallRecording:
+        now = rec.windows[0][0]
+        options = rec.options
         with self.p.db.tx() as conn:
             conn.execute(
                 insert(recordings).values(
                     sid=rec.sid,
                     account_sid=rec.account_sid,
                     call_sid=rec.call_sid,
+                    conference_sid=rec.conference_sid,
                     status="in-progress",
                     source=options.source,
                     channels=options.channels,
@@ -165,7 +187,7 @@ class CallRecorder:
         start = rec.windows[0][0] or utcnow()
         params = [
             ("AccountSid", rec.account_sid),
-            ("CallSid", rec.call_sid),
+            ("CallSid", rec.call_sid or ""),
             ("RecordingSid", rec.sid),
             ("RecordingUrl", self.url(rec)),
             ("RecordingStatus", status),
@@ -175,6 +197,8 @@ class CallRecorder:
             ("RecordingTrack", o.track),
             ("RecordingStartTime", start.strftime("%a, %d %b %Y %H:%M:%S +0000")),
         ]
+        if rec.conference_sid:
+            params.append(("ConferenceSid", rec.conference_sid))
         with self.p.db.tx() as conn:
             enqueue_callback(
                 conn,
@@ -213,15 +237,12 @@ class CallRecorder:
         length = self._length(rec)
         inbound = array("h", audio.silence(length))
         outbound = array("h", audio.silence(length))
+        if rec.conference_sid is not None:
+            return await self._render_room(rec, length)
+        assert rec.call_sid is not None
         sids = [rec.call_sid] + ([rec.peer_sid] if rec.peer_sid else [])
         with self.p.db.tx() as conn:
-            rows = list(
-                conn.execute(
-                    select(call_events.c.call_sid, call_events.c.event, call_events.c.date_created)
-                    .where(call_events.c.call_sid.in_(sids))
-                    .order_by(call_events.c.seq)
-                ).mappings()
-            )
+            rows = self._events(conn, sids)
             sounds = [(row, await self._sound(conn, row, rec.call_sid)) for row in rows]
         for row, sound in sounds:
             if sound is None:
@@ -239,6 +260,39 @@ class CallRecorder:
             return audio.interleave(inbound.tobytes(), outbound.tobytes())
         else:
             pcm = audio.mix(inbound.tobytes(), outbound.tobytes())
+        return audio.trim(pcm) if rec.options.trim else pcm
+
+    @staticmethod
+    def _events(conn: Any, sids: list[str]) -> list[Any]:
+        return list(
+            conn.execute(
+                select(call_events.c.call_sid, call_events.c.event, call_events.c.date_created)
+                .where(call_events.c.call_sid.in_(sids))
+                .order_by(call_events.c.seq)
+            ).mappings()
+        )
+
+    async def _render_room(self, rec: CallRecording, length: float) -> bytes:
+        """A conference, mixed: each participant's words reach the others as `heard` events, and an
+        announcement is said to each of them; every utterance counts once."""
+        track = array("h", audio.silence(length))
+        seen: set[tuple[str, str, int]] = set()
+        with self.p.db.tx() as conn:
+            rows = self._events(conn, sorted(rec.peers))
+        for row in rows:
+            event = row["event"]
+            words = event.get("text") or event.get("speech")
+            if event.get("event") not in ("heard", "say") or not words:
+                continue
+            at = self._offset(rec, row["date_created"])
+            if at is None:
+                continue
+            key = (str(event.get("from", "platform")), words, round(at))
+            if key in seen:
+                continue
+            seen.add(key)
+            audio.overlay(track, await tts.synthesize(words), at)
+        pcm = track.tobytes()
         return audio.trim(pcm) if rec.options.trim else pcm
 
     async def _sound(self, conn: Any, row: Any, call_sid: str) -> tuple[bytes, str, bool] | None:

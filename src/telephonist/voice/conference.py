@@ -22,6 +22,7 @@ from telephonist.sids import new_sid
 from telephonist.store.db import utcnow
 from telephonist.store.models import conferences, participants
 from telephonist.twiml.verbs import ConferenceTarget, Pause, Play, Say
+from telephonist.voice.callrecording import CallRecording
 from telephonist.voice.interpreter import Source
 from telephonist.voice.queues import HOLD_MUSIC, drive
 from telephonist.webhooks.callbacks import enqueue_callback
@@ -53,12 +54,15 @@ class Room:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     callbacks: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     sequence: int = 0
+    record: bool = False  # a participant asked for record-from-start
+    recording: CallRecording | None = None
 
 
 class Conferences:
     def __init__(self, platform: Platform) -> None:
         self.p = platform
         self.rooms: dict[tuple[str, str], Room] = {}  # (account, name) → the live room
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     def by_sid(self, sid: str) -> Room | None:
         return next((r for r in self.rooms.values() if r.sid == sid), None)
@@ -153,6 +157,9 @@ class Conferences:
             room.callbacks.append((url, target.status_callback_method, target.status_callback_event))
         room.members[s.sid] = member
         room.mixer.add(s.leg, member.seat)
+        room.record |= target.record
+        if room.recording is not None:
+            room.recording.peers.add(s.sid)
         s._event(
             {"event": "conference", "action": "join", "conference": room.name, "conference_sid": room.sid}
         )
@@ -188,6 +195,10 @@ class Conferences:
     def _start(self, room: Room) -> None:
         room.started.set()
         self._set(room, status="in-progress")
+        if room.record:
+            room.recording = self.p.voice.recorder.start_conference(
+                room.account_sid, room.sid, set(room.members)
+            )
         self._notify(room, "start")
         for member in room.members.values():
             if member.target.beep in ("true", "onEnter"):
@@ -203,6 +214,10 @@ class Conferences:
             room, status="completed", reason_conference_ended=reason, call_sid_ending_conference=call_sid
         )
         self._notify(room, "end", reason=reason, ending=call_sid)
+        if room.recording is not None:
+            task = asyncio.ensure_future(self.p.voice.recorder.stop(room.recording))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def kick(self, room: Room, call_sid: str) -> bool:
         member = room.members.get(call_sid)
