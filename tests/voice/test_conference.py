@@ -208,3 +208,25 @@ def test_conference_recorded_from_start(tel: Telephonist) -> None:
         "completed",
     )
     assert int(rec["duration"]) >= 1
+
+
+def test_hold_url_plays_to_the_held_participant_and_coaching_is_set_over_rest(
+    tel: Telephonist, webapp: WebApp
+) -> None:
+    a, b, c = (join(tel, n) for n in CALLERS[:3])
+    conf = room(tel)
+    wait_until(lambda: in_room(tel, conf.sid) == {a, b, c})
+    held = webapp.twiml("/held", "<Response><Say>You are on hold.</Say></Response>")
+    participants = tel.client().conferences(conf.sid).participants
+    assert participants(a).update(hold=True, hold_url=held, hold_method="POST").hold is True
+    assert "You are on hold." in [e["text"] for e in wait_event(tel, a, "say")]
+    assert params(webapp.wait_hits("/held")[0])["ConferenceSid"] == conf.sid
+    participants(a).update(hold=False)
+    coach = participants(c).update(coaching=True, call_sid_to_coach=b)
+    assert (coach.coaching, coach.call_sid_to_coach) == (True, b)
+    tel.sim("POST", f"/Calls/{c}/Speech", Text="ask about the renewal")
+    assert wait_event(tel, b, "heard")[0]["speech"] == "ask about the renewal"
+    assert all(e.get("speech") != "ask about the renewal" for e in events(tel, a, "heard"))
+    tel.client().conferences(conf.sid).update(status="completed")
+    for sid in (a, b, c):
+        tel.call_final(sid)

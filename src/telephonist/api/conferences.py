@@ -186,18 +186,29 @@ async def fetch_participant(request: Request) -> Response:
 
 
 async def update_participant(request: Request) -> Response:
-    """`Muted`, `Hold`, `AnnounceUrl` (to this participant only)."""
+    """`Muted`, `Hold` (with `HoldUrl`), `Coaching` with `CallSidToCoach`, `AnnounceUrl` (to this
+    participant only)."""
     ctx = await context(request)
     muted = ctx.params.boolean("Muted") if "Muted" in ctx.params else None
     hold = ctx.params.boolean("Hold") if "Hold" in ctx.params else None
     announce = _announce_url(ctx)
+    hold_url = None
+    if ctx.params.get("HoldUrl"):
+        if not is_url(ctx.params.get("HoldUrl") or ""):
+            raise TwilioError(21205, f"HoldUrl is not a valid URL: {ctx.params.get('HoldUrl')}")
+        hold_url = (ctx.params.get("HoldUrl") or "", ctx.params.method("HoldMethod", "GET"))
+    coach = None
+    if "Coaching" in ctx.params:
+        coach = (ctx.params.get("CallSidToCoach") or "") if ctx.params.boolean("Coaching") else ""
     with ctx.tx() as conn:
         conference = _conference_of(conn, ctx, request.path_params["ConferenceSid"])
         row = _participant(conn, ctx, conference["sid"], request.path_params["CallSid"])
     room = _live(ctx, conference["sid"])
     if row["call_sid"] not in room.members:
         raise TwilioError(21220, f"Participant {row['call_sid']} is not in the conference")
-    ctx.platform.voice.conferences.modify(room, row["call_sid"], muted, hold)
+    if coach and coach not in room.members:
+        raise TwilioError(20001, f"CallSidToCoach {coach} is not a participant of this conference")
+    ctx.platform.voice.conferences.modify(room, row["call_sid"], muted, hold, hold_url, coach)
     if announce:
         await ctx.platform.voice.conferences.announce(room, *announce, only=row["call_sid"])
     with ctx.tx() as conn:

@@ -41,6 +41,7 @@ class Member:
     seat: Seat
     left: asyncio.Event = field(default_factory=asyncio.Event)  # kicked, or the room ended
     kicked: bool = False
+    music: asyncio.Future[None] | None = None  # while on hold
 
 
 @dataclass
@@ -171,6 +172,8 @@ class Conferences:
 
     def _leave(self, room: Room, member: Member) -> None:
         s = member.session
+        if member.music is not None:
+            member.music.cancel()
         room.mixer.remove(s.leg)
         room.members.pop(s.sid, None)
         with self.p.db.tx() as conn:
@@ -227,20 +230,58 @@ class Conferences:
         member.left.set()
         return True
 
-    def modify(self, room: Room, call_sid: str, muted: bool | None, hold: bool | None) -> None:
+    def modify(
+        self,
+        room: Room,
+        call_sid: str,
+        muted: bool | None = None,
+        hold: bool | None = None,
+        hold_url: tuple[str, str] | None = None,
+        coach: str | None = None,
+    ) -> None:
+        """Mute or unmute, hold (hearing `hold_url`, or hold music) or unhold, coach another participant
+        (`coach` is its CallSid; "" stops coaching)."""
         member = room.members[call_sid]
         for flag, value, event in (("muted", muted, "mute"), ("hold", hold, "hold")):
             if value is None or getattr(member.seat, flag) == value:
                 continue
             setattr(member.seat, flag, value)
-            with self.p.db.tx() as conn:
-                conn.execute(
-                    update(participants)
-                    .where(participants.c.call_sid == call_sid, participants.c.conference_sid == room.sid)
-                    .values({flag: value, "date_updated": utcnow()})
-                )
+            self._save(room, call_sid, **{flag: value})
             member.session._event({"event": "conference", "action": event if value else "un" + event})
             self._notify(room, event if value else "un" + event, call_sid)
+        if hold is True:
+            member.music = asyncio.ensure_future(self._hold_music(member, room, hold_url))
+        elif hold is False and member.music is not None:
+            member.music.cancel()
+            member.music = None
+        if coach is not None:
+            coached = room.members.get(coach)
+            member.seat.coaching = cast(SimLeg, coached.session.leg) if coached else None
+            self._save(room, call_sid, coaching=coached is not None, call_sid_to_coach=coach or None)
+            self._notify(room, "modify", call_sid)
+
+    def _save(self, room: Room, call_sid: str, **values: Any) -> None:
+        with self.p.db.tx() as conn:
+            conn.execute(
+                update(participants)
+                .where(participants.c.call_sid == call_sid, participants.c.conference_sid == room.sid)
+                .values(date_updated=utcnow(), **values)
+            )
+
+    async def _hold_music(self, member: Member, room: Room, hold_url: tuple[str, str] | None) -> None:
+        """What a held participant hears: the TwiML at HoldUrl again and again, or hold music."""
+        s = member.session
+        extra = [("ConferenceSid", room.sid), ("FriendlyName", room.name)]
+        while True:
+            if hold_url is None:
+                s._event({"event": "play", "url": HOLD_MUSIC})
+                await s.leg.play(HOLD_MUSIC)
+                continue
+            loaded = await s._fetch(Source(url=hold_url[0], method=hold_url[1]), extra)
+            if loaded is None:
+                await asyncio.Event().wait()
+            assert loaded is not None
+            await drive(s, *loaded, extra=extra)
 
     async def announce(self, room: Room, url: str, method: str, only: str | None = None) -> None:
         """Play the TwiML at `url` (Say, Play, Pause) to the room, or to one participant."""
