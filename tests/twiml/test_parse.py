@@ -400,6 +400,7 @@ def test_dial_timeout_is_kept_between_5_and_600() -> None:
         ("<Dial>not-a-number</Dial>", 13223),
         ("<Dial><Number>12</Number></Dial>", 13223),
         ("<Dial><Sip>bob@example.com</Sip></Dial>", 13243),
+        ('<Dial><Number machineDetection="Maybe">+15551230101</Number></Dial>', 13211),
         ("<Dial>" + "<Number>+15551230101</Number>" * 11 + "</Dial>", 13250),
     ],
 )

@@ -296,3 +296,33 @@ def test_caller_hanging_up_while_ringing_gets_the_action_with_canceled(
     tel.sim("POST", f"/Calls/{sid}/Hangup")
     assert params(webapp.wait_hits("/after")[0])["DialCallStatus"] == "canceled"
     assert tel.call_final(child.sid).status == "canceled"
+
+
+def test_number_machine_detection_with_amd_callback(tel: Telephonist, webapp: WebApp) -> None:
+    phone(tel, AGENT, AnsweredBy="machine")
+    amd = webapp.url("/amd")
+    sid = dial_call(
+        tel,
+        webapp,
+        f'<Dial timeLimit="2"><Number machineDetection="Enable" amdStatusCallback="{amd}">{AGENT}</Number></Dial>',
+    )
+    tel.call_final(sid)
+    [hit] = webapp.wait_hits("/amd")
+    [child] = children(tel, sid)
+    assert (params(hit)["CallSid"], params(hit)["AnsweredBy"]) == (child.sid, "machine_start")
+    assert signed(hit)
+    assert tel.client().calls(child.sid).fetch().answered_by == "machine_start"
+
+
+def test_client_parameters_reach_the_client(tel: Telephonist, webapp: WebApp) -> None:
+    dial = (
+        '<Dial timeLimit="1"><Client><Identity>alice</Identity>'
+        '<Parameter name="ticket" value="42"/><Parameter name="tier" value="gold"/></Client></Dial>'
+    )
+    sid = dial_call(tel, webapp, dial)
+    tel.call_final(sid)
+    [child] = children(tel, sid)
+    assert child.to == "client:alice"
+    assert events(tel, child.sid, "incoming") == [
+        {"event": "incoming", "parameters": {"ticket": "42", "tier": "gold"}}
+    ]

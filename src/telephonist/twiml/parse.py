@@ -293,7 +293,18 @@ _SIP_URI = re.compile(r"sips?:[^@\s]+@[^\s]+|sips?:[^\s@]+", re.I)
 def _noun(el: Element, w: list[tuple[int, str]]) -> DialTarget:
     known = _NOUN_ATTRS | {"sendDigits"} if el.tag in ("Number", "Sip") else set(_NOUN_ATTRS)
     known |= {"username", "password"} if el.tag == "Sip" else set()
-    known |= {"byoc", "machineDetection", "machineDetectionTimeout", "amdStatusCallback"}
+    known |= {
+        "byoc",
+        "machineDetection",
+        "machineDetectionTimeout",
+        "amdStatusCallback",
+        "amdStatusCallbackMethod",
+    }
+    known |= {
+        "machineDetectionSpeechThreshold",
+        "machineDetectionSpeechEndThreshold",
+        "machineDetectionSilenceTimeout",
+    }
     r = _Reader(el, known, w)
     digits = r.text("sendDigits", "") or ""
     if digits and not _DIGITS.fullmatch(digits):
@@ -334,7 +345,17 @@ def _noun(el: Element, w: list[tuple[int, str]]) -> DialTarget:
         status_callback_method=r.method("statusCallbackMethod", 13210),
         status_callback_event=events,
         parameters=tuple(parameters),
+        machine_detection=_amd(r),
+        amd_status_callback=r.text("amdStatusCallback"),
+        amd_status_callback_method=r.method("amdStatusCallbackMethod", 13210),
     )
+
+
+def _amd(r: _Reader) -> str | None:
+    mode = r.text("machineDetection")
+    if mode is not None and mode not in ("Enable", "DetectMessageEnd"):
+        raise TwiMLError(13211, f"<{r.el.tag}> machineDetection='{mode}' must be Enable or DetectMessageEnd")
+    return mode
 
 
 def _dial(el: Element, w: list[tuple[int, str]]) -> Dial:

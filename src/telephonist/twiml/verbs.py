@@ -88,6 +88,9 @@ class DialTarget:
     status_callback_method: str = "POST"
     status_callback_event: tuple[str, ...] = ("completed",)
     parameters: tuple[tuple[str, str], ...] = ()  # <Client><Parameter name value>
+    machine_detection: str | None = None  # Enable, DetectMessageEnd
+    amd_status_callback: str | None = None
+    amd_status_callback_method: str = "POST"
 
 
 @dataclass(frozen=True)

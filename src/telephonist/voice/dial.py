@@ -56,6 +56,8 @@ class DialedCall(CallSession):
         """'answered' once the callee answered and accepted; otherwise how the attempt ended."""
         self._callback_event("initiated", "initiated")
         self._move("ringing")
+        if self.target.parameters:  # what a <Client> gets with the incoming call
+            self._event({"event": "incoming", "parameters": dict(self.target.parameters)})
         ring = asyncio.ensure_future(self.leg.wait_answer(timeout))
         stop = asyncio.ensure_future(self._done.wait())
         try:
@@ -72,6 +74,8 @@ class DialedCall(CallSession):
             await self._finish(outcome)
             return outcome
         await self._answer()
+        if self.params.get("MachineDetection"):
+            await self._detect_machine()
         if self.target.send_digits:
             self._event({"event": "play", "digits": self.target.send_digits})
             await self.leg.play_digits(self.target.send_digits)
@@ -252,6 +256,14 @@ class DialRunner:
             }
         if target.url:
             params |= {"Url": urljoin(parent.document_url, target.url), "Method": target.method}
+        if target.machine_detection:
+            params["MachineDetection"] = target.machine_detection
+            if target.amd_status_callback:  # as on Twilio, with a callback the detection is asynchronous
+                params |= {
+                    "AsyncAmd": "true",
+                    "AsyncAmdStatusCallback": urljoin(parent.document_url, target.amd_status_callback),
+                    "AsyncAmdStatusCallbackMethod": target.amd_status_callback_method,
+                }
         from telephonist.voice.engine import insert_call  # the engine imports this module
 
         with parent.p.db.tx() as conn:
