@@ -304,7 +304,8 @@ def test_number_machine_detection_with_amd_callback(tel: Telephonist, webapp: We
     sid = dial_call(
         tel,
         webapp,
-        f'<Dial timeLimit="2"><Number machineDetection="Enable" amdStatusCallback="{amd}">{AGENT}</Number></Dial>',
+        f'<Dial timeLimit="2"><Number machineDetection="Enable" amdStatusCallback="{amd}">'
+        f"{AGENT}</Number></Dial>",
     )
     tel.call_final(sid)
     [hit] = webapp.wait_hits("/amd")
