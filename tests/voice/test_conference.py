@@ -230,3 +230,38 @@ def test_hold_url_plays_to_the_held_participant_and_coaching_is_set_over_rest(
     tel.client().conferences(conf.sid).update(status="completed")
     for sid in (a, b, c):
         tel.call_final(sid)
+
+
+def test_speaker_events_and_a_full_room(tel: Telephonist, webapp: WebApp) -> None:
+    status = webapp.url("/speaker")
+    attrs = f'maxParticipants="2" statusCallback="{status}" statusCallbackEvent="speaker"'
+    noun = f"<Conference {attrs}>small</Conference>"
+    a, b = join(tel, CALLERS[0], noun), join(tel, CALLERS[1], noun)
+    conf = room(tel, "small")
+    wait_until(lambda: in_room(tel, conf.sid) == {a, b})
+    third = join(tel, CALLERS[2], noun, after="<Say>The room is full.</Say>")
+    tel.call_final(third)
+    assert events(tel, third, "say")[-1]["text"] == "The room is full."
+    assert "13215" in [n.error_code for n in tel.client().calls(third).notifications.list()]
+    tel.sim("POST", f"/Calls/{a}/Speech", Text="hello")
+    hits = webapp.wait_hits("/speaker", 2)
+    got = [(params(h)["StatusCallbackEvent"], params(h)["CallSid"]) for h in hits]
+    assert got == [("participant-speech-start", a), ("participant-speech-stop", a)]
+    tel.client().conferences(conf.sid).update(status="completed")
+    for sid in (a, b):
+        tel.call_final(sid)
+
+
+def test_wait_url_twiml_plays_until_the_conference_starts(tel: Telephonist, webapp: WebApp) -> None:
+    wait = webapp.twiml("/conf-wait", "<Response><Say>Waiting for the host.</Say></Response>")
+    guest = join(
+        tel, CALLERS[0], f'<Conference startConferenceOnEnter="false" waitUrl="{wait}">late</Conference>'
+    )
+    assert "Waiting for the host." in [e["text"] for e in wait_event(tel, guest, "say")]
+    assert params(webapp.wait_hits("/conf-wait")[0])["FriendlyName"] == "late"
+    host = join(tel, CALLERS[1], "<Conference>late</Conference>")
+    conf = room(tel, "late")
+    wait_until(lambda: tel.client().conferences(conf.sid).fetch().status == "in-progress")
+    tel.client().conferences(conf.sid).update(status="completed")
+    for sid in (guest, host):
+        tel.call_final(sid)

@@ -168,6 +168,9 @@ def test_rest_dequeue_sends_the_caller_to_the_url(tel: Telephonist, webapp: WebA
     assert events(tel, caller, "say")[-1]["text"] == "An agent will call you back."
     assert params(webapp.wait_hits("/out")[0])["CallSid"] == caller
     assert waiting(tel, queue.sid) == []
+    left = params(webapp.wait_hits("/left")[0])  # the Enqueue action is told; its answer is not run
+    assert (left["QueueResult"], left["CallSid"]) == ("redirected", caller)
+    assert "Thanks for waiting." not in [e["text"] for e in events(tel, caller, "say")]
 
 
 def test_dialling_an_empty_queue_times_out(tel: Telephonist, webapp: WebApp) -> None:

@@ -75,6 +75,7 @@ class Conferences:
             return room
         now = utcnow()
         room = Room(new_sid("CF"), account_sid, name)
+        room.mixer.on_speech = lambda leg, event: self._speaking(room, leg, event)
         with self.p.db.tx() as conn:
             conn.execute(
                 insert(conferences).values(
@@ -328,6 +329,13 @@ class Conferences:
             assert loaded is not None
             await drive(s, *loaded, extra=extra)
 
+    def _speaking(self, room: Room, leg: Any, event: dict[str, Any]) -> None:
+        """`speaker` events: a participant started, and (the utterance being one) stopped, speaking."""
+        who = next((sid for sid, m in room.members.items() if m.session.leg is leg), None)
+        if who is not None:
+            self._notify(room, "speech-start", who)
+            self._notify(room, "speech-stop", who)
+
     def _beep(self, room: Room, except_sid: str) -> None:
         for sid, member in room.members.items():
             if sid != except_sid:
@@ -350,7 +358,7 @@ class Conferences:
         ending: str | None = None,
     ) -> None:
         """`statusCallback` of the participants that asked for this event (each URL once)."""
-        kind = what.removeprefix("un")
+        kind = "speaker" if what.startswith("speech") else what.removeprefix("un")
         names = {"start": "conference-start", "end": "conference-end", "announcement-end": "announcement-end"}
         event = names.get(what, f"participant-{what}")
         sent: set[str] = set()

@@ -20,6 +20,7 @@ from telephonist.store.db import Row, utcnow
 from telephonist.store.models import queue_members, queues
 from telephonist.twiml.verbs import Enqueue
 from telephonist.voice.interpreter import Capture, DialOut, End, Fetch, Source, Wait, interpret
+from telephonist.webhooks.callbacks import enqueue_callback
 
 if TYPE_CHECKING:
     from telephonist.app import Platform
@@ -203,6 +204,19 @@ class EnqueueVerb:
         how = future.result()
         if isinstance(how, Source):  # dequeued over REST: the call runs that TwiML now
             s._event({"event": "dequeued", "queue_sid": queue["sid"]})
+            if verb.action:  # told, as on Twilio, with QueueResult=redirected; its answer is not run
+                _, params = self._result("redirected", queue, waited)
+                with s.p.db.tx() as conn:
+                    enqueue_callback(
+                        conn,
+                        s.account_sid,
+                        urljoin(s.document_url, verb.action),
+                        verb.method,
+                        s._standard_params() + list(params),
+                        key=s.sid,
+                        call_sid=s.sid,
+                    )
+                s.p.jobs.wake()
             s.redirect(how)
             await asyncio.Event().wait()  # cancelled by the redirect
         assert isinstance(how, Handover)

@@ -509,8 +509,9 @@ class Seat:
 class SimRoom:
     """A conference's audio: what one member's far end sends reaches every member that may hear it."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_speech: Callable[[Leg, dict[str, Any]], None] | None = None) -> None:
         self.seats: dict[SimLeg, Seat] = {}
+        self.on_speech = on_speech  # told of each utterance a member's far end sends (speaker events)
 
     def add(self, leg: Leg, seat: Seat) -> None:
         assert isinstance(leg, SimLeg)
@@ -530,6 +531,8 @@ class SimRoom:
         seat = self.seats.get(source)
         if seat is None or seat.muted or seat.hold:
             return
+        if self.on_speech is not None and ("speech" in event or "text" in event):
+            self.on_speech(source, event)
         for leg, other in list(self.seats.items()):
             if leg is source or other.hold or (seat.coaching is not None and leg is not seat.coaching):
                 continue
