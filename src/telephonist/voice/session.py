@@ -70,10 +70,10 @@ class CallSession:
         self.hung_up_by: str | None = None
         self.document_url = platform.settings.base_url + "/"  # what relative URLs in TwiML resolve against
         self._program: asyncio.Task[End] | None = None
-        self._recording = False
-        self._background: set[asyncio.Task[None]] = (
-            set()
-        )  # a caller hanging up during <Record> still gets its recording and action
+        # A caller hanging up during <Record>, <Dial> or <Enqueue> ends that verb, whose action is still
+        # requested (its TwiML is not run): the verb watches the leg instead of being cancelled.
+        self._shielded = False
+        self._background: set[asyncio.Task[None]] = set()  # asynchronous answering machine detection
         self._next: Source | None = None
         self._done = asyncio.Event()
 
