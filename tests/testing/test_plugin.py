@@ -45,3 +45,8 @@ def test_pause(telephonist):
     )
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_the_readme_shows_this_very_example() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert (Path(__file__).parent / "example_ivr.py").read_text().strip() in readme
