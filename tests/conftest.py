@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 
 from telephonist.app import Platform, create_app
 from telephonist.config import Settings
+from telephonist.testing import wait_for
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-token-0123456789abcdef"
@@ -30,16 +31,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll until predicate() is truthy; return its value or fail the test."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {getattr(predicate, '__name__', predicate)}")
-        time.sleep(interval)
+wait_until = wait_for  # poll until predicate() is truthy; return its value or fail the test
 
 
 def assert_twilio_error(r: httpx.Response, status: int, code: int) -> None:

@@ -21,7 +21,7 @@ from telephonist.media import audio, tts
 from telephonist.sids import new_sid
 from telephonist.store.db import utcnow
 from telephonist.store.models import call_events, recording_media, recordings
-from telephonist.voice.recording import load_audio, recording_uri
+from telephonist.voice.recording import load_audio, recording_uri, status_params
 from telephonist.webhooks.callbacks import enqueue_callback
 
 if TYPE_CHECKING:
@@ -185,18 +185,18 @@ class CallRecorder:
         if not o.callback or status not in o.callback_events:
             return
         start = rec.windows[0][0] or utcnow()
-        params = [
-            ("AccountSid", rec.account_sid),
-            ("CallSid", rec.call_sid or ""),
-            ("RecordingSid", rec.sid),
-            ("RecordingUrl", self.url(rec)),
-            ("RecordingStatus", status),
-            ("RecordingDuration", str(duration)),
-            ("RecordingChannels", str(o.channels)),
-            ("RecordingSource", o.source),
-            ("RecordingTrack", o.track),
-            ("RecordingStartTime", start.strftime("%a, %d %b %Y %H:%M:%S +0000")),
-        ]
+        params = status_params(
+            rec.account_sid,
+            rec.call_sid,
+            rec.sid,
+            self.url(rec),
+            status,
+            duration,
+            o.channels,
+            o.source,
+            o.track,
+            start,
+        )
         if rec.conference_sid:
             params.append(("ConferenceSid", rec.conference_sid))
         with self.p.db.tx() as conn:

@@ -8,6 +8,7 @@ holds speech of the right length, and the transcription is those words.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -26,6 +27,33 @@ if TYPE_CHECKING:
     from telephonist.voice.session import CallSession
 
 log = logging.getLogger("telephonist.voice")
+
+
+def status_params(
+    account_sid: str,
+    call_sid: str | None,
+    sid: str,
+    url: str,
+    status: str,
+    duration: int,
+    channels: int,
+    source: str,
+    track: str,
+    start: dt.datetime,
+) -> list[tuple[str, str]]:
+    """What a `recordingStatusCallback` receives."""
+    return [
+        ("AccountSid", account_sid),
+        ("CallSid", call_sid or ""),
+        ("RecordingSid", sid),
+        ("RecordingUrl", url),
+        ("RecordingStatus", status),
+        ("RecordingDuration", str(duration)),
+        ("RecordingChannels", str(channels)),
+        ("RecordingSource", source),
+        ("RecordingTrack", track),
+        ("RecordingStartTime", start.strftime("%a, %d %b %Y %H:%M:%S +0000")),
+    ]
 
 
 def recording_uri(account_sid: str, sid: str) -> str:
@@ -53,6 +81,7 @@ class RecordVerb:
         self.s = session
         self.verb = verb
         self.sid = new_sid("RE")
+        self.start = utcnow()
 
     async def run(self) -> tuple[tuple[str, str], ...] | None:
         """The action parameters, or None when nothing was recorded (the call goes on to the next verb)."""
@@ -60,7 +89,7 @@ class RecordVerb:
         await s._ensure_answered()
         if verb.play_beep:
             s._event({"event": "beep"})
-        start = utcnow()
+        start = self.start = utcnow()
         with s.p.db.tx() as conn:
             conn.execute(
                 insert(recordings).values(
@@ -116,18 +145,18 @@ class RecordVerb:
         verb = self.verb
         if not verb.recording_status_callback or status not in verb.recording_status_callback_event:
             return
-        params = [
-            ("AccountSid", self.s.account_sid),
-            ("CallSid", self.s.sid),
-            ("RecordingSid", self.sid),
-            ("RecordingUrl", self.url),
-            ("RecordingStatus", status),
-            ("RecordingDuration", str(duration)),
-            ("RecordingChannels", "1"),
-            ("RecordingSource", "RecordVerb"),
-            ("RecordingTrack", "inbound"),
-            ("RecordingStartTime", utcnow().strftime("%a, %d %b %Y %H:%M:%S +0000")),
-        ]
+        params = status_params(
+            self.s.account_sid,
+            self.s.sid,
+            self.sid,
+            self.url,
+            status,
+            duration,
+            1,
+            "RecordVerb",
+            "inbound",
+            self.start,
+        )
         self._enqueue(verb.recording_status_callback, verb.recording_status_callback_method, params)
 
     def _transcribe(self, words: str, duration: int) -> None:
