@@ -50,6 +50,7 @@ class Queues:
         self.p = platform
         self.waiting: dict[str, asyncio.Future[Handover | Source]] = {}  # call sid → how it leaves
         self._arrivals: dict[str, asyncio.Condition] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def find(self, conn: Any, account_sid: str, name: str) -> Row | None:
         row: Row | None = (
@@ -103,7 +104,9 @@ class Queues:
             )
         future: asyncio.Future[Handover | Source] = asyncio.get_running_loop().create_future()
         self.waiting[call_sid] = future
-        asyncio.ensure_future(self._announce(queue_sid))
+        task = asyncio.ensure_future(self._announce(queue_sid))  # agents waiting on an empty queue
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return future
 
     def leave(self, call_sid: str) -> None:
