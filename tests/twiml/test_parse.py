@@ -25,6 +25,8 @@ from telephonist.twiml.verbs import (
     Redirect,
     Reject,
     Say,
+    StartStream,
+    StopStream,
     Stream,
     Unsupported,
 )
@@ -564,6 +566,15 @@ def test_connect_stream_errors(xml: str, code: int) -> None:
     assert error_code(f"<Response>{xml}</Response>") == code
 
 
+def test_start_and_stop_stream() -> None:
+    doc = voice(
+        '<Start><Stream name="f" track="both_tracks" url="wss://x/m"/></Start><Stop><Stream name="f"/></Stop>'
+    )
+    assert doc.verbs == (StartStream(Stream("wss://x/m", "f", "both_tracks")), StopStream("f"))
+    assert voice("<Start><Transcription/></Start>").verbs == (Unsupported("Start><Transcription"),)
+    assert error_code("<Response><Stop><Stream/></Stop></Response>") == 12200
+
+
 def test_connect_to_anything_else_is_skipped_with_a_warning() -> None:
     assert voice("<Connect><Room>r</Room></Connect>").verbs == (Unsupported("Connect><Room"),)
 
@@ -574,8 +585,6 @@ def test_connect_to_anything_else_is_skipped_with_a_warning() -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "Start",
-        "Stop",
         "Pay",
         "Refer",
         "Echo",

@@ -112,3 +112,30 @@ def test_unreachable_stream_is_31902_and_the_call_goes_on(tel: Telephonist) -> N
     tel.call_final(sid)
     assert [e["text"] for e in events(tel, sid, "say")] == ["Fallback"]
     assert "31902" in [n.error_code for n in tel.client().calls(sid).notifications.list()]
+
+
+def test_start_stream_forks_both_tracks_and_stop_ends_it(
+    tel: Telephonist, webapp: WebApp, stream_app: StreamApp
+) -> None:
+    twiml = (
+        f'<Response><Start><Stream name="fork" track="both_tracks" url="{stream_app.url}"/></Start>'
+        "<Say>Your call may be monitored.</Say>"
+        '<Gather input="speech" action="/heard" timeout="50"/></Response>'
+    )
+    webapp.twiml(
+        "/heard", '<Response><Stop><Stream name="fork"/></Stop><Say>Thank you, goodbye.</Say></Response>'
+    )
+    sid = place(tel, webapp.twiml("/voice", twiml))
+    wait_until(lambda: stream_app.of("start"))
+    [start] = stream_app.of("start")
+    assert start["start"]["tracks"] == ["inbound", "outbound"]
+    outbound = wait_until(lambda: [m for m in stream_app.of("media") if m["media"]["track"] == "outbound"])
+    assert outbound
+    tel.sim("POST", f"/Calls/{sid}/Speech", Text="billing please")
+    tel.call_final(sid)
+    # the Gather still got the words: a fork listens without taking them
+    assert params(webapp.wait_hits("/heard")[0])["SpeechResult"] == "billing please"
+    wait_until(lambda: stream_app.of("stop"))
+    assert any(m["media"]["track"] == "inbound" for m in stream_app.of("media"))
+    said = [e["text"] for e in events(tel, sid, "say")]
+    assert said == ["Your call may be monitored.", "Thank you, goodbye."]

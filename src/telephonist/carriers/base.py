@@ -104,8 +104,9 @@ class Leg(ABC):
         """The next key the far end presses (what `hangupOnStar` listens for during a bridge)."""
 
     @abstractmethod
-    async def read_input(self) -> str:
-        """The next key, or `speech:<words>`, that the far end sends (what a media stream carries)."""
+    def listen(self, tap: Callable[[str], None]) -> Callable[[], None]:
+        """Call `tap` with each key, or `speech:<words>`, the far end sends from now on (what a media
+        stream carries), without taking it from a Gather; the function returned stops it."""
 
     @abstractmethod
     def drop_input(self) -> None:

@@ -35,6 +35,8 @@ from telephonist.twiml.verbs import (
     Redirect,
     Reject,
     Say,
+    StartStream,
+    StopStream,
     Stream,
     Unsupported,
     VoiceVerb,
@@ -43,8 +45,6 @@ from telephonist.twiml.verbs import (
 MAX_SAY_CHARS = 4096
 # Verbs Twilio runs that this release parses but does not execute yet.
 _LATER = {
-    "Start",
-    "Stop",
     "Pay",
     "Refer",
     "Echo",
@@ -582,25 +582,25 @@ def _record(el: Element, w: list[tuple[int, str]]) -> Record:
     )
 
 
-def _connect(el: Element, w: list[tuple[int, str]]) -> Connect | Unsupported:
-    r = _Reader(el, {"action", "method"}, w)
+def _only_noun(el: Element) -> Element:
     nouns = list(el)
     if len(nouns) != 1:
-        raise TwiMLError(12200, "<Connect> takes exactly one noun")
-    noun = nouns[0]
-    if noun.tag != "Stream":  # Room, ConversationRelay, VirtualAgent…: not here
-        return Unsupported(f"Connect><{noun.tag}")
+        raise TwiMLError(12200, f"<{el.tag}> takes exactly one noun")
+    return nouns[0]
+
+
+def _stream(noun: Element, w: list[tuple[int, str]], tracks: tuple[str, ...]) -> Stream:
     s = _Reader(noun, {"url", "name", "track", "statusCallback", "statusCallbackMethod", "connectorName"}, w)
     url = s.text("url") or ""
     if not url.startswith(("ws://", "wss://")):
         raise TwiMLError(31922, f"<Stream> url='{url}' must be a ws:// or wss:// URL")
     track = s.text("track", "inbound_track") or "inbound_track"
-    if track != "inbound_track":
-        raise TwiMLError(31941, "<Connect><Stream> carries the inbound_track only")
+    if track not in tracks:
+        raise TwiMLError(31941, f"<{noun.tag}> track='{track}' must be one of {', '.join(tracks)}")
     params = tuple(
         (p.attrib.get("name", ""), p.attrib.get("value", "")) for p in noun if p.tag == "Parameter"
     )
-    stream = Stream(
+    return Stream(
         url=url,
         name=s.text("name"),
         track=track,
@@ -608,7 +608,33 @@ def _connect(el: Element, w: list[tuple[int, str]]) -> Connect | Unsupported:
         status_callback_method=s.method("statusCallbackMethod", 31951),
         parameters=params,
     )
-    return Connect(stream, r.text("action"), r.method("method", 12200))
+
+
+def _connect(el: Element, w: list[tuple[int, str]]) -> Connect | Unsupported:
+    r = _Reader(el, {"action", "method"}, w)
+    noun = _only_noun(el)
+    if noun.tag != "Stream":  # Room, ConversationRelay, VirtualAgent…: not here
+        return Unsupported(f"Connect><{noun.tag}")
+    return Connect(_stream(noun, w, ("inbound_track",)), r.text("action"), r.method("method", 12200))
+
+
+def _start(el: Element, w: list[tuple[int, str]]) -> StartStream | Unsupported:
+    _Reader(el, {"action", "method"}, w)
+    noun = _only_noun(el)
+    if noun.tag != "Stream":  # Recording, Transcription, Siprec: not here
+        return Unsupported(f"Start><{noun.tag}")
+    return StartStream(_stream(noun, w, ("inbound_track", "outbound_track", "both_tracks")))
+
+
+def _stop(el: Element, w: list[tuple[int, str]]) -> StopStream | Unsupported:
+    _Reader(el, set(), w)
+    noun = _only_noun(el)
+    if noun.tag != "Stream":
+        return Unsupported(f"Stop><{noun.tag}")
+    name = _Reader(noun, {"name"}, w).text("name")
+    if not name:
+        raise TwiMLError(12200, "<Stop><Stream> needs the name of the stream to stop")
+    return StopStream(name)
 
 
 _VOICE: dict[str, Callable[[Element, list[tuple[int, str]]], VoiceVerb]] = {
@@ -626,6 +652,8 @@ _VOICE: dict[str, Callable[[Element, list[tuple[int, str]]], VoiceVerb]] = {
     "Enqueue": _enqueue,
     "Leave": _leave,
     "Connect": _connect,
+    "Start": _start,
+    "Stop": _stop,
 }
 
 

@@ -180,7 +180,7 @@ class Stream:
 
     url: str
     name: str | None = None
-    track: str = "inbound_track"
+    track: str = "inbound_track"  # a <Start> fork may take outbound_track or both_tracks
     status_callback: str | None = None
     status_callback_method: str = "POST"
     parameters: tuple[tuple[str, str], ...] = ()
@@ -191,6 +191,20 @@ class Connect:
     stream: Stream
     action: str | None = None  # None: go on with the next verb once the stream ends
     method: str = "POST"
+
+
+@dataclass(frozen=True)
+class StartStream:
+    """`<Start><Stream>`: fork the call's audio to a WebSocket and go on at once."""
+
+    stream: Stream
+
+
+@dataclass(frozen=True)
+class StopStream:
+    """`<Stop><Stream name>`: end the fork of that name."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -214,6 +228,8 @@ VoiceVerb = (
     | Enqueue
     | Leave
     | Connect
+    | StartStream
+    | StopStream
     | Unsupported
 )
 MessagingVerb = Message | Redirect

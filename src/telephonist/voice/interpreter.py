@@ -27,6 +27,9 @@ from telephonist.twiml.verbs import (
     Redirect,
     Reject,
     Say,
+    StartStream,
+    StopStream,
+    Stream,
     Unsupported,
 )
 
@@ -97,6 +100,14 @@ class Streaming:
 
 
 @dataclass(frozen=True)
+class Fork:
+    """Start a stream beside the call (`<Start><Stream>`), or stop one by name (`stop`)."""
+
+    stream: Stream | None = None
+    stop: str | None = None
+
+
+@dataclass(frozen=True)
 class Warn:
     code: int
     message: str
@@ -110,7 +121,7 @@ class End:
     error: bool = False  # a document could not be fetched or parsed: the caller hears the error message
 
 
-Command = Fetch | Run | Collect | SendSms | DialOut | Capture | Wait | Streaming | Warn
+Command = Fetch | Run | Collect | SendSms | DialOut | Capture | Wait | Streaming | Fork | Warn
 
 # Twilio stops a document that loops on itself (a Gather with no input redirecting to itself) eventually.
 MAX_DOCUMENTS = 1000
@@ -164,6 +175,10 @@ def interpret(document: Document, url: str, in_queue: bool = False) -> Generator
                 if verb.action:
                     fetch = Fetch(urljoin(url, verb.action), verb.method, streamed)
                     break
+            elif isinstance(verb, StartStream):
+                yield Fork(stream=verb.stream)
+            elif isinstance(verb, StopStream):
+                yield Fork(stop=verb.name)
             elif isinstance(verb, Leave):
                 if in_queue:
                     return End(leave=True)

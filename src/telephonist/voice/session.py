@@ -29,6 +29,7 @@ from telephonist.voice.interpreter import (
     DialOut,
     End,
     Fetch,
+    Fork,
     Run,
     SendSms,
     Source,
@@ -74,6 +75,7 @@ class CallSession:
         # requested (its TwiML is not run): the verb watches the leg instead of being cancelled.
         self._shielded = False
         self._background: set[asyncio.Task[None]] = set()  # asynchronous answering machine detection
+        self.forks: dict[str, tuple[MediaStream, asyncio.Future[Any]]] = {}  # <Start><Stream> by name
         self._next: Source | None = None
         self._done = asyncio.Event()
 
@@ -252,7 +254,13 @@ class CallSession:
                 self.document_url = loaded[1]
             return loaded
         if isinstance(command, Streaming):
-            return await MediaStream(self, command.verb).run()
+            try:
+                return await MediaStream(self, command.verb.stream).run()
+            finally:
+                self.leg.drop_input()  # what the caller said went to the application
+        if isinstance(command, Fork):
+            self._fork(command)
+            return None
         if isinstance(command, DialOut | Wait | Capture):
             self._shielded = True
             try:
@@ -277,6 +285,8 @@ class CallSession:
                 event["ssml"] = verb.ssml
             for _ in range(verb.loop or MAX_LOOP):
                 self._event(event)
+                for stream, _task in self.forks.values():
+                    stream.said(verb.text)
                 await self.leg.say(verb.text, verb.voice, verb.language, interruptible)
                 if interruptible and self.leg.has_input():
                     return
@@ -314,6 +324,14 @@ class CallSession:
 
         outcome = await DialRunner(self, verb).run()
         return outcome.params()
+
+    def _fork(self, command: Fork) -> None:
+        """`<Start><Stream>` runs beside the call until `<Stop>` names it or the call ends."""
+        if command.stream is not None:
+            stream = MediaStream(self, command.stream)
+            self.forks[command.stream.name or stream.sid] = (stream, asyncio.ensure_future(stream.run()))
+        elif command.stop in self.forks:
+            self.forks.pop(command.stop)[1].cancel()
 
     def _partial_results(self, gather: Gather, speech: str) -> None:
         """`partialResultCallback`: the words as they were recognised, one request a word."""
@@ -457,6 +475,8 @@ class CallSession:
             duration = round((now - start).total_seconds() / self.p.settings.time_scale)
         if not self.leg.ended.is_set():
             await self.leg.hangup()
+        for _stream, task in self.forks.values():
+            task.cancel()
         await self.p.voice.recorder.stop_call(self.sid)
         self._move(status, end_time=now, duration=duration)
         self.p.voice.forget(self.sid)

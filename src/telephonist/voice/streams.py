@@ -21,7 +21,7 @@ import websockets
 from telephonist.media import g711, tts
 from telephonist.sids import new_sid
 from telephonist.store.db import utcnow
-from telephonist.twiml.verbs import Connect
+from telephonist.twiml.verbs import Stream
 from telephonist.webhooks.callbacks import enqueue_callback
 
 if TYPE_CHECKING:
@@ -33,10 +33,14 @@ CONNECT_TIMEOUT = 10.0  # seconds to open the WebSocket
 
 
 class MediaStream:
-    def __init__(self, session: CallSession, verb: Connect) -> None:
+    """One stream of a call: `<Connect>` (it blocks the call, the application may talk back) or a
+    `<Start>` fork (it runs beside the call and may carry the outbound track too)."""
+
+    def __init__(self, session: CallSession, stream: Stream) -> None:
         self.s = session
-        self.stream = verb.stream
+        self.stream = stream
         self.sid = new_sid("MZ")
+        self._audio: asyncio.Queue[tuple[str, str]] = asyncio.Queue()  # (track, key or speech: or words)
         self.sequence = 0
         self.chunk = 0
         self.received_ms = 0  # of audio the application sent the caller
@@ -59,7 +63,8 @@ class MediaStream:
         self._start = self._playing_until = loop.time()
         s._event({"event": "stream", "action": "start", "stream_sid": self.sid, "url": self.stream.url})
         self._callback("stream-started")
-        sender = asyncio.ensure_future(self._send_caller(ws))
+        stop_listening = s.leg.listen(lambda item: self._audio.put_nowait(("inbound", item)))
+        sender = asyncio.ensure_future(self._send_audio(ws))
         try:
             await self._send(ws, {"event": "connected", "protocol": "Call", "version": "1.0.0"})
             await self._send(ws, self._start_message())
@@ -67,6 +72,7 @@ class MediaStream:
         except websockets.ConnectionClosed:
             pass
         finally:
+            stop_listening()
             sender.cancel()
             with contextlib.suppress(Exception):
                 stop = {"accountSid": s.account_sid, "callSid": s.sid}
@@ -94,7 +100,7 @@ class MediaStream:
                 "accountSid": s.account_sid,
                 "streamSid": self.sid,
                 "callSid": s.sid,
-                "tracks": ["inbound"],
+                "tracks": self._tracks(),
                 "customParameters": dict(self.stream.parameters),
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
             },
@@ -108,20 +114,32 @@ class MediaStream:
         elapsed = asyncio.get_running_loop().time() - self._start
         return round(elapsed / self.s.p.settings.time_scale * 1000)
 
-    async def _send_caller(self, ws: Any) -> None:
-        """The caller's keys as `dtmf`, their words as `media` chunks."""
+    def _tracks(self) -> list[str]:
+        return {"inbound_track": ["inbound"], "outbound_track": ["outbound"]}.get(
+            self.stream.track, ["inbound", "outbound"]
+        )
+
+    def said(self, text: str) -> None:
+        """The platform says `text` to the caller: the outbound track, when this stream carries it."""
+        if "outbound" in self._tracks():
+            self._audio.put_nowait(("outbound", text))
+
+    async def _send_audio(self, ws: Any) -> None:
+        """The caller's keys as `dtmf`; their words (inbound) and the platform's (outbound) as `media`."""
         while True:
-            item = await self.s.leg.read_input()
-            if not item.startswith("speech:"):
+            track, item = await self._audio.get()
+            if track == "inbound" and "inbound" not in self._tracks():
+                continue
+            if track == "inbound" and not item.startswith("speech:"):
                 dtmf = {"track": "inbound_track", "digit": item}
                 await self._send(ws, {"event": "dtmf", "streamSid": self.sid, "dtmf": dtmf})
                 continue
-            data = g711.ulaw_encode(await tts.synthesize(item[len("speech:") :]))
+            data = g711.ulaw_encode(await tts.synthesize(item.removeprefix("speech:")))
             base = self._now_ms()
             for i in range(0, len(data), CHUNK):
                 self.chunk += 1
                 media = {
-                    "track": "inbound",
+                    "track": track,
                     "chunk": str(self.chunk),
                     "timestamp": str(base + i // 8),
                     "payload": base64.b64encode(data[i : i + CHUNK]).decode(),

@@ -220,6 +220,7 @@ class SimLeg(Leg):
         self.local = local
         self.bridged: SimLeg | None = None
         self.room: SimRoom | None = None
+        self.taps: list[Callable[[str], None]] = []  # media streams listening to the far end
         self.inputs = inputs  # per-call GatherInput; the phone's own queue is used when this runs out
         self.keys: asyncio.Queue[str] = asyncio.Queue()
         self._input = asyncio.Event()  # a key or utterance arrived (interrupts a prompt)
@@ -358,6 +359,8 @@ class SimLeg(Leg):
     def _put(self, key: str) -> None:
         self.keys.put_nowait(key)
         self._input.set()
+        for tap in list(self.taps):
+            tap(key)
 
     def press(self, keys: str) -> None:
         """The virtual phone presses keys."""
@@ -421,12 +424,13 @@ class SimLeg(Leg):
 
     async def read_key(self) -> str:
         while True:
-            key = await self.read_input()
+            key = await self.keys.get()
             if not key.startswith("speech:"):
                 return key
 
-    async def read_input(self) -> str:
-        return await self.keys.get()
+    def listen(self, tap: Callable[[str], None]) -> Callable[[], None]:
+        self.taps.append(tap)
+        return lambda: self.taps.remove(tap) if tap in self.taps else None
 
     def drop_input(self) -> None:
         while not self.keys.empty():
