@@ -83,9 +83,12 @@ def test_media_stream_both_ways(tel: Telephonist, webapp: WebApp, stream_app: St
     stream_sid = start["streamSid"]
     assert stream_sid.startswith("MZ")
     tel.sim("POST", f"/Calls/{sid}/Speech", Text="I need help with my order")
-    media = wait_until(lambda: len(m := stream_app.of("media")) > 10 and m)
-    audio_ms = sum(len(base64.b64decode(m["media"]["payload"])) for m in media) // 8
-    assert audio_ms >= 800 and all(m["media"]["track"] == "inbound" for m in media)
+
+    def audio_ms() -> int:
+        return sum(len(base64.b64decode(m["media"]["payload"])) for m in stream_app.of("media")) // 8
+
+    wait_until(lambda: audio_ms() >= 800)  # "I need help with my order", spoken by espeak-ng
+    assert all(m["media"]["track"] == "inbound" for m in stream_app.of("media"))
     [mark] = wait_until(lambda: stream_app.of("mark"))
     assert mark["mark"]["name"] == "greeting"
     tel.sim("POST", f"/Calls/{sid}/Digits", Digits="5#")

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("telephonist.voice")
 CHUNK = 160  # bytes of μ-law: 20 ms at 8 kHz
 CONNECT_TIMEOUT = 10.0  # seconds to open the WebSocket
+FLUSH_SECONDS = 2.0  # at the end, at most this long to send what the caller said just before
 
 
 class MediaStream:
@@ -73,6 +74,9 @@ class MediaStream:
             pass
         finally:
             stop_listening()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                # what the caller said before the end still reaches the application
+                await asyncio.wait_for(asyncio.shield(self._audio.join()), FLUSH_SECONDS)
             sender.cancel()
             with contextlib.suppress(Exception):
                 stop = {"accountSid": s.account_sid, "callSid": s.sid}
@@ -128,23 +132,29 @@ class MediaStream:
         """The caller's keys as `dtmf`; their words (inbound) and the platform's (outbound) as `media`."""
         while True:
             track, item = await self._audio.get()
-            if track == "inbound" and "inbound" not in self._tracks():
-                continue
-            if track == "inbound" and not item.startswith("speech:"):
-                dtmf = {"track": "inbound_track", "digit": item}
-                await self._send(ws, {"event": "dtmf", "streamSid": self.sid, "dtmf": dtmf})
-                continue
-            data = g711.ulaw_encode(await tts.synthesize(item.removeprefix("speech:")))
-            base = self._now_ms()
-            for i in range(0, len(data), CHUNK):
-                self.chunk += 1
-                media = {
-                    "track": track,
-                    "chunk": str(self.chunk),
-                    "timestamp": str(base + i // 8),
-                    "payload": base64.b64encode(data[i : i + CHUNK]).decode(),
-                }
-                await self._send(ws, {"event": "media", "streamSid": self.sid, "media": media})
+            try:
+                await self._send_item(ws, track, item)
+            finally:
+                self._audio.task_done()
+
+    async def _send_item(self, ws: Any, track: str, item: str) -> None:
+        if track == "inbound" and "inbound" not in self._tracks():
+            return
+        if track == "inbound" and not item.startswith("speech:"):
+            dtmf = {"track": "inbound_track", "digit": item}
+            await self._send(ws, {"event": "dtmf", "streamSid": self.sid, "dtmf": dtmf})
+            return
+        data = g711.ulaw_encode(await tts.synthesize(item.removeprefix("speech:")))
+        base = self._now_ms()
+        for i in range(0, len(data), CHUNK):
+            self.chunk += 1
+            media = {
+                "track": track,
+                "chunk": str(self.chunk),
+                "timestamp": str(base + i // 8),
+                "payload": base64.b64encode(data[i : i + CHUNK]).decode(),
+            }
+            await self._send(ws, {"event": "media", "streamSid": self.sid, "media": media})
 
     async def _receive(self, ws: Any) -> None:
         """The application's `media` (played to the caller), `mark` (sent back once what came before it
