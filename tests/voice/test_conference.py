@@ -64,7 +64,9 @@ def test_five_party_conference_waits_for_the_moderator_and_ends_when_they_leave(
         "participant-with-end-conference-on-exit-left",
         moderator,
     )
-    assert [e["action"] for e in events(tel, calls[0], "conference")] == ["join", "leave"]
+    seen = [(e["action"], e.get("who")) for e in events(tel, calls[0], "conference")]
+    assert seen[0] == ("join", None) and seen[-1] == ("leave", None)
+    assert ("joined", CALLERS[1]) in seen and ("joined", MODERATOR) in seen and ("left", MODERATOR) in seen
 
 
 def test_muted_and_held_participants_are_not_heard(tel: Telephonist) -> None:
@@ -265,3 +267,14 @@ def test_wait_url_twiml_plays_until_the_conference_starts(tel: Telephonist, weba
     tel.client().conferences(conf.sid).update(status="completed")
     for sid in (guest, host):
         tel.call_final(sid)
+
+
+def test_a_rest_participant_who_does_not_answer_fails_and_the_empty_room_ends(tel: Telephonist) -> None:
+    tel.sim("POST", "/Phones", PhoneNumber=CALLERS[3], Answer="busy")
+    added = tel.client().conferences("lonely").participants.create(from_="+15005550006", to=CALLERS[3])
+    assert tel.call_final(added.call_sid).status == "busy"
+    conf = room(tel, "lonely")
+    assert wait_until(lambda: (c := tel.client().conferences(conf.sid).fetch()).status == "completed" and c)
+    with tel.http as h:
+        path = f"/2010-04-01/Accounts/{tel.account_sid}/Conferences/{conf.sid}/Participants/{added.call_sid}.json"
+        assert h.get(path).json()["status"] == "failed"

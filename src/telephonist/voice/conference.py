@@ -165,11 +165,42 @@ class Conferences:
         s._event(
             {"event": "conference", "action": "join", "conference": room.name, "conference_sid": room.sid}
         )
+        self._tell_others(room, s, "joined")
         self._notify(room, "join", s.sid)
         if not room.started.is_set() and target.start_on_enter:
             self._start(room)
         elif room.started.is_set() and target.beep in ("true", "onEnter"):
             self._beep(room, s.sid)
+
+    @staticmethod
+    def _tell_others(room: Room, s: CallSession, action: str) -> None:
+        """Each other participant's transcript shows who joined or left (the caller's number)."""
+        who = s.call["to"] if s.call["direction"].startswith("outbound") else s.call["from"]
+        for sid, other in room.members.items():
+            if sid != s.sid:
+                other.session._event({"event": "conference", "action": action, "call_sid": s.sid, "who": who})
+
+    def abandon(self, call_sid: str) -> None:
+        """A participant added over REST whose call ended before it joined: it failed, and a room that
+        nobody is in ends."""
+        with self.p.db.tx() as conn:
+            rows = list(
+                conn.execute(
+                    select(participants.c.conference_sid).where(
+                        participants.c.call_sid == call_sid, participants.c.status == "queued"
+                    )
+                ).scalars()
+            )
+            if rows:
+                conn.execute(
+                    update(participants)
+                    .where(participants.c.call_sid == call_sid, participants.c.status == "queued")
+                    .values(status="failed", date_updated=utcnow())
+                )
+        for conference_sid in rows:
+            room = self.by_sid(conference_sid)
+            if room is not None and not room.members:
+                self.end(room, "last-participant-left")
 
     def _leave(self, room: Room, member: Member) -> None:
         s = member.session
@@ -185,6 +216,7 @@ class Conferences:
             )
         with contextlib.suppress(Exception):
             s._event({"event": "conference", "action": "leave", "conference": room.name})
+        self._tell_others(room, s, "left")
         self._notify(room, "leave", s.sid)
         if room.ended.is_set():
             return

@@ -478,6 +478,8 @@ class CallSession:
         for _stream, task in self.forks.values():
             task.cancel()
         await self.p.voice.recorder.stop_call(self.sid)
+        if not self.answered:
+            self.p.voice.conferences.abandon(self.sid)
         self._move(status, end_time=now, duration=duration)
         self.p.voice.forget(self.sid)
 
