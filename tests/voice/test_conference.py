@@ -276,5 +276,5 @@ def test_a_rest_participant_who_does_not_answer_fails_and_the_empty_room_ends(te
     conf = room(tel, "lonely")
     assert wait_until(lambda: (c := tel.client().conferences(conf.sid).fetch()).status == "completed" and c)
     with tel.http as h:
-        path = f"/2010-04-01/Accounts/{tel.account_sid}/Conferences/{conf.sid}/Participants/{added.call_sid}.json"
-        assert h.get(path).json()["status"] == "failed"
+        path = f"/2010-04-01/Accounts/{tel.account_sid}/Conferences/{conf.sid}/Participants"
+        assert h.get(f"{path}/{added.call_sid}.json").json()["status"] == "failed"
