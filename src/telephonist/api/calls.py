@@ -95,20 +95,20 @@ def _program(ctx: Ctx, code_url: int) -> dict[str, Any]:
         if len(twiml) > MAX_TWIML:
             raise TwilioError(21205, f"Twiml is longer than {MAX_TWIML} characters")
         out["Twiml"] = twiml
-    fallback = p.get("FallbackUrl")
-    if fallback:
-        if not is_url(fallback):
-            raise TwilioError(21205, f"FallbackUrl is not a valid URL: {fallback}")
-        out |= {"FallbackUrl": fallback, "FallbackMethod": p.method("FallbackMethod", code=21209)}
-    callback = p.get("StatusCallback")
-    if callback:
-        if not is_url(callback):
-            raise TwilioError(21205, f"StatusCallback is not a valid URL: {callback}")
-        out |= {
-            "StatusCallback": callback,
-            "StatusCallbackMethod": p.method("StatusCallbackMethod", code=21209),
-        }
+    out |= url_param(ctx, "FallbackUrl", "FallbackMethod")
+    out |= url_param(ctx, "StatusCallback", "StatusCallbackMethod")
     return out
+
+
+def url_param(ctx: Ctx, name: str, method: str) -> dict[str, Any]:
+    """An optional webhook URL parameter and its method (21205 for a URL that is not one, 21209 for a
+    method other than GET or POST); nothing when it is not given."""
+    url = ctx.params.get(name)
+    if not url:
+        return {}
+    if not is_url(url):
+        raise TwilioError(21205, f"{name} is not a valid URL: {url}")
+    return {name: url, method: ctx.params.method(method, code=21209)}
 
 
 RECORDING_EVENTS = ("in-progress", "completed", "absent")
@@ -131,14 +131,7 @@ def recording_params(ctx: Ctx, record: bool) -> dict[str, Any]:
             if value not in allowed:
                 raise TwilioError(20001, f"{name} must be one of {', '.join(allowed)}, not '{value}'")
             out[name] = value
-    callback = p.get("RecordingStatusCallback")
-    if callback:
-        if not is_url(callback):
-            raise TwilioError(21205, f"RecordingStatusCallback is not a valid URL: {callback}")
-        out |= {
-            "RecordingStatusCallback": callback,
-            "RecordingStatusCallbackMethod": p.method("RecordingStatusCallbackMethod", code=21209),
-        }
+    out |= url_param(ctx, "RecordingStatusCallback", "RecordingStatusCallbackMethod")
     events = p.events("RecordingStatusCallbackEvent")
     if any(e not in RECORDING_EVENTS for e in events):
         raise TwilioError(20001, f"RecordingStatusCallbackEvent must be among {', '.join(RECORDING_EVENTS)}")
@@ -199,14 +192,7 @@ def validate_create(ctx: Ctx, program: bool = True) -> tuple[str, str, dict[str,
         params["MachineDetection"] = amd
         if p.boolean("AsyncAmd"):
             params["AsyncAmd"] = "true"
-            callback = p.get("AsyncAmdStatusCallback")
-            if callback:
-                if not is_url(callback):
-                    raise TwilioError(21205, f"AsyncAmdStatusCallback is not a valid URL: {callback}")
-                params |= {
-                    "AsyncAmdStatusCallback": callback,
-                    "AsyncAmdStatusCallbackMethod": p.method("AsyncAmdStatusCallbackMethod", code=21209),
-                }
+            params |= url_param(ctx, "AsyncAmdStatusCallback", "AsyncAmdStatusCallbackMethod")
     if digits:
         params["SendDigits"] = digits
     return to, sender, params
