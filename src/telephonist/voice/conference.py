@@ -23,8 +23,9 @@ from telephonist.store.db import utcnow
 from telephonist.store.models import conferences, participants
 from telephonist.twiml.verbs import ConferenceTarget, Pause, Play, Say
 from telephonist.voice.callrecording import CallRecording
+from telephonist.voice.dial import until_star
 from telephonist.voice.interpreter import Source
-from telephonist.voice.queues import HOLD_MUSIC, drive
+from telephonist.voice.queues import drive, play_hold_music
 from telephonist.webhooks.callbacks import enqueue_callback
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class Conferences:
             asyncio.ensure_future(session.leg.ended.wait()),
         }
         if hangup_on_star:
-            waits.add(asyncio.ensure_future(_star(session)))
+            waits.add(asyncio.ensure_future(until_star(session.leg)))
         music = None if room.started.is_set() else asyncio.ensure_future(self._wait_music(room, member))
         try:
             await asyncio.wait(waits, timeout=time_limit, return_when=asyncio.FIRST_COMPLETED)
@@ -303,18 +304,8 @@ class Conferences:
 
     async def _hold_music(self, member: Member, room: Room, hold_url: tuple[str, str] | None) -> None:
         """What a held participant hears: the TwiML at HoldUrl again and again, or hold music."""
-        s = member.session
-        extra = [("ConferenceSid", room.sid), ("FriendlyName", room.name)]
-        while True:
-            if hold_url is None:
-                s._event({"event": "play", "url": HOLD_MUSIC})
-                await s.leg.play(HOLD_MUSIC)
-                continue
-            loaded = await s._fetch(Source(url=hold_url[0], method=hold_url[1]), extra)
-            if loaded is None:
-                await asyncio.Event().wait()
-            assert loaded is not None
-            await drive(s, *loaded, extra=extra)
+        url, method = hold_url or (None, "POST")
+        await self._loop_music(member.session, room, url, method)
 
     async def announce(self, room: Room, url: str, method: str, only: str | None = None) -> None:
         """Play the TwiML at `url` (Say, Play, Pause) to the room, or to one participant."""
@@ -346,20 +337,22 @@ class Conferences:
                 await music
 
     async def _music(self, s: CallSession, target: ConferenceTarget, room: Room) -> None:
-        if target.wait_url == "":
-            await asyncio.Event().wait()
+        url = urljoin(s.document_url, target.wait_url) if target.wait_url else target.wait_url
+        await self._loop_music(s, room, url, target.wait_method)
+
+    @staticmethod
+    async def _loop_music(s: CallSession, room: Room, url: str | None, method: str) -> None:
+        """The TwiML at `url` again and again; hold music when `url` is None, silence when it is ""."""
         extra = [("ConferenceSid", room.sid), ("FriendlyName", room.name)]
-        while True:
-            if target.wait_url is None:
-                s._event({"event": "play", "url": HOLD_MUSIC})
-                await s.leg.play(HOLD_MUSIC)
+        while url != "":
+            if url is None:
+                await play_hold_music(s)
                 continue
-            url = urljoin(s.document_url, target.wait_url)
-            loaded = await s._fetch(Source(url=url, method=target.wait_method), extra)
+            loaded = await s._fetch(Source(url=url, method=method), extra)
             if loaded is None:
-                await asyncio.Event().wait()  # the failure is a notification; silence from then on
-            assert loaded is not None
+                break  # the failure is a notification; silence from then on
             await drive(s, *loaded, extra=extra)
+        await asyncio.Event().wait()
 
     def _speaking(self, room: Room, leg: Any, event: dict[str, Any]) -> None:
         """`speaker` events: a participant started, and (the utterance being one) stopped, speaking."""
@@ -428,8 +421,3 @@ class Conferences:
                 enqueue_callback(conn, room.account_sid, url, method, params, key=room.sid)
         if sent:
             self.p.jobs.wake()
-
-
-async def _star(s: CallSession) -> None:
-    while await s.leg.read_key() != "*":
-        pass

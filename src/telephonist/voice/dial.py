@@ -54,26 +54,11 @@ class DialedCall(CallSession):
 
     async def ring(self, timeout: float) -> str:
         """'answered' once the callee answered and accepted; otherwise how the attempt ended."""
-        self._callback_event("initiated", "initiated")
-        self._move("ringing")
         if self.target.parameters:  # what a <Client> gets with the incoming call
             self._event({"event": "incoming", "parameters": dict(self.target.parameters)})
-        ring = asyncio.ensure_future(self.leg.wait_answer(timeout))
-        stop = asyncio.ensure_future(self._done.wait())
-        try:
-            await asyncio.wait({ring, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            if not ring.done():
-                ring.cancel()
-        if not ring.done() or ring.cancelled():
-            await self._finish("busy" if self.hung_up_by == "phone" else "canceled")
-            return "canceled"
-        outcome = ring.result()
+        outcome = await self._ring(timeout)
         if outcome != "answered":
-            await self._finish(outcome)
             return outcome
-        await self._answer()
         if self.params.get("MachineDetection"):
             await self._detect_machine()
         if self.target.send_digits:
@@ -349,7 +334,7 @@ class DialRunner:
             asyncio.ensure_future(c) for c in (other.ended.wait(), parent.leg.ended.wait(), *until)
         }
         if self.dial.hangup_on_star:
-            waits.add(asyncio.ensure_future(_star(parent.leg)))
+            waits.add(asyncio.ensure_future(until_star(parent.leg)))
         try:
             await asyncio.wait(
                 waits,
@@ -378,7 +363,8 @@ class DialRunner:
             self.parent.p.voice.forget(child.sid)
 
 
-async def _star(leg: Leg) -> None:
+async def until_star(leg: Leg) -> None:
+    """Until the far end presses `*` (hangupOnStar)."""
     while await leg.read_key() != "*":
         pass
 

@@ -250,15 +250,13 @@ class EnqueueVerb:
         s, verb = self.s, self.verb
         while True:
             if not verb.wait_url:
-                s._event({"event": "play", "url": HOLD_MUSIC})
-                await s.leg.play(HOLD_MUSIC)
+                await play_hold_music(s)
                 continue
             extra = self._wait_params(queue, start)
             url = urljoin(s.document_url, verb.wait_url)
             loaded = await s._fetch(Source(url=url, method=verb.wait_url_method), extra)
             if loaded is None:  # the failure is a notification; the caller hears music meanwhile
-                s._event({"event": "play", "url": HOLD_MUSIC})
-                await s.leg.play(HOLD_MUSIC)
+                await play_hold_music(s)
                 continue
             end = await drive(self.s, *loaded, extra=extra)
             if end.leave:
@@ -282,6 +280,12 @@ class EnqueueVerb:
             ("CurrentQueueSize", str(size)),
             ("MaxQueueSize", str(row["max_size"])),
         ]
+
+
+async def play_hold_music(s: CallSession) -> None:
+    """Once through the hold music a caller hears while it waits."""
+    s._event({"event": "play", "url": HOLD_MUSIC})
+    await s.leg.play(HOLD_MUSIC)
 
 
 async def drive(s: CallSession, document: Any, url: str, extra: list[tuple[str, str]]) -> End:

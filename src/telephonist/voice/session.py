@@ -103,22 +103,8 @@ class CallSession:
     # -- the call -----------------------------------------------------------------------------------
     async def run_outbound(self) -> None:
         try:
-            self._callback_event("initiated", "initiated")
-            self._move("ringing")
-            ring = asyncio.ensure_future(self.leg.wait_answer(float(self.params.get("Timeout", 60))))
-            stop = asyncio.ensure_future(self._done.wait())
-            await asyncio.wait({ring, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if not ring.done():
-                ring.cancel()
-                # A REST cancel is 'canceled'; a phone that declines while ringing is busy, as on Twilio.
-                await self._finish("busy" if self.hung_up_by == "phone" else "canceled")
+            if await self._ring(float(self.params.get("Timeout", 60))) != "answered":
                 return
-            stop.cancel()
-            outcome = ring.result()
-            if outcome != "answered":
-                await self._finish(outcome)
-                return
-            await self._answer()
             self._limit_time()
             if self.params.get("Record"):
                 self.p.voice.recorder.start(self.call, recording_options(self.params, "OutboundAPI"))
@@ -132,6 +118,30 @@ class CallSession:
         except Exception:
             log.exception("call %s failed", self.sid)
             await self._finish("failed")
+
+    async def _ring(self, timeout: float) -> str:
+        """Ring the leg: 'answered' (the call is then in progress), or how the attempt ended, the call
+        finished with that status ('canceled' when it was stopped while ringing)."""
+        self._callback_event("initiated", "initiated")
+        self._move("ringing")
+        ring = asyncio.ensure_future(self.leg.wait_answer(timeout))
+        stop = asyncio.ensure_future(self._done.wait())
+        try:
+            await asyncio.wait({ring, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not ring.done():
+                ring.cancel()
+        if not ring.done() or ring.cancelled():
+            # A REST cancel is 'canceled'; a phone that declines while ringing is busy, as on Twilio.
+            await self._finish("busy" if self.hung_up_by == "phone" else "canceled")
+            return "canceled"
+        outcome = ring.result()
+        if outcome != "answered":
+            await self._finish(outcome)
+            return str(outcome)
+        await self._answer()
+        return "answered"
 
     def _limit_time(self) -> None:
         """`TimeLimit`: the call is hung up that many seconds after it was answered."""
