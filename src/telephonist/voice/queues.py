@@ -20,7 +20,6 @@ from telephonist.store.db import Row, utcnow
 from telephonist.store.models import queue_members, queues
 from telephonist.twiml.verbs import Enqueue
 from telephonist.voice.interpreter import Capture, DialOut, End, Fetch, Source, Wait, interpret
-from telephonist.webhooks.callbacks import enqueue_callback
 
 if TYPE_CHECKING:
     from telephonist.app import Platform
@@ -209,17 +208,7 @@ class EnqueueVerb:
             s._event({"event": "dequeued", "queue_sid": queue["sid"]})
             if verb.action:  # told, as on Twilio, with QueueResult=redirected; its answer is not run
                 _, params = self._result("redirected", queue, waited)
-                with s.p.db.tx() as conn:
-                    enqueue_callback(
-                        conn,
-                        s.account_sid,
-                        urljoin(s.document_url, verb.action),
-                        verb.method,
-                        s._standard_params() + list(params),
-                        key=s.sid,
-                        call_sid=s.sid,
-                    )
-                s.p.jobs.wake()
+                s._post(verb.action, verb.method, s._standard_params() + list(params))
             s.redirect(how)
             await asyncio.Event().wait()  # cancelled by the redirect
         assert isinstance(how, Handover)

@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
 
 from sqlalchemy import insert, select, update
 
@@ -21,7 +20,6 @@ from telephonist.sids import new_sid
 from telephonist.store.db import utcnow
 from telephonist.store.models import recording_media, recordings, transcriptions
 from telephonist.twiml.verbs import Record
-from telephonist.webhooks.callbacks import enqueue_callback
 
 if TYPE_CHECKING:
     from telephonist.voice.session import CallSession
@@ -157,7 +155,7 @@ class RecordVerb:
             "inbound",
             self.start,
         )
-        self._enqueue(verb.recording_status_callback, verb.recording_status_callback_method, params)
+        self.s._post(verb.recording_status_callback, verb.recording_status_callback_method, params, self.sid)
 
     def _transcribe(self, words: str, duration: int) -> None:
         sid = new_sid("TR")
@@ -187,20 +185,7 @@ class RecordVerb:
                 ("RecordingSid", self.sid),
                 ("RecordingUrl", self.url),
             ]
-            self._enqueue(self.verb.transcribe_callback, "POST", params)
-
-    def _enqueue(self, url: str, method: str, params: list[tuple[str, str]]) -> None:
-        with self.s.p.db.tx() as conn:
-            enqueue_callback(
-                conn,
-                self.s.account_sid,
-                urljoin(self.s.document_url, url),
-                method,
-                params,
-                key=self.sid,
-                call_sid=self.s.sid,
-            )
-        self.s.p.jobs.wake()
+            self.s._post(self.verb.transcribe_callback, "POST", params, self.sid)
 
 
 def load_audio(conn: Any, sid: str) -> bytes | None:

@@ -173,12 +173,7 @@ class CallSession:
                     ("AnsweredBy", answered_by),
                     ("MachineDetectionDuration", str(millis)),
                 ]
-                method = self.params.get("AsyncAmdStatusCallbackMethod", "POST")
-                with self.p.db.tx() as conn:
-                    enqueue_callback(
-                        conn, self.account_sid, callback, method, params, key=self.sid, call_sid=self.sid
-                    )
-                self.p.jobs.wake()
+                self._post(callback, self.params.get("AsyncAmdStatusCallbackMethod", "POST"), params)
 
         if self.params.get("AsyncAmd") == "true":
             task = asyncio.ensure_future(detect())
@@ -346,23 +341,19 @@ class CallSession:
     def _partial_results(self, gather: Gather, speech: str) -> None:
         """`partialResultCallback`: the words as they were recognised, one request a word."""
         assert gather.partial_result_callback is not None
-        url = urljoin(self.document_url, gather.partial_result_callback)
         words = speech.split()
-        with self.p.db.tx() as conn:
-            for n in range(1, len(words) + 1):
-                params = [
-                    ("AccountSid", self.account_sid),
-                    ("ApiVersion", "2010-04-01"),
-                    ("CallSid", self.sid),
-                    ("LanguageCode", gather.language),
-                    ("SequenceNumber", str(n)),
-                    ("Stability", "0.9"),
-                    ("StableSpeechResult", " ".join(words[: n - 1])),
-                    ("UnstableSpeechResult", words[n - 1]),
-                ]
-                method = gather.partial_result_callback_method
-                enqueue_callback(conn, self.account_sid, url, method, params, key=self.sid, call_sid=self.sid)
-        self.p.jobs.wake()
+        for n in range(1, len(words) + 1):
+            params = [
+                ("AccountSid", self.account_sid),
+                ("ApiVersion", "2010-04-01"),
+                ("CallSid", self.sid),
+                ("LanguageCode", gather.language),
+                ("SequenceNumber", str(n)),
+                ("Stability", "0.9"),
+                ("StableSpeechResult", " ".join(words[: n - 1])),
+                ("UnstableSpeechResult", words[n - 1]),
+            ]
+            self._post(gather.partial_result_callback, gather.partial_result_callback_method, params)
 
     def _send_sms(self, verb: Any) -> tuple[str, str]:
         for code, attr in ((14101, verb.to), (14102, verb.from_)):
@@ -508,14 +499,19 @@ class CallSession:
         if event == "completed":
             duration = str(self.call["duration"] or 0)
             params += [("CallDuration", duration), ("Duration", str(-(-int(duration) // 60)))]
+        self._post(url, self.params.get("StatusCallbackMethod", "POST"), params)
+
+    def _post(self, url: str, method: str, params: list[tuple[str, str]], key: str | None = None) -> None:
+        """A callback of this call (its URL resolved against the current document), as a durable job;
+        callbacks of one `key` (the call, by default) go out in order."""
         with self.p.db.tx() as conn:
             enqueue_callback(
                 conn,
                 self.account_sid,
-                url,
-                self.params.get("StatusCallbackMethod", "POST"),
+                urljoin(self.document_url, url),
+                method,
                 params,
-                key=self.sid,
+                key=key or self.sid,
                 call_sid=self.sid,
             )
         self.p.jobs.wake()

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
 
 import websockets
 
@@ -22,7 +21,6 @@ from telephonist.media import g711, tts
 from telephonist.sids import new_sid
 from telephonist.store.db import utcnow
 from telephonist.twiml.verbs import Stream
-from telephonist.webhooks.callbacks import enqueue_callback
 
 if TYPE_CHECKING:
     from telephonist.voice.session import CallSession
@@ -210,15 +208,4 @@ class MediaStream:
         ]
         if error:
             params.append(("StreamError", error))
-        url = urljoin(s.document_url, self.stream.status_callback)
-        with s.p.db.tx() as conn:
-            enqueue_callback(
-                conn,
-                s.account_sid,
-                url,
-                self.stream.status_callback_method,
-                params,
-                key=self.sid,
-                call_sid=s.sid,
-            )
-        s.p.jobs.wake()
+        s._post(self.stream.status_callback, self.stream.status_callback_method, params, self.sid)
