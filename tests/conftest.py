@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ class Telephonist:
     def client(self, sid: str | None = None, token: str | None = None) -> Client:
         c = Client(sid or self.account_sid, token or self.auth_token)
         c.api.base_url = self.base_url
+        c.messaging.base_url = self.base_url + "/messaging"
         return c
 
     @property
@@ -103,13 +105,22 @@ def start_server(
     return server, Telephonist(settings.base_url, ACCOUNT_SID, AUTH_TOKEN, platform)
 
 
+@contextmanager
+def running(tmp_path: Path, time_scale: float = 0.01, **overrides: Any) -> Iterator[Telephonist]:
+    """A server with settings of a test's own (time scale, sender rates…), stopped at the end."""
+    server, t = start_server(tmp_path, time_scale, **overrides)
+    try:
+        yield t
+    finally:
+        server.should_exit = True
+        wait_until(lambda: not server.started or server.should_exit, timeout=5)
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def tel(tmp_path: Path) -> Iterator[Telephonist]:
-    server, t = start_server(tmp_path)
-    yield t
-    server.should_exit = True
-    wait_until(lambda: not server.started or server.should_exit, timeout=5)
-    time.sleep(0.05)
+    with running(tmp_path) as t:
+        yield t
 
 
 @pytest.fixture
@@ -137,13 +148,18 @@ class WebApp:
 
     base_url: str
     hits: list[Hit] = field(default_factory=list)
-    routes: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+    routes: dict[str, tuple[int, str | bytes, str]] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
     def twiml(self, path: str, body: str, status: int = 200, content_type: str = "text/xml") -> str:
         self.routes[path] = (status, body, content_type)
+        return self.url(path)
+
+    def file(self, path: str, content: bytes, content_type: str, status: int = 200) -> str:
+        """Serve a file (an image for an MMS, say) at `path`; its URL."""
+        self.routes[path] = (status, content, content_type)
         return self.url(path)
 
     def hits_for(self, path: str) -> list[Hit]:

@@ -16,4 +16,5 @@ def client(base_url: str, account_sid: str, auth_token: str) -> Client:
 
     c = Client(account_sid, auth_token)
     c.api.base_url = base_url.rstrip("/")
+    c.messaging.base_url = base_url.rstrip("/") + "/messaging"  # Messaging Services (messaging/v1)
     return c

@@ -24,11 +24,13 @@ from telephonist.api import (
     calls,
     conferences,
     keys,
+    media,
     messages,
     notifications,
     numbers,
     queues,
     recordings,
+    services,
     sim,
 )
 from telephonist.api.errors import TwilioError, error_response, handle_twilio_error
@@ -36,6 +38,7 @@ from telephonist.api.forms import Params
 from telephonist.carriers.sim import SimNetwork
 from telephonist.config import Settings
 from telephonist.messaging.engine import MessagingEngine
+from telephonist.messaging.smpp import SmppGateway
 from telephonist.sids import new_sid, new_token
 from telephonist.store.cache import MISSING, TTLCache
 from telephonist.store.db import Database, Row, Tx, raw
@@ -63,12 +66,14 @@ class Platform:
         self.owners: TTLCache[str, Row | None] = TTLCache()  # phone number -> its IncomingPhoneNumber
         self.sim = SimNetwork(self)
         self.messaging = MessagingEngine(self)
+        self.smpp = SmppGateway(self)
         self.voice = VoiceEngine(self)
         callbacks = CallbackSender(self.db, self.webhooks)
         self.jobs.batch_handlers["message.receipt"] = self.messaging.receipt_batch
-        self.jobs.pollers.append(self.messaging.send_queued)
+        self.jobs.pollers.append((self.messaging.send_queued, self.messaging.next_send))
         self.jobs.handlers |= {
             "message.inbound": self.messaging.handle_inbound,
+            "message.prepare": self.messaging.prepare,
             "call.start": self.voice.handle_start,
             WEBHOOK_JOB: callbacks.handle,
         }
@@ -114,9 +119,11 @@ class Platform:
 
     async def start(self) -> None:
         self._runner = asyncio.ensure_future(self.jobs.run())
+        self.smpp.start()
 
     async def stop(self) -> None:
         await self.voice.shutdown()
+        await self.smpp.stop()
         if self._runner is not None:
             self._runner.cancel()
         await self.jobs.drain()
@@ -196,6 +203,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         *applications.routes,
         *keys.routes,
         *conferences.routes,
+        *media.routes,
+        *services.routes,
         *sim.routes,
         Route("/twimlets/{name}", serve_twimlet, methods=["GET", "POST"]),
     ]

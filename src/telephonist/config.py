@@ -2,8 +2,40 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SmscSettings(BaseModel):
+    """One SMSC Telephonist binds to as an ESME, and the destinations routed to it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    host: str
+    port: int = Field(gt=0, lt=65536)
+    system_id: str = Field(max_length=15)
+    password: str = Field(max_length=8)
+    system_type: str = Field(default="", max_length=12)
+    bind: Literal["transceiver", "transmitter+receiver"] = "transceiver"
+    # Destinations this SMSC serves, by E.164 prefix ("+44", "+1555"); the longest match wins.
+    prefixes: list[str] = Field(default_factory=list)
+    throughput: float = Field(default=0.0, ge=0)  # submit_sm a second; 0: as fast as the window allows
+    window: int = Field(default=10, ge=1, le=1000)  # submit_sm awaiting their response
+    enquire_link_interval: float = Field(default=30.0, gt=0)
+    response_timeout: float = Field(default=30.0, gt=0)
+    # TON/NPI of source addresses; None: international/E.164 for +numbers, alphanumeric for names.
+    source_ton: int | None = Field(default=None, ge=0, le=6)
+    source_npi: int | None = Field(default=None, ge=0, le=18)
+    use_payload: bool = False  # long messages in one submit_sm with message_payload instead of UDH parts
+
+
+class SmppUser(BaseModel):
+    """An ESME that may bind to Telephonist's SMPP server, and the account its messages belong to."""
+
+    system_id: str = Field(max_length=15)
+    password: str = Field(max_length=8)
+    account_sid: str
 
 
 class Settings(BaseSettings):
@@ -20,6 +52,14 @@ class Settings(BaseSettings):
     time_scale: float = Field(default=1.0, gt=0, le=100)
     log_level: str = "info"
     webhook_timeout: float = 15.0
+    # Segments a second of some senders, e.g. '{"+15005550006": 50}' (JSON); the others send at the
+    # carriers' defaults: 1 for a long code, 3 for a toll-free number, 100 for a short code.
+    sender_mps: dict[str, float] = Field(default_factory=dict)
+    # SMS carriers over SMPP (JSON list of SmscSettings); destinations no prefix matches stay simulated.
+    smpp_carriers: list[SmscSettings] = Field(default_factory=list)
+    # The SMPP server face: port 0 is off; users as a JSON list of SmppUser.
+    smpp_port: int = Field(default=0, ge=0, lt=65536)
+    smpp_users: list[SmppUser] = Field(default_factory=list)
     max_body_bytes: int = 1_048_576
 
     @field_validator("account_sid")
@@ -36,6 +76,14 @@ class Settings(BaseSettings):
     def _auth_token(cls, v: str | None) -> str | None:
         if v is not None and len(v) < 16:
             raise ValueError("TELEPHONIST_AUTH_TOKEN must be at least 16 characters")
+        return v
+
+    @field_validator("sender_mps")
+    @classmethod
+    def _sender_mps(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [sender for sender, mps in v.items() if not mps > 0]
+        if bad:
+            raise ValueError(f"TELEPHONIST_SENDER_MPS: the rate of {', '.join(bad)} must be above 0")
         return v
 
     @property

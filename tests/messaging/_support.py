@@ -12,6 +12,11 @@ from twilio.rest import Client
 from conftest import AUTH_TOKEN, Hit, Telephonist, wait_until
 
 PLATFORM_NUMBER = "+15005550006"
+# A 1×1 PNG: what an MMS carries in these tests.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
 
 
 def signed(hit: Hit, token: str = AUTH_TOKEN) -> bool:

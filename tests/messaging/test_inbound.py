@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import httpx
+
 from conftest import ACCOUNT_SID, Telephonist, WebApp, wait_until
 
-from ._support import PLATFORM_NUMBER, buy, flat, inbox, set_sms, settle, signed, text_in, wait_inbox
+from ._support import PLATFORM_NUMBER, PNG, buy, flat, inbox, set_sms, settle, signed, text_in, wait_inbox
 
 PHONE = "+15551239999"
 # The number the outside world texts: the default one, configured with incoming_phone_numbers(sid).update().
@@ -306,20 +308,26 @@ def test_replies_of_one_conversation_keep_order(tel: Telephonist, webapp: WebApp
 
 
 def test_inbound_media_params(tel: Telephonist, webapp: WebApp) -> None:
+    """A phone sends a picture: Telephonist keeps a copy, and the app gets its URL and type, as on Twilio."""
     client = tel.client()
     set_sms(client, sms_url=webapp.url("/sms"))
-    r = tel.sim(
-        "POST", f"/Phones/{PHONE}/Messages", To=NUMBER, Body="look", MediaUrl="https://example.com/cat.jpg"
-    )
+    picture = webapp.file("/cat.png", PNG, "image/png")
+    r = tel.sim("POST", f"/Phones/{PHONE}/Messages", To=NUMBER, Body="look", MediaUrl=picture)
     assert r.status_code == 201, r.text
     sid = r.json()["sid"]
     assert sid.startswith("MM")
     [hit] = webapp.wait_hits("/sms")
     assert hit.param("NumMedia") == "1"
-    assert hit.param("MediaUrl0") == "https://example.com/cat.jpg"
-    assert hit.param("MediaContentType0")
+    [medium] = client.messages(sid).media.list()
+    assert (
+        hit.param("MediaUrl0")
+        == f"{tel.base_url}/2010-04-01/Accounts/{tel.account_sid}/Messages/{sid}/Media/{medium.sid}"
+    )
+    assert hit.param("MediaContentType0") == "image/png"
     assert signed(hit)
     assert client.messages(sid).fetch().num_media == "1"
+    got = httpx.get(hit.param("MediaUrl0") or "")  # no credentials, as an app fetches it
+    assert got.status_code == 200 and got.content == PNG and got.headers["content-type"] == "image/png"
 
 
 def test_message_action_with_get(tel: Telephonist, webapp: WebApp) -> None:

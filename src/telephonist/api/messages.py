@@ -3,25 +3,33 @@ redact, delete."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from telephonist.api.base import Ctx, context, fetch_owned
 from telephonist.api.errors import TwilioError
-from telephonist.api.forms import Params, date_filters
+from telephonist.api.forms import Params, date_filters, parse_date_filter
 from telephonist.api.paging import paginate
 from telephonist.api.render import API, account_uri, json_response, no_content, rfc2822
-from telephonist.messaging.engine import FINAL_STATUSES, OutboundMessage
+from telephonist.messaging import services
+from telephonist.messaging.engine import FINAL_STATUSES, OutboundMessage, Refused
 from telephonist.numbers import MAGIC_INVALID, is_url, to_e164
-from telephonist.store.db import utcnow
-from telephonist.store.models import messages
+from telephonist.sids import is_sid
+from telephonist.store.db import raw, utcnow
+from telephonist.store.models import applications, message_media, messages
 
 MAX_BODY = 1600
+MAX_VALIDITY = 36000
+SCHEDULE_MIN, SCHEDULE_MAX = dt.timedelta(minutes=5), dt.timedelta(days=35)
+_APP = select(applications).where(
+    applications.c.sid == bindparam("sid"), applications.c.account_sid == bindparam("account_sid")
+)
 
 # Twilio's test numbers: what sending to or from them does (twilio-wire.md, magic numbers).
 _MAGIC_TO = {
@@ -58,7 +66,7 @@ def render_message(row: Mapping[str, Any]) -> dict[str, Any]:
         "direction": row["direction"],
         "error_code": row["error_code"],
         "error_message": row["error_message"],
-        "from": row["from"],
+        "from": row["from"] or None,
         "messaging_service_sid": row["messaging_service_sid"],
         "num_media": str(row["num_media"]),
         "num_segments": str(row["num_segments"]),
@@ -88,16 +96,19 @@ def check_content(p: Params) -> tuple[str, list[str]]:
     return body, media
 
 
-def validate_create(ctx: Ctx) -> OutboundMessage:
+def validate_create(ctx: Ctx) -> tuple[OutboundMessage, str | None]:
+    """The message a create request asks for, checked as far as the request alone allows; and the
+    ApplicationSid whose MessageStatusCallback is wanted, if any."""
     p = ctx.params
     raw_to = p.get("To")
     if not raw_to:
         raise TwilioError(21604, "A 'To' phone number is required.")
     raw_from = p.get("From")
-    if not raw_from and not p.get("MessagingServiceSid"):
-        raise TwilioError(21603, "A 'From' phone number is required.")
-    if raw_from is None:
-        raise TwilioError(21603, "Messaging Services are not available yet: send with a 'From' number.")
+    service_sid = p.get("MessagingServiceSid") or None
+    if not raw_from and not service_sid:
+        raise TwilioError(21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message")
+    if service_sid is not None and not is_sid(service_sid, "MG"):
+        raise TwilioError(21705, f"The Messaging Service Sid {service_sid} is invalid.")
     body, media = check_content(p)
     to = to_e164(raw_to)
     if to is None or to == MAGIC_INVALID:
@@ -105,43 +116,107 @@ def validate_create(ctx: Ctx) -> OutboundMessage:
     if to in _MAGIC_TO:
         code, text = _MAGIC_TO[to]
         raise TwilioError(code, text.format(n=to))
-    sender = to_e164(raw_from)
-    if sender is None or sender == MAGIC_INVALID:
-        raise TwilioError(
-            21212,
-            f"The 'From' number {raw_from} is not a valid phone number, shortcode, "
-            "or alphanumeric sender ID.",
-        )
-    if sender in _MAGIC_FROM:
-        code, text = _MAGIC_FROM[sender]
-        raise TwilioError(code, text.format(n=sender))
-    callback = p.get("StatusCallback")
+    sender = None
+    if raw_from:
+        sender = to_e164(raw_from)
+        if sender is None or sender == MAGIC_INVALID:
+            raise TwilioError(
+                21212,
+                f"The 'From' number {raw_from} is not a valid phone number, shortcode, "
+                "or alphanumeric sender ID.",
+            )
+        if sender in _MAGIC_FROM:
+            code, text = _MAGIC_FROM[sender]
+            raise TwilioError(code, text.format(n=sender))
+    callback = p.get("StatusCallback") or None
     if callback and not is_url(callback):
         raise TwilioError(21609, f"The StatusCallback URL {callback} is not a valid URL.")
-    return OutboundMessage(
-        account_sid=ctx.account_sid,
-        to=to,
-        from_=sender,
-        body=body,
-        media=media,
-        status_callback=callback or None,
-        status_callback_method=p.method("StatusCallbackMethod", code=21609),
+    validity = p.integer("ValidityPeriod", 0, code=21624)
+    if "ValidityPeriod" in p and not 1 <= validity <= MAX_VALIDITY:
+        raise TwilioError(21624, f"Invalid validity period value: {validity} (1 to {MAX_VALIDITY} seconds)")
+    p.integer("Attempt", 1)
+    application_sid = p.get("ApplicationSid") or None
+    if application_sid is not None and not is_sid(application_sid, "AP"):
+        raise TwilioError(21421, f"ApplicationSid {application_sid} is not valid.")
+    return (
+        OutboundMessage(
+            account_sid=ctx.account_sid,
+            to=to,
+            from_=sender,
+            body=body,
+            media=media,
+            status_callback=callback,
+            status_callback_method=p.method("StatusCallbackMethod", code=21609),
+            messaging_service_sid=service_sid,
+            validity=validity,
+            send_at=_send_at(p, service_sid),
+        ),
+        application_sid,
     )
+
+
+def _send_at(p: Params, service_sid: str | None) -> dt.datetime | None:
+    """SendAt of a scheduled message (ScheduleType=fixed): 5 minutes to 35 days ahead, with a Messaging
+    Service. SendAt without ScheduleType is not a schedule: the message goes now, as on Twilio."""
+    schedule = p.get("ScheduleType")
+    if not schedule:
+        return None
+    if schedule != "fixed":
+        raise TwilioError(35126, "The ScheduleType value provided is not supported for this channel")
+    raw_at = p.get("SendAt")
+    if not raw_at:
+        raise TwilioError(35111, "SendAt timestamp is missing")
+    if service_sid is None:
+        raise TwilioError(35118, "MessagingServiceSid is required to schedule a message")
+    try:
+        send_at = parse_date_filter("SendAt", raw_at)
+    except TwilioError:
+        raise TwilioError(35114, f"Scheduling does not support this timestamp: {raw_at}") from None
+    ahead = send_at - utcnow()
+    if not SCHEDULE_MIN <= ahead <= SCHEDULE_MAX:
+        raise TwilioError(
+            35114,
+            f"Scheduling does not support this timestamp: {raw_at} "
+            "(SendAt must be 5 minutes to 35 days ahead)",
+        )
+    return send_at
 
 
 async def create_message(request: Request) -> Response:
     ctx = await context(request)
-    msg = validate_create(ctx)
-    async with ctx.platform.db.write() as q:
-        owner = ctx.platform.number_owner(q, msg.from_)
-        if owner is None or owner["account_sid"] != ctx.account_sid:
-            raise TwilioError(
-                21606,
-                f"The 'From' phone number provided ({msg.from_}) is not a valid message-capable Twilio phone "
-                "number for this destination.",
-            )
-        row = ctx.platform.messaging.create_outbound(q, msg, direction="outbound-api")
-    ctx.platform.jobs.wake()
+    msg, application_sid = validate_create(ctx)
+    platform = ctx.platform
+    async with platform.db.write() as q:
+        if msg.messaging_service_sid is not None:
+            svc = services.service(q, msg.messaging_service_sid)
+            if svc is None or svc["account_sid"] != ctx.account_sid:
+                raise TwilioError(21701, f"The Messaging Service {msg.messaging_service_sid} does not exist")
+            if msg.from_ is not None and services.service_of(q, msg.from_) != svc:
+                raise TwilioError(
+                    21711, f"{msg.from_} is not associated to the Messaging Service {svc['sid']}."
+                )
+            if "ValidityPeriod" not in ctx.params:
+                msg.validity = svc["validity_period"]
+            msg.status_callback = msg.status_callback or svc["status_callback"]
+        if application_sid is not None:
+            app = q.first(_APP, sid=application_sid, account_sid=ctx.account_sid)
+            if app is None:
+                raise TwilioError(21421, f"ApplicationSid {application_sid} is not valid.")
+            msg.status_callback = msg.status_callback or app["message_status_callback"]
+        msg.validity = msg.validity or MAX_VALIDITY
+        if msg.from_ is not None:
+            owner = platform.number_owner(q, msg.from_)
+            if owner is None or owner["account_sid"] != ctx.account_sid:
+                raise TwilioError(
+                    21606,
+                    f"The 'From' phone number provided ({msg.from_}) is not a valid message-capable Twilio "
+                    "phone number for this destination.",
+                )
+        try:
+            row = platform.messaging.create_outbound(q, msg, direction="outbound-api")
+        except Refused as err:
+            raise TwilioError(err.code, err.message) from None
+    platform.jobs.wake()
     return json_response(render_message(row), 201)
 
 
@@ -183,11 +258,15 @@ async def update_message(request: Request) -> Response:
             )
         status = ctx.params.get("Status")
         if status:
-            raise TwilioError(
-                21220,
-                f"Message {row['sid']} cannot be set to status '{status}': "
-                "only scheduled messages can be canceled.",
-            )
+            if status != "canceled":
+                raise TwilioError(20422, f"Invalid Status '{status}': a message can only be set to canceled.")
+            if row["status"] not in ("scheduled", "accepted"):
+                raise TwilioError(
+                    21220,
+                    f"Message {row['sid']} cannot be canceled: it is {row['status']}, "
+                    "and only scheduled messages can be canceled.",
+                )
+            ctx.platform.messaging.cancel(raw(conn), row)
         row = conn.execute(select(messages).where(messages.c.sid == row["sid"])).mappings().one()
     return json_response(render_message(row))
 
@@ -199,6 +278,7 @@ async def delete_message(request: Request) -> Response:
         if row["status"] not in FINAL_STATUSES:
             raise TwilioError(20009, "Cannot delete this resource before it is complete")
         conn.execute(delete(messages).where(messages.c.sid == row["sid"]))
+        conn.execute(delete(message_media).where(message_media.c.message_sid == row["sid"]))
     return no_content()
 
 

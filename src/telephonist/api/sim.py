@@ -15,7 +15,9 @@ from telephonist.api.errors import TwilioError, not_found
 from telephonist.api.messages import check_content
 from telephonist.api.render import json_response, rfc2822
 from telephonist.carriers.sim.network import ANSWER_MODES, ANSWERED_BY, Phone, SimLeg, valid_input
+from telephonist.messaging.media import urls_of
 from telephonist.numbers import MAGIC_INVALID, to_e164
+from telephonist.store.db import raw
 from telephonist.store.models import accounts, call_events, calls, sim_inbox
 
 SIM = "/sim/v1"
@@ -59,6 +61,7 @@ def _inputs(ctx: Ctx) -> list[str]:
 
 def render_phone(conn: Connection, ctx: Ctx, phone: Phone) -> dict[str, Any]:
     family = _family(conn, ctx)
+    base = ctx.platform.settings.base_url
     inbox = conn.execute(
         select(sim_inbox)
         .where(sim_inbox.c.phone == phone.number, sim_inbox.c.account_sid.in_(family))
@@ -82,6 +85,12 @@ def render_phone(conn: Connection, ctx: Ctx, phone: Phone) -> dict[str, Any]:
                 "sid": m["message_sid"],
                 "from": m["from"],
                 "body": m["body"],
+                "media": [
+                    {"url": url, "content_type": ctype}
+                    for url, ctype in urls_of(raw(conn), base, {**m, "sid": m["message_sid"]})
+                ]
+                if m["message_sid"].startswith("MM")
+                else [],
                 "date_received": rfc2822(m["date_received"]),
             }
             for m in inbox

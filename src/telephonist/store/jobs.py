@@ -9,7 +9,8 @@ claimed job of its kind in one transaction, one statement per item rather than o
 batch fails, its jobs are run one by one, so one bad job holds up only itself.
 
 A poller is work whose queue is a resource table rather than jobs (queued messages): the runner calls
-it in a transaction with a limit each time round, and goes round again at once while it is busy.
+it in a transaction with a limit each time round, and goes round again at once while it is busy. Its
+`due` function tells when its next item is due, so that the runner sleeps no longer than that.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Job:
 Handler = Callable[[Job], Awaitable[None]]
 BatchHandler = Callable[[Raw, list[Job]], None]
 Poller = Callable[[Raw, int], int]  # (transaction, limit) -> how many items it took
+Due = Callable[[Raw], float | None]  # when a poller's next item is due (epoch seconds), if it has one
 
 _INSERT = insert_row(jobs)
 _DELETE = delete(jobs).where(jobs.c.id == bindparam("id"))
@@ -94,7 +96,7 @@ class JobRunner:
         self.db = db
         self.handlers: dict[str, Handler] = {}
         self.batch_handlers: dict[str, BatchHandler] = {}
-        self.pollers: list[Poller] = []
+        self.pollers: list[tuple[Poller, Due]] = []
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._batch = batch
@@ -125,7 +127,7 @@ class JobRunner:
                 await self._run_batch(self.batch_handlers[kind], batch)
             busy = len(claimed) >= self._batch
             taken = len(claimed)
-            for poller in self.pollers:
+            for poller, _ in self.pollers:
                 n = await self._poll(poller)
                 busy |= n >= self._batch
                 taken += n
@@ -143,9 +145,9 @@ class JobRunner:
         now = time.time()
         with self.db.read() as q:
             row = q.first(_NEXT_DUE, now=now)
-        if row is None:
-            return 1.0
-        return min(1.0, max(0.005, float(row["run_at"]) - now))
+            due = [float(row["run_at"])] if row is not None else []
+            due += [t for _, next_due in self.pollers if (t := next_due(q)) is not None]
+        return min(1.0, max(0.005, min(due, default=now + 1.0) - now))
 
     async def _claim(self) -> list[Job]:
         now = time.time()

@@ -79,16 +79,98 @@ messages = _resource(
     Column("status_callback", Text),
     Column("status_callback_method", String(4)),
     Column("date_sent", DateTime),
+    # When a queued message may go (epoch seconds): its sender's pacing slot, or its expiry if that comes
+    # first. NULL while it waits for its media or for a Messaging Service to pick its sender.
+    Column("send_after", Float),
+    Column("expires_at", Float),  # ValidityPeriod: queued past this, it fails with 30001
+    Column("send_at", DateTime),  # SendAt of a scheduled message
+    Column("carrier", String(64)),  # the SMPP carrier a message was handed to (none: the simulated network)
     indexes=(
         Index("ix_messages_account_seq", "account_sid", "seq"),
-        # A queued message is its own send job: the messaging engine takes the oldest through this index.
+        # A queued message is its own send job: the messaging engine takes those due through this index.
         Index(
-            "ix_messages_queued",
-            "seq",
+            "ix_messages_due",
+            "send_after",
             sqlite_where=text("status = 'queued'"),
             postgresql_where=text("status = 'queued'"),
         ),
+        # Sticky sender: the number a Messaging Service last used for a recipient.
+        Index("ix_messages_service_to", "messaging_service_sid", "to"),
+        # A message `sending` through an SMPP carrier waits in this carrier's outbox until submitted.
+        Index(
+            "ix_messages_sending",
+            "carrier",
+            sqlite_where=text("status = 'sending'"),
+            postgresql_where=text("status = 'sending'"),
+        ),
     ),
+)
+
+# The parts of a message an SMSC accepted, by the message_id it gave each: delivery receipts name them.
+message_parts = Table(
+    "message_parts",
+    metadata,
+    Column("carrier", String(64), primary_key=True),
+    Column("smsc_message_id", String(65), primary_key=True),
+    Column("message_sid", String(34), nullable=False, index=True),
+    Column("part", Integer, nullable=False),
+    Column("ref", Integer, nullable=False),  # the concatenation reference its parts share
+    Column("stat", String(8)),  # the receipt's stat, once one came
+)
+
+# Media of MMS messages (ME…), fetched from the MediaUrl when the message was created or received.
+message_media = _resource(
+    "message_media",
+    Column("account_sid", String(34), nullable=False),
+    Column("message_sid", String(34), nullable=False, index=True),
+    Column("content_type", String(128), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+)
+
+# Each sender's pacing: the time its next segment may leave (epoch seconds).
+message_senders = Table(
+    "message_senders",
+    metadata,
+    Column("sender", String(64), primary_key=True),
+    Column("next_slot", Float, nullable=False),
+)
+
+messaging_services = _resource(
+    "messaging_services",
+    Column("account_sid", String(34), nullable=False, index=True),
+    Column("friendly_name", String(64), nullable=False),
+    Column("inbound_request_url", Text),
+    Column("inbound_method", String(4), nullable=False),
+    Column("fallback_url", Text),
+    Column("fallback_method", String(4), nullable=False),
+    Column("status_callback", Text),
+    Column("sticky_sender", Boolean, nullable=False),
+    Column("mms_converter", Boolean, nullable=False),
+    Column("smart_encoding", Boolean, nullable=False),
+    Column("fallback_to_long_code", Boolean, nullable=False),
+    Column("area_code_geomatch", Boolean, nullable=False),
+    Column("validity_period", Integer, nullable=False),
+    Column("synchronous_validation", Boolean, nullable=False),
+    Column("usecase", String(32), nullable=False),
+    Column("use_inbound_webhook_on_number", Boolean, nullable=False),
+)
+
+# A Messaging Service's sender pool; `sid` is the number's PN sid, so a number is in one service at most.
+messaging_service_numbers = _resource(
+    "messaging_service_numbers",
+    Column("service_sid", String(34), nullable=False, index=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("phone_number", String(32), nullable=False, unique=True),
+)
+
+# Recipients who texted STOP: `scope` is the Messaging Service (MG…) or the number they texted.
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("address", String(64), primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("date_created", DateTime, nullable=False),
 )
 
 calls = _resource(

@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+import telephonist
+
 T = TypeVar("T")
 DEFAULT_NUMBER = "+15005550006"
 FINAL = {"completed", "busy", "failed", "no-answer", "canceled"}
@@ -139,12 +141,8 @@ class Telephonist:
 
     @property
     def client(self) -> Any:
-        """A `twilio.rest.Client` pointed at this Telephonist."""
-        from twilio.rest import Client  # noqa: PLC0415  (twilio is the application's dependency)
-
-        client = Client(self.account_sid, self.auth_token)
-        client.api.base_url = self.base_url
-        return client
+        """A `twilio.rest.Client` pointed at this Telephonist (the REST API and Messaging Services)."""
+        return telephonist.client(self.base_url, self.account_sid, self.auth_token)
 
     @property
     def number(self) -> Any:

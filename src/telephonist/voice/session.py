@@ -379,7 +379,9 @@ class CallSession:
             status_callback_method="POST",
         )
         with self.p.db.tx() as conn:
-            row = self.p.messaging.create_outbound(conn, msg, direction="outbound-call")
+            row = self.p.messaging.create_reply(conn, msg, "outbound-call")
+        if row is None:
+            return "", "failed"
         self.p.jobs.wake()
         self._event({"event": "sms", "to": to, "from": sender, "body": verb.body, "sid": row["sid"]})
         return row["sid"], row["status"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -20,6 +22,7 @@ log = logging.getLogger("telephonist.webhooks")
 MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "TwilioProxy/1.1"
 GET_SAFE = ":/,'@!$*();"
+TOO_LARGE = "TwiML response body too large"
 
 
 @dataclass(frozen=True)
@@ -80,18 +83,14 @@ class Webhooks:
             "X-Twilio-Signature": signature(auth_token, url, body_params),
             "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
         }
-        try:
+        with _failures(url):
             async with self.client.stream(
                 method, url, headers=headers, data=_multi(body_params) if body_params else None
             ) as resp:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_RESPONSE_BYTES:
-                        raise FetchError(11750, "TwiML response body too large", url, resp.status_code)
-                    chunks.append(chunk)
-                text = b"".join(chunks).decode(resp.encoding or "utf-8", "replace")
+                body = await _read(
+                    resp, MAX_RESPONSE_BYTES, FetchError(11750, TOO_LARGE, url, resp.status_code)
+                )
+                text = body.decode(resp.encoding or "utf-8", "replace")
                 if not 200 <= resp.status_code < 300:
                     raise FetchError(
                         11200,
@@ -104,14 +103,49 @@ class Webhooks:
                 # Relative URLs in the document resolve against where it came from, less our parameters.
                 final = document_url if str(resp.url) == url else str(resp.url)
                 return Fetched(final, resp.status_code, ctype, text)
-        except httpx.TooManyRedirects:
-            raise FetchError(11215, "Too many redirects", url) from None
-        except httpx.TimeoutException:
-            raise FetchError(11205, "HTTP connection failure: the request timed out", url) from None
-        except httpx.TransportError as exc:
-            raise FetchError(11205, f"HTTP connection failure: {exc.__class__.__name__}", url) from None
-        except httpx.InvalidURL:
-            raise FetchError(11100, "Invalid URL format", url) from None
+
+    async def download(self, url: str, limit: int) -> tuple[str, bytes]:
+        """GET a file as Twilio fetches media (no parameters, no signature): its content type and bytes.
+        Raises FetchError: 11200 for an HTTP error, 11751 past `limit` bytes, 11205 if unreachable."""
+        url = strip_fragment(url)
+        with _failures(url):
+            async with self.client.stream("GET", url) as resp:
+                if not 200 <= resp.status_code < 300:
+                    raise FetchError(
+                        11200, f"HTTP retrieval failure: status {resp.status_code}", url, resp.status_code
+                    )
+                too_big = FetchError(11751, "Media exceeds messaging provider size limit", url, 200)
+                declared = resp.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise too_big
+                body = await _read(resp, limit, too_big)
+                return resp.headers.get("content-type", "").split(";")[0].strip().lower(), body
+
+
+async def _read(resp: httpx.Response, limit: int, too_big: FetchError) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@contextmanager
+def _failures(url: str) -> Iterator[None]:
+    """httpx's errors as Twilio's codes."""
+    try:
+        yield
+    except httpx.TooManyRedirects:
+        raise FetchError(11215, "Too many redirects", url) from None
+    except httpx.TimeoutException:
+        raise FetchError(11205, "HTTP connection failure: the request timed out", url) from None
+    except httpx.TransportError as exc:
+        raise FetchError(11205, f"HTTP connection failure: {exc.__class__.__name__}", url) from None
+    except httpx.InvalidURL:
+        raise FetchError(11100, "Invalid URL format", url) from None
 
 
 def _multi(params: list[tuple[str, str]]) -> dict[str, list[str]]:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from telephonist.carriers.base import GatherResult, Heard, Leg, Sound
 from telephonist.messaging.engine import SubmitResult
+from telephonist.messaging.media import urls_of
 from telephonist.store import transcripts
 from telephonist.store.db import Raw, Row, Tx, insert_row, raw, utcnow
 from telephonist.store.models import sim_inbox, sim_phones
@@ -154,8 +155,11 @@ class SimNetwork:
             try:
                 number = self.owner(q, message["to"])
                 if number is not None:
+                    media = []
+                    if message["sid"].startswith("MM"):
+                        media = [url for url, _ in urls_of(q, self.p.settings.base_url, message)]
                     with q.savepoint():
-                        self.p.messaging.receive(q, number, message["from"], message["body"])
+                        self.p.messaging.receive(q, number, message["from"], message["body"], media)
                     results.append(_DELIVERED)
                     continue
                 if self.phone(q, message["to"]).answer == "fail":

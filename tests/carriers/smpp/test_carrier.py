@@ -1,0 +1,212 @@
+"""Telephonist as an ESME bound to an SMSC it did not write (smpp34's, in a subprocess): messages routed by
+prefix go out as submit_sm, receipts come back as statuses and callbacks, inbound deliver_sm reaches the
+app, and throttling, a killed SMSC or a down carrier lose nothing and send nothing twice."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Telephonist, WebApp, running, wait_until
+
+from .smsc import SmscProcess, message_texts, smpp34_available
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not smpp34_available(), reason="smpp34 (the independent SMSC) is not installed"),
+]
+NUMBER = "+15005550006"
+FINAL = {"delivered", "undelivered", "failed"}
+
+
+def carrier(smsc: SmscProcess, **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "smsc1",
+            "host": smsc.host,
+            "port": smsc.port,
+            "system_id": smsc.system_id,
+            "password": smsc.password,
+            "prefixes": ["+44"],
+            "enquire_link_interval": 5,
+            **extra,
+        }
+    ]
+
+
+@pytest.fixture
+def smsc(tmp_path: Path) -> Iterator[SmscProcess]:
+    process = SmscProcess(tmp_path / "smsc", dlr_delay=0.05).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def tel(tmp_path: Path, smsc: SmscProcess) -> Iterator[Telephonist]:
+    with running(tmp_path, sender_mps={NUMBER: 10000}, smpp_carriers=carrier(smsc)) as t:
+        smsc.wait_bound()
+        yield t
+
+
+def send(tel: Telephonist, to: str, body: str, **extra: Any) -> str:
+    return str(tel.client().messages.create(to=to, from_=NUMBER, body=body, **extra).sid)
+
+
+def settled(tel: Telephonist, sid: str, finals: set[str] = FINAL) -> Any:
+    client = tel.client()
+    return wait_until(lambda: (m := client.messages(sid).fetch()).status in finals and m, timeout=20)
+
+
+BODIES = {
+    "gsm 1 part": "Your code is 1234",
+    "gsm 2 parts": "G" * 200,
+    "gsm 7 parts": " ".join(f"word{i}" for i in range(180))[:1000],
+    "ucs2 1 part": "Grüße 👋 from Telephonist",
+    "ucs2 2 parts": "😀" * 40,
+    "ucs2 7 parts": ("Ωμέγα 🚀 " * 60)[:400],
+}
+
+
+def test_messages_of_1_2_and_7_parts_in_gsm7_and_ucs2(
+    tel: Telephonist, smsc: SmscProcess, webapp: WebApp
+) -> None:
+    sids = {
+        name: send(tel, f"+4477009001{i:02d}", body, status_callback=webapp.url(f"/status/{i}"))
+        for i, (name, body) in enumerate(BODIES.items())
+    }
+    client = tel.client()
+    segments = {name: int(client.messages(sid).fetch().num_segments) for name, sid in sids.items()}
+    assert [segments[n] for n in BODIES] == [1, 2, 7, 1, 2, 7]
+    records = smsc.wait_for_submits(sum(segments.values()))
+    assert len(records) == 20
+    assert sorted(message_texts(records)) == sorted(BODIES.values())
+    codings = {r["destination"]: r["data_coding"] for r in records}
+    for i, name in enumerate(BODIES):
+        assert codings[f"4477009001{i:02d}"] == (8 if name.startswith("ucs2") else 0)
+        assert settled(tel, sids[name]).status == "delivered"
+        hits = webapp.wait_hits(f"/status/{i}", 2)
+        assert [h.param("MessageStatus") for h in hits] == ["sent", "delivered"]
+    assert {r["source"] for r in records} == {NUMBER[1:]}
+
+
+def test_receipts_for_every_final_state(tel: Telephonist, smsc: SmscProcess, webapp: WebApp) -> None:
+    expected = {
+        "0000": ("delivered", None),
+        "0001": ("undelivered", 30005),  # UNDELIV err:001, unknown subscriber
+        "0002": ("failed", 30007),  # REJECTD
+        "0003": ("undelivered", 30003),  # EXPIRED
+        "0004": ("undelivered", 30008),  # DELETED
+        "0005": ("undelivered", 30008),  # UNKNOWN
+    }
+    sids = {
+        suffix: send(tel, f"+44770090{suffix}", f"state {suffix}", status_callback=webapp.url(f"/s{suffix}"))
+        for suffix in expected
+    }
+    for suffix, (status, code) in expected.items():
+        message = settled(tel, sids[suffix])
+        assert (message.status, message.error_code) == (status, code), suffix
+        last = webapp.wait_hits(f"/s{suffix}", 2)[-1]
+        assert last.param("MessageStatus") == status
+        assert last.param("ErrorCode") == (str(code) if code else None)
+
+
+def test_inbound_plain_and_concatenated(tel: Telephonist, smsc: SmscProcess, webapp: WebApp) -> None:
+    client = tel.client()
+    client.incoming_phone_numbers(client.incoming_phone_numbers.list()[0].sid).update(
+        sms_url=webapp.url("/sms")
+    )
+    long_text = "Unicode ✓ " * 30
+    results = [
+        smsc.send_mo("447700900555", NUMBER[1:], "hello from a handset"),
+        smsc.send_mo("447700900556", NUMBER[1:], long_text, coding="ucs2"),
+        smsc.send_mo("447700900557", NUMBER[1:], "G" * 400, ref16=True),
+    ]
+    assert [r["parts"] for r in results] == [1, 5, 3]
+    assert all(status == 0 for r in results for status in r["statuses"])
+    hits = webapp.wait_hits("/sms", 3)
+    got = {h.param("From"): h.param("Body") for h in hits}
+    assert got == {
+        "+447700900555": "hello from a handset",
+        "+447700900556": long_text,
+        "+447700900557": "G" * 400,
+    }
+    assert all(h.param("To") == NUMBER for h in hits)
+
+
+def test_inbound_to_an_unknown_number_and_bad_coding_are_refused(tel: Telephonist, smsc: SmscProcess) -> None:
+    refused = smsc.send_mo("447700900558", "15559990000", "nobody has this number")
+    assert refused["statuses"] == [0x0B]  # ESME_RINVDSTADR
+    garbled = smsc.deliver_raw("447700900558", NUMBER[1:], b"\x01\x02", data_coding=0x05)
+    assert garbled["statuses"] != [0]
+    # A receipt for an id nobody sent: answered, logged, nothing else touched.
+    receipt = (
+        b"id:999999999 sub:001 dlvrd:001 submit date:2611231200 "
+        b"done date:2611231200 stat:DELIVRD err:000 text:"
+    )
+    assert smsc.deliver_raw("447700900558", NUMBER[1:], receipt, esm_class=0x04)["statuses"] == [0]
+    assert send(tel, "+447700900559", "still working") and smsc.wait_for_submits(1)
+    assert tel.client().messages.list(to=NUMBER) == []
+
+
+def test_a_throttling_smsc_slows_the_sender_and_loses_nothing(tmp_path: Path) -> None:
+    with SmscProcess(tmp_path / "smsc", throttle=20, dlr_delay=0.05) as smsc:
+        with running(tmp_path, sender_mps={NUMBER: 10000}, smpp_carriers=carrier(smsc)) as tel:
+            smsc.wait_bound()
+            sids = [send(tel, "+447700900600", f"burst {i}") for i in range(60)]
+            records = smsc.wait_for_submits(60, timeout=30)
+            assert sorted(message_texts(records)) == sorted(f"burst {i}" for i in range(60))
+            assert smsc.status()["throttled"] > 0
+            for sid in sids:
+                assert settled(tel, sid).status == "delivered"
+            [state] = json.loads(json.dumps(tel.platform.smpp.status()))
+            assert state["throttled"] > 0 and state["accepted"] == 60
+
+
+def test_an_smsc_killed_mid_burst_loses_nothing_and_sends_nothing_twice(tmp_path: Path) -> None:
+    with SmscProcess(tmp_path / "smsc", throttle=200, dlr_delay=0.05) as smsc:
+        with running(tmp_path, sender_mps={NUMBER: 10000}, smpp_carriers=carrier(smsc)) as tel:
+            smsc.wait_bound()
+            bodies = [f"burst {i}: " + "x" * (200 if i % 5 == 0 else 10) for i in range(300)]
+            sids = [send(tel, "+447700900700", body) for body in bodies]
+            wait_until(lambda: len(smsc.submits()) >= 60, timeout=20, interval=0.005)
+            smsc.kill()
+            smsc.start()
+            expected_parts = sum(2 if i % 5 == 0 else 1 for i in range(300))
+            records = smsc.wait_for_submits(expected_parts, timeout=60)
+            texts = message_texts(records)
+            assert sorted(texts) == sorted(bodies)  # each message exactly once
+            assert len(records) == expected_parts
+            for sid in sids:  # receipts the dead SMSC still owed are lost with it: sent is as far as those go
+                assert settled(tel, sid, FINAL | {"sent"}).status in {"sent", "delivered"}
+
+
+def test_a_carrier_that_is_down_keeps_messages_queued(tmp_path: Path) -> None:
+    smsc = SmscProcess(tmp_path / "smsc", dlr_delay=0.05)  # not started yet
+    with running(tmp_path, time_scale=0.1, sender_mps={NUMBER: 10000}, smpp_carriers=carrier(smsc)) as tel:
+        waiting = send(tel, "+447700900800", "wait for me")
+        doomed = send(tel, "+447700900801", "short-lived", validity_period=5)  # half a second here
+        failed = settled(tel, doomed)
+        assert (failed.status, failed.error_code) == ("failed", 30001)
+        assert tel.client().messages(waiting).fetch().status == "queued"
+        [state] = tel.platform.smpp.status()
+        assert state["state"] in ("down", "connecting")
+        with smsc:
+            smsc.wait_bound()
+            assert settled(tel, waiting).status == "delivered"
+            assert message_texts(smsc.submits()) == ["wait for me"]
+
+
+def test_a_wrong_password_keeps_the_carrier_down(tmp_path: Path) -> None:
+    with SmscProcess(tmp_path / "smsc", dlr_delay=0.05) as smsc:
+        bad = carrier(smsc, password="wrong")
+        with running(tmp_path, sender_mps={NUMBER: 10000}, smpp_carriers=bad) as tel:
+            sid = send(tel, "+447700900900", "never sent")
+            wait_until(lambda: "ESME_RINVPASWD" in tel.platform.smpp.status()[0]["last_error"], timeout=10)
+            assert tel.client().messages(sid).fetch().status == "queued"
+            assert smsc.submits() == []
+            # The simulated network still takes what is not routed to the carrier.
+            assert settled(tel, send(tel, "+15551230000", "local")).status == "delivered"
