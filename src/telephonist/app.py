@@ -22,6 +22,7 @@ from telephonist.api import (
     accounts,
     applications,
     calls,
+    carriers,
     conferences,
     keys,
     media,
@@ -39,6 +40,7 @@ from telephonist.carriers.sim import SimNetwork
 from telephonist.config import Settings
 from telephonist.messaging.engine import MessagingEngine
 from telephonist.messaging.smpp import SmppGateway
+from telephonist.messaging.smpp_face import SmppFace
 from telephonist.sids import new_sid, new_token
 from telephonist.store.cache import MISSING, TTLCache
 from telephonist.store.db import Database, Row, Tx, raw
@@ -67,6 +69,7 @@ class Platform:
         self.sim = SimNetwork(self)
         self.messaging = MessagingEngine(self)
         self.smpp = SmppGateway(self)
+        self.smpp_face = SmppFace(self)
         self.voice = VoiceEngine(self)
         callbacks = CallbackSender(self.db, self.webhooks)
         self.jobs.batch_handlers["message.receipt"] = self.messaging.receipt_batch
@@ -120,9 +123,11 @@ class Platform:
     async def start(self) -> None:
         self._runner = asyncio.ensure_future(self.jobs.run())
         self.smpp.start()
+        await self.smpp_face.start()
 
     async def stop(self) -> None:
         await self.voice.shutdown()
+        await self.smpp_face.stop()
         await self.smpp.stop()
         if self._runner is not None:
             self._runner.cancel()
@@ -206,6 +211,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         *media.routes,
         *services.routes,
         *sim.routes,
+        *carriers.routes,
         Route("/twimlets/{name}", serve_twimlet, methods=["GET", "POST"]),
     ]
     app = Starlette(

@@ -23,11 +23,20 @@ Telephonist {__version__} is running (simulated phone network, database {setting
   Auth token     {token}
   Phone number   +15005550006
   Console        {base}/console   (arrives with the web console; the REST API and {base}/sim/v1 are live)
-
+{_smpp_lines(settings)}
 Point the twilio SDK at it:
   client = twilio.rest.Client("{sid}", "<auth token above>")
   client.api.base_url = "{base}"
 """
+
+
+def _smpp_lines(settings: Settings) -> str:
+    lines = [f"  SMPP server    {settings.host}:{settings.smpp_port}\n"] if settings.smpp_port else []
+    lines += [
+        f"  SMS carrier    {c.name} at {c.host}:{c.port} for {', '.join(c.prefixes) or 'no prefix'}\n"
+        for c in settings.smpp_carriers
+    ]
+    return "".join(lines)
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -63,6 +72,65 @@ def serve(args: argparse.Namespace) -> None:
     )
 
 
+def carriers(args: argparse.Namespace) -> None:
+    """Each SMPP bind of a running Telephonist: state, counters, throughput, last error."""
+    import httpx
+    from sqlalchemy import select
+
+    from telephonist.store.db import Database
+    from telephonist.store.models import accounts
+
+    settings = Settings(**({"db": args.db} if args.db else {}))
+    sid, token = settings.account_sid, settings.auth_token
+    if not (sid and token):  # the operator's own account, from the database the server uses
+        db = Database(settings.db)
+        with db.tx() as conn:
+            first = conn.execute(select(accounts).order_by(accounts.c.seq).limit(1)).mappings().first()
+        db.close()
+        if first is None:
+            sys.exit("telephonist: no account in the database yet; has the server run?")
+        sid, token = first["sid"], first["auth_token"]
+    url = (args.url or settings.base_url).rstrip("/")
+    try:
+        r = httpx.get(f"{url}/carriers.json", auth=(sid, token), timeout=10)
+    except httpx.HTTPError as exc:
+        sys.exit(f"telephonist: cannot reach {url}: {exc}")
+    if r.status_code != 200:
+        sys.exit(f"telephonist: {url}/carriers.json answered {r.status_code}")
+    rows = r.json()["carriers"]
+    if not rows:
+        print("No SMPP carriers configured: every message goes to the simulated network.")
+        return
+    header = (
+        "CARRIER",
+        "SMSC",
+        "STATE",
+        "SUBMITTED",
+        "ACCEPTED",
+        "REFUSED",
+        "THROTTLED",
+        "MSG/S",
+        "LAST ERROR",
+    )
+    table = [
+        (
+            c["name"],
+            f"{c['host']}:{c['port']}",
+            c["state"],
+            str(c["submitted"]),
+            str(c["accepted"]),
+            str(c["refused"]),
+            str(c["throttled"]),
+            str(c["per_second"]),
+            c["last_error"] or "-",
+        )
+        for c in rows
+    ]
+    widths = [max(len(row[i]) for row in (header, *table)) for i in range(len(header))]
+    for row in (header, *table):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="telephonist", description="Self-hosted Twilio-compatible Voice & SMS"
@@ -74,5 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--port", type=int)
     s.add_argument("--db", help="database URL, e.g. sqlite:///telephonist.db")
     s.set_defaults(func=serve)
+    c = sub.add_parser("carriers", help="show the SMPP binds of a running server")
+    c.add_argument("--url", help="the server's base URL (default: from the settings)")
+    c.add_argument("--db", help="database URL, to read the operator account's credentials from")
+    c.set_defaults(func=carriers)
     args = parser.parse_args(argv)
     args.func(args)

@@ -118,6 +118,18 @@ message_parts = Table(
     Column("stat", String(8)),  # the receipt's stat, once one came
 )
 
+# What ESMEs bound to the SMPP server submitted: the message_id each submit_sm_resp gave, the message it
+# is part of (once all its parts came), and the receipt owed for it; deleted once the receipt is taken.
+smpp_submits = Table(
+    "smpp_submits",
+    metadata,
+    Column("message_id", String(65), primary_key=True),
+    Column("system_id", String(16), nullable=False),
+    Column("message_sid", String(34), index=True),
+    Column("registered_delivery", Integer, nullable=False),
+    Column("date_created", DateTime, nullable=False),
+)
+
 # Media of MMS messages (ME…), fetched from the MediaUrl when the message was created or received.
 message_media = _resource(
     "message_media",

@@ -5,10 +5,13 @@ app, and throttling, a killed SMSC or a down carrier lose nothing and send nothi
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from conftest import Telephonist, WebApp, running, wait_until
@@ -210,3 +213,33 @@ def test_a_wrong_password_keeps_the_carrier_down(tmp_path: Path) -> None:
             assert smsc.submits() == []
             # The simulated network still takes what is not routed to the carrier.
             assert settled(tel, send(tel, "+15551230000", "local")).status == "delivered"
+
+
+def test_carrier_state_in_the_cli_and_metrics(tel: Telephonist, smsc: SmscProcess, tmp_path: Path) -> None:
+    send(tel, "+447700900950", "count me")
+    smsc.wait_for_submits(1)
+    wait_until(lambda: tel.platform.smpp.status()[0]["accepted"] == 1)
+    metrics = httpx.get(f"{tel.base_url}/metrics").text
+    assert 'telephonist_smpp_bound{carrier="smsc1"} 1' in metrics
+    assert 'telephonist_smpp_accepted_total{carrier="smsc1"} 1' in metrics
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "telephonist",
+            "carriers",
+            "--url",
+            tel.base_url,
+            "--db",
+            f"sqlite:///{tmp_path}/telephonist.db",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    header, row = shown.splitlines()
+    assert header.split()[:3] == ["CARRIER", "SMSC", "STATE"]
+    assert row.split()[:5] == ["smsc1", f"127.0.0.1:{smsc.port}", "bound", "1", "1"]
+    with httpx.Client(base_url=tel.base_url) as h:  # carriers are the operator's: no credentials, no view
+        assert h.get("/carriers.json").status_code == 401
