@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,7 +80,7 @@ class Telephonist:
 
 def start_server(
     tmp_path: Path, time_scale: float = 0.01, **overrides: Any
-) -> tuple[uvicorn.Server, Telephonist]:
+) -> tuple[uvicorn.Server, threading.Thread, Telephonist]:
     port = free_port()
     settings = Settings(
         host="127.0.0.1",
@@ -102,19 +101,18 @@ def start_server(
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, timeout=10)
-    return server, Telephonist(settings.base_url, ACCOUNT_SID, AUTH_TOKEN, platform)
+    return server, thread, Telephonist(settings.base_url, ACCOUNT_SID, AUTH_TOKEN, platform)
 
 
 @contextmanager
 def running(tmp_path: Path, time_scale: float = 0.01, **overrides: Any) -> Iterator[Telephonist]:
     """A server with settings of a test's own (time scale, sender rates…), stopped at the end."""
-    server, t = start_server(tmp_path, time_scale, **overrides)
+    server, thread, t = start_server(tmp_path, time_scale, **overrides)
     try:
         yield t
     finally:
         server.should_exit = True
-        wait_until(lambda: not server.started or server.should_exit, timeout=5)
-        time.sleep(0.05)
+        thread.join(timeout=15)  # the platform has stopped: another may open the same database
 
 
 @pytest.fixture

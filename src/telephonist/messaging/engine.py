@@ -111,6 +111,14 @@ _MOVE = (
 )
 
 
+def new_row(**fields: Any) -> Row:
+    """A messages row: `fields`, and None for every column they leave out; updated when created."""
+    return {**_EMPTY, "date_updated": fields["date_created"], **fields}
+
+
+_EMPTY: Row = {c.key: None for c in messages.columns if c.key != "seq"}
+
+
 @dataclass
 class OutboundMessage:
     """A message to send. With no `from_`, its Messaging Service picks the sender (status `accepted`);
@@ -177,29 +185,24 @@ class MessagingEngine:
                 ) from None
             expires_at = t + msg.validity * self.pacer.scale
             send_after = None if msg.media else min(slot, expires_at)
-        row: Row = {
-            "sid": sid,
-            "account_sid": msg.account_sid,
-            "to": msg.to,
-            "from": msg.from_ or "",
-            "body": msg.body,
-            "status": status,
-            "direction": direction,
-            "num_segments": segments,
-            "num_media": len(msg.media),
-            "error_code": None,
-            "error_message": None,
-            "messaging_service_sid": msg.messaging_service_sid,
-            "status_callback": msg.status_callback,
-            "status_callback_method": msg.status_callback_method,
-            "date_sent": None,
-            "date_created": now,
-            "date_updated": now,
-            "send_after": send_after,
-            "expires_at": expires_at,
-            "send_at": msg.send_at,
-            "carrier": None,
-        }
+        row = new_row(
+            sid=sid,
+            account_sid=msg.account_sid,
+            to=msg.to,
+            body=msg.body,
+            status=status,
+            direction=direction,
+            num_segments=segments,
+            num_media=len(msg.media),
+            messaging_service_sid=msg.messaging_service_sid,
+            status_callback=msg.status_callback,
+            status_callback_method=msg.status_callback_method,
+            date_created=now,
+            send_after=send_after,
+            expires_at=expires_at,
+            send_at=msg.send_at,
+            **{"from": msg.from_ or ""},
+        )
         q.run(_INSERT, row)
         if send_after is None:
             delay = (msg.send_at - now).total_seconds() * self.pacer.scale if msg.send_at else 0.0
@@ -403,27 +406,20 @@ class MessagingEngine:
         svc = services.service_of(q, number["phone_number"])
         q.run(
             _INSERT,
-            sid=sid,
-            account_sid=number["account_sid"],
-            to=number["phone_number"],
-            body=body,
-            status="received",
-            direction="inbound",
-            num_segments=segment_info(body).num_segments or 1,
-            num_media=len(media),
-            error_code=None,
-            error_message=None,
-            messaging_service_sid=svc["sid"] if svc is not None else None,
-            status_callback=None,
-            status_callback_method=None,
-            date_created=now,
-            date_updated=now,
-            date_sent=now,
-            send_after=None,
-            expires_at=None,
-            send_at=None,
-            carrier=None,
-            **{"from": from_},
+            new_row(
+                sid=sid,
+                account_sid=number["account_sid"],
+                to=number["phone_number"],
+                body=body,
+                status="received",
+                direction="inbound",
+                num_segments=segment_info(body).num_segments or 1,
+                num_media=len(media),
+                messaging_service_sid=svc["sid"] if svc is not None else None,
+                date_created=now,
+                date_sent=now,
+                **{"from": from_},
+            ),
         )
         opt_out = services.keyword(body)
         if opt_out is not None:

@@ -80,6 +80,12 @@ _STAT = (
     .values(stat=bindparam("stat"))
 )
 _BY_SID = select(messages).where(messages.c.sid == bindparam("sid"))
+_LAST_REF = (
+    select(message_parts.c.ref)
+    .join(messages, messages.c.sid == message_parts.c.message_sid)
+    .order_by(messages.c.seq.desc())
+    .limit(1)
+)
 
 
 def smpp_address(number: str, ton: int | None = None, npi: int | None = None) -> tuple[int, int, str]:
@@ -139,6 +145,7 @@ class SmppGateway:
         self._reassembler = Reassembler(timeout=REASSEMBLY_SECONDS)
         self._refs = itertools.cycle(range(256))
         self._tasks: list[asyncio.Task[None]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     def route(self, to: str) -> SmppCarrier | None:
         for prefix, carrier in self._routes:
@@ -147,6 +154,10 @@ class SmppGateway:
         return None
 
     def start(self) -> None:
+        with self.p.db.read() as q:  # go on from the last reference used, so a restart reuses none soon
+            last = q.first(_LAST_REF)
+        first = 0 if last is None else (last["ref"] + 1) % 256
+        self._refs = itertools.cycle([*range(first, 256), *range(first)])
         for name, carrier in self.carriers.items():
             carrier.start()
             self._wake[name] = asyncio.Event()
@@ -155,9 +166,13 @@ class SmppGateway:
             self._tasks.append(asyncio.create_task(self._expire_parts()))
 
     async def stop(self) -> None:
+        """Take no more from the outboxes, let the submits under way record their answers (or a part the
+        SMSC took would be sent again after the restart), then unbind."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._sending:
+            await asyncio.wait(self._sending, timeout=5.0)
         await asyncio.gather(*(c.stop() for c in self.carriers.values()), return_exceptions=True)
 
     # -- from the engine's send poller ----------------------------------------------------------------
@@ -189,7 +204,9 @@ class SmppGateway:
             for row in rows:
                 await slots.acquire()
                 in_flight.add(row["sid"])
-                asyncio.create_task(self._send_one(carrier, row, in_flight, slots))
+                task = asyncio.create_task(self._send_one(carrier, row, in_flight, slots))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
             if not rows:
                 try:
                     await asyncio.wait_for(wake.wait(), 1.0)

@@ -243,3 +243,19 @@ def test_carrier_state_in_the_cli_and_metrics(tel: Telephonist, smsc: SmscProces
     assert row.split()[:5] == ["smsc1", f"127.0.0.1:{smsc.port}", "bound", "1", "1"]
     with httpx.Client(base_url=tel.base_url) as h:  # carriers are the operator's: no credentials, no view
         assert h.get("/carriers.json").status_code == 401
+
+
+def test_a_restart_of_telephonist_mid_burst_resumes_the_outbox(tmp_path: Path) -> None:
+    with SmscProcess(tmp_path / "smsc", throttle=10, dlr_delay=0.05) as smsc:
+        bodies = [f"resume {i}: " + "y" * (200 if i % 4 == 0 else 5) for i in range(40)]
+        with running(tmp_path, sender_mps={NUMBER: 10000}, smpp_carriers=carrier(smsc)) as tel:
+            smsc.wait_bound()
+            for body in bodies:
+                send(tel, "+447700900990", body)
+            wait_until(lambda: len(smsc.submits()) >= 8, timeout=20, interval=0.005)
+        assert len(smsc.submits()) < 50  # stopped mid-burst
+        with running(tmp_path, sender_mps={NUMBER: 10000}, smpp_carriers=carrier(smsc)) as tel:
+            records = smsc.wait_for_submits(50, timeout=60)
+            assert sorted(message_texts(records)) == sorted(bodies) and len(records) == 50
+            client = tel.client()
+            assert {m.status for m in client.messages.list()} <= {"sent", "delivered"}
