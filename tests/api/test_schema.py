@@ -108,6 +108,28 @@ def test_failed_message_has_valid_error_fields(tel: Telephonist) -> None:
     assert body["error_code"] == 30003
 
 
+def test_mms_media_and_service_messages(tel: Telephonist, webapp: WebApp) -> None:
+    base = _acct(tel, "/Messages")
+    picture = webapp.file("/schema.png", b"\x89PNG\r\n\x1a\n", "image/png")
+    svc = tel.client().messaging.v1.services.create(friendly_name="schema")
+    with tel.http as h:
+        data = {"To": "+15551119012", "From": FROM, "Body": "a picture", "MediaUrl": picture}
+        m = _check("POST", h.post(base + ".json", data=data), 201)
+        wait_until(lambda: h.get(f"{base}/{m['sid']}.json").json()["status"] == "delivered")
+        media = _check("GET", h.get(f"{base}/{m['sid']}/Media.json"), 200)["media_list"]
+        _check("GET", h.get(f"{base}/{m['sid']}/Media/{media[0]['sid']}.json"), 200)
+        _check("DELETE", h.delete(f"{base}/{m['sid']}/Media/{media[0]['sid']}.json"), 204)
+        data = {"To": "+15551119013", "MessagingServiceSid": svc.sid, "Body": "accepted"}
+        accepted = _check("POST", h.post(base + ".json", data=data), 201)
+        assert accepted["status"] == "accepted" and accepted["from"] is None
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        data |= {"ScheduleType": "fixed", "SendAt": later}
+        scheduled = _check("POST", h.post(base + ".json", data=data), 201)
+        assert scheduled["status"] == "scheduled"
+        canceled = _check("POST", h.post(f"{base}/{scheduled['sid']}.json", data={"Status": "canceled"}), 200)
+        assert canceled["status"] == "canceled"
+
+
 # -- Calls ---------------------------------------------------------------------------------------
 
 

@@ -149,7 +149,7 @@ class Refused(Exception):
 class SubmitResult:
     """What a carrier says at submission: delivered later (receipt), or refused with a 30xxx code."""
 
-    final_status: str  # delivered | undelivered | failed; queued: the carrier cannot take it now
+    final_status: str  # delivered | undelivered | failed
     error_code: int | None = None
     error_message: str | None = None
 
@@ -428,7 +428,10 @@ class MessagingEngine:
             reply = OutboundMessage(
                 number["account_sid"], from_, number["phone_number"], services.REPLIES[opt_out]
             )
-            self.create_outbound(q, reply, direction="outbound-reply", opt_in=True)
+            try:
+                self.create_outbound(q, reply, direction="outbound-reply", opt_in=True)
+            except Refused as err:  # the sender's queue is full: the keyword still counts
+                log.warning("%s reply to %s refused: %s %s", opt_out, from_, err.code, err.message)
         key = f"inbound:{from_}:{number['sid']}"
         enqueue(q, "message.inbound", {"sid": sid, "media": media, "key": key, "opt_out": opt_out})
         return sid

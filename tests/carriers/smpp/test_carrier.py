@@ -259,3 +259,19 @@ def test_a_restart_of_telephonist_mid_burst_resumes_the_outbox(tmp_path: Path) -
             assert sorted(message_texts(records)) == sorted(bodies) and len(records) == 50
             client = tel.client()
             assert {m.status for m in client.messages.list()} <= {"sent", "delivered"}
+
+
+def test_a_transmitter_and_a_receiver_bind(tmp_path: Path, webapp: WebApp) -> None:
+    with SmscProcess(tmp_path / "smsc", dlr_delay=0.05) as smsc:
+        binds = carrier(smsc, bind="transmitter+receiver")
+        with running(tmp_path, sender_mps={NUMBER: 10000}, smpp_carriers=binds) as tel:
+            wait_until(lambda: tel.platform.smpp.status()[0]["state"] == "bound", timeout=15)
+            assert len(smsc.sessions()) == 2
+            assert settled(tel, send(tel, "+447700900960", "over the transmitter")).status == "delivered"
+            client = tel.client()
+            client.incoming_phone_numbers(client.incoming_phone_numbers.list()[0].sid).update(
+                sms_url=webapp.url("/sms")
+            )
+            smsc.send_mo("447700900961", NUMBER[1:], "over the receiver")
+            [hit] = webapp.wait_hits("/sms")
+            assert hit.param("Body") == "over the receiver"
