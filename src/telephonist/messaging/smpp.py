@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, update
 
-from telephonist.carriers.smpp.carrier import NotBound, SmppCarrier, SubmitRefused
+from telephonist.carriers.smpp.carrier import NotBound, SmppCarrier, SubmitRefused, Unanswered
 from telephonist.carriers.smpp.pdu import (
     ESME_RINVDSTADR,
     ESME_ROK,
@@ -146,6 +146,8 @@ class SmppGateway:
         self._refs = itertools.cycle(range(256))
         self._tasks: list[asyncio.Task[None]] = []
         self._sending: set[asyncio.Task[None]] = set()
+        # Messages a part of which went out unanswered before a link dropped (this process's life).
+        self.unanswered: set[str] = set()
 
     def route(self, to: str) -> SmppCarrier | None:
         for prefix, carrier in self._routes:
@@ -258,6 +260,16 @@ class SmppGateway:
             )
             try:
                 smsc_id = await carrier.submit(pdu)
+            except Unanswered:
+                log.warning(
+                    "%s part %d: the link to SMSC %s went down before it answered; the part goes again "
+                    "once bound, and the SMSC may deliver it twice if it had taken it",
+                    row["sid"],
+                    index + 1,
+                    carrier.name,
+                )
+                self.unanswered.add(row["sid"])
+                return
             except NotBound:
                 return  # stays in the outbox: sent again, from this part, once bound
             except SubmitRefused as refused:

@@ -314,8 +314,10 @@ class SmscProcess:
 def message_texts(records: Iterable[dict[str, Any]]) -> list[str]:
     """The texts of the messages in submit records, concatenated parts joined in seq order.
 
-    Parts are grouped by (source, destination, concat ref, total) from the UDH or SAR TLVs; a message
-    whose parts are not all there is left out.  Single-part messages keep their place.
+    Parts are grouped by (source, destination, concat ref, total) from the UDH or SAR TLVs, in arrival
+    order as a handset joins them: a group is done once all its parts came, and a later part with the
+    same reference starts a new one.  A message whose parts are not all there is left out.
+    Single-part messages keep their place.
     """
     out: list[tuple[float, str]] = []
     groups: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = {}
@@ -325,9 +327,10 @@ def message_texts(records: Iterable[dict[str, Any]]) -> list[str]:
             out.append((r["ts"], r.get("text") or ""))
             continue
         key = (r["source"], r["destination"], c["ref"], c["total"])
-        groups.setdefault(key, {})[c["seq"]] = r
-    for (_s, _d, _ref, total), parts in groups.items():
-        if len(parts) == total:
+        parts = groups.setdefault(key, {})
+        parts[c["seq"]] = r
+        if len(parts) == c["total"]:
+            del groups[key]
             first = min(p["ts"] for p in parts.values())
             out.append((first, "".join(parts[i].get("text") or "" for i in sorted(parts))))
     return [text for _, text in sorted(out, key=lambda x: x[0])]

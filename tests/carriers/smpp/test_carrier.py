@@ -64,6 +64,12 @@ def settled(tel: Telephonist, sid: str, finals: set[str] = FINAL) -> Any:
     return wait_until(lambda: (m := client.messages(sid).fetch()).status in finals and m, timeout=20)
 
 
+def outbox(tel: Telephonist) -> list[dict[str, Any]]:
+    with tel.http as h:
+        r = h.get(f"/2010-04-01/Accounts/{tel.account_sid}/Messages.json", params={"PageSize": 1000})
+    return list(r.json()["messages"])
+
+
 BODIES = {
     "gsm 1 part": "Your code is 1234",
     "gsm 2 parts": "G" * 200,
@@ -169,7 +175,7 @@ def test_a_throttling_smsc_slows_the_sender_and_loses_nothing(tmp_path: Path) ->
             assert state["throttled"] > 0 and state["accepted"] == 60
 
 
-def test_an_smsc_killed_mid_burst_loses_nothing_and_sends_nothing_twice(tmp_path: Path) -> None:
+def test_an_smsc_killed_mid_burst_loses_nothing_and_resends_only_the_unanswered(tmp_path: Path) -> None:
     with SmscProcess(tmp_path / "smsc", throttle=200, dlr_delay=0.05) as smsc:
         with running(tmp_path, sender_mps={NUMBER: 10000}, smpp_carriers=carrier(smsc)) as tel:
             smsc.wait_bound()
@@ -178,13 +184,16 @@ def test_an_smsc_killed_mid_burst_loses_nothing_and_sends_nothing_twice(tmp_path
             wait_until(lambda: len(smsc.submits()) >= 60, timeout=20, interval=0.005)
             smsc.kill()
             smsc.start()
-            expected_parts = sum(2 if i % 5 == 0 else 1 for i in range(300))
-            records = smsc.wait_for_submits(expected_parts, timeout=60)
-            texts = message_texts(records)
-            assert sorted(texts) == sorted(bodies)  # each message exactly once
-            assert len(records) == expected_parts
-            for sid in sids:  # receipts the dead SMSC still owed are lost with it: sent is as far as those go
-                assert settled(tel, sid, FINAL | {"sent"}).status in {"sent", "delivered"}
+            wait_until(lambda: {r["status"] for r in outbox(tel)} <= {"sent", "delivered"}, timeout=60)
+            texts = message_texts(smsc.submits())
+            assert set(texts) == set(bodies)  # nothing lost
+            # Nothing sent twice, but what the SMSC took and died before answering: SMPP cannot tell
+            # those from submits it never got, so they go again (and Telephonist says so in its log).
+            unanswered = {
+                b for sid, b in zip(sids, bodies, strict=True) if sid in tel.platform.smpp.unanswered
+            }
+            twice = {t for t in texts if texts.count(t) > 1}
+            assert twice <= unanswered and len(twice) <= 10  # at most the window in flight at the kill
 
 
 def test_a_carrier_that_is_down_keeps_messages_queued(tmp_path: Path) -> None:
@@ -257,8 +266,7 @@ def test_a_restart_of_telephonist_mid_burst_resumes_the_outbox(tmp_path: Path) -
         with running(tmp_path, sender_mps={NUMBER: 10000}, smpp_carriers=carrier(smsc)) as tel:
             records = smsc.wait_for_submits(50, timeout=60)
             assert sorted(message_texts(records)) == sorted(bodies) and len(records) == 50
-            client = tel.client()
-            assert {m.status for m in client.messages.list()} <= {"sent", "delivered"}
+            wait_until(lambda: {r["status"] for r in outbox(tel)} <= {"sent", "delivered"}, timeout=20)
 
 
 def test_a_transmitter_and_a_receiver_bind(tmp_path: Path, webapp: WebApp) -> None:

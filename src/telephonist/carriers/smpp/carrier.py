@@ -45,7 +45,12 @@ class SubmitRefused(Exception):
 
 
 class NotBound(Exception):
-    """The link went down with the submit unanswered: send it again once bound."""
+    """No bind to send on: send it again once bound."""
+
+
+class Unanswered(NotBound):
+    """The submit went out and the link went down before its answer: the SMSC may have taken it, so
+    sending it again once bound may deliver it twice (SMPP cannot tell)."""
 
 
 @dataclass
@@ -113,7 +118,7 @@ class SmppCarrier:
             try:
                 resp = await link.request(pdu)
             except (LinkClosed, LinkTimeout) as exc:
-                raise NotBound(str(exc)) from None
+                raise Unanswered(str(exc)) from None
             status = resp.command_status
             if status == ESME_ROK and isinstance(resp, SubmitSmResp):
                 self._throttle = max(THROTTLE_MIN, self._throttle / 2)
