@@ -55,11 +55,12 @@ class CallbackSender:
 
     async def handle(self, job: Job) -> None:
         p = job.payload
-        with self.db.fast() as q:
+        with self.db.read() as q:
             token = account_token(q, p["account_sid"])
-            if token is None:
+        if token is None:
+            async with self.db.write() as q:
                 finish(q, job)
-                return
+            return
         params = [(k, v) for k, v in p["params"]]
         try:
             await self.webhooks.request(p["url"], p["method"], params, token)
@@ -82,5 +83,5 @@ class CallbackSender:
                 )
                 finish(conn, job)
             return
-        with self.db.fast() as q:
+        async with self.db.write() as q:  # shares a commit with the other callbacks just done
             finish(q, job)
