@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,6 @@ _OUTBOX = (
     select(messages)
     .where(messages.c.status == "sending", messages.c.carrier == bindparam("carrier"))
     .order_by(messages.c.send_after)
-    .limit(bindparam("n"))
 )
 _SENDING = (
     update(messages)
@@ -142,6 +142,8 @@ class SmppGateway:
             key=lambda pc: -len(pc[0]),
         )
         self._wake: dict[str, asyncio.Event] = {}
+        self._queues: dict[str, deque[Row]] = {name: deque() for name in self.carriers}
+        self._reload = set(self.carriers)  # carriers whose outbox must be read from the database
         self._reassembler = Reassembler(timeout=REASSEMBLY_SECONDS)
         self._refs = itertools.cycle(range(256))
         self._tasks: list[asyncio.Task[None]] = []
@@ -188,6 +190,7 @@ class SmppGateway:
                 rest.append(row)
             elif carrier.bound.is_set():
                 q.run(_SENDING, sid=row["sid"], carrier=carrier.name, now=utcnow())
+                self._queues[carrier.name].append({**row, "status": "sending"})
                 self._wake[carrier.name].set()
             else:
                 q.run(_DEFER, sid=row["sid"], send_after=now + 1.0)
@@ -195,21 +198,30 @@ class SmppGateway:
 
     # -- the outbox -------------------------------------------------------------------------------------
     async def _pump(self, carrier: SmppCarrier) -> None:
+        """Submit what is handed over; after a start or a dropped link, first what the database holds
+        in the outbox (those may have parts the SMSC already took)."""
         in_flight: set[str] = set()
         slots = asyncio.Semaphore(carrier.config.window * 2)
-        wake = self._wake[carrier.name]
+        wake, queue = self._wake[carrier.name], self._queues[carrier.name]
         while True:
             await carrier.bound.wait()
             wake.clear()
-            with self.p.db.read() as q:
-                rows = [r for r in q.all(_OUTBOX, carrier=carrier.name, n=500) if r["sid"] not in in_flight]
-            for row in rows:
+            if carrier.name in self._reload:
+                self._reload.discard(carrier.name)
+                known = in_flight | {r["sid"] for r in queue}
+                with self.p.db.read() as q:
+                    rows = q.all(_OUTBOX, carrier=carrier.name)
+                queue.extendleft(reversed([{**r, "resumed": True} for r in rows if r["sid"] not in known]))
+            while queue and carrier.bound.is_set():
+                row = queue.popleft()
+                if row["sid"] in in_flight:
+                    continue
                 await slots.acquire()
                 in_flight.add(row["sid"])
                 task = asyncio.create_task(self._send_one(carrier, row, in_flight, slots))
                 self._sending.add(task)
                 task.add_done_callback(self._sending.discard)
-            if not rows:
+            if not queue:
                 try:
                     await asyncio.wait_for(wake.wait(), 1.0)
                 except TimeoutError:
@@ -233,8 +245,10 @@ class SmppGateway:
                 engine.move(q, row, "failed", utcnow(), 30001, "Queue overflow")
             return
         cfg = carrier.config
-        with self.p.db.read() as q:
-            sent = q.all(_PARTS, sid=row["sid"])
+        sent = []
+        if row.get("resumed"):
+            with self.p.db.read() as q:
+                sent = q.all(_PARTS, sid=row["sid"])
         # Parts of one message share a reference, also when the rest go after a reconnect; messages in
         # flight together get different ones, or a handset would join parts of two messages.
         ref = sent[0]["ref"] if sent else next(self._refs)
@@ -269,8 +283,10 @@ class SmppGateway:
                     carrier.name,
                 )
                 self.unanswered.add(row["sid"])
+                self._reload.add(carrier.name)
                 return
             except NotBound:
+                self._reload.add(carrier.name)
                 return  # stays in the outbox: sent again, from this part, once bound
             except SubmitRefused as refused:
                 code, text = SUBMIT_ERRORS.get(refused.status, (30008, "Unknown error"))
