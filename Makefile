@@ -46,6 +46,7 @@ lint: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(PY) bench/rest.py
+	$(PY) bench/sms.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

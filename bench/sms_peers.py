@@ -33,8 +33,9 @@ import json
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
+RECEIPTED_MESSAGE_ID, MESSAGE_STATE = 0x001E, 0x0427  # TLV tags (SMPP 3.4, 5.3.2.12 and 5.3.2.35)
 RECEIPT_DELIVERED = 2  # message_state DELIVERED
 BENCH_BODY = "Hello from the SMS benchmark"
 
@@ -62,7 +63,8 @@ async def smsc(port: int, dlr_delay: float) -> None:
     tasks: set[asyncio.Task[None]] = set()
     counts = {"submits": 0, "receipts": 0, "receipt_errors": 0}
 
-    async def receipt(esme: Any, ev_source: str, dest: str, ton: int, npi: int, message_id: str) -> None:
+    async def receipt(esme: Any, submit: Any, message_id: str) -> None:
+        """The DELIVRD receipt of `submit`, from its destination back to its source."""
         if dlr_delay:
             await asyncio.sleep(dlr_delay)
         stamp = time.strftime("%y%m%d%H%M", time.gmtime())
@@ -72,17 +74,17 @@ async def smsc(port: int, dlr_delay: float) -> None:
         )
         try:
             resp = await esme.deliver_sm(
-                ev_source,
+                submit.source_addr,
                 text.encode("ascii"),
-                source_addr=dest,
-                source_addr_ton=ton,
-                source_addr_npi=npi,
-                dest_addr_ton=1,
-                dest_addr_npi=1,
+                source_addr=submit.destination_addr,
+                source_addr_ton=submit.dest_addr_ton,
+                source_addr_npi=submit.dest_addr_npi,
+                dest_addr_ton=submit.source_addr_ton,
+                dest_addr_npi=submit.source_addr_npi,
                 esm_class=0x04,
                 tlvs=[
-                    smpp34.Tlv(smpp34.TLV_RECEIPTED_MESSAGE_ID, message_id.encode() + b"\0"),
-                    smpp34.Tlv(smpp34.TLV_MESSAGE_STATE, bytes([RECEIPT_DELIVERED])),
+                    smpp34.Tlv(RECEIPTED_MESSAGE_ID, message_id.encode() + b"\0"),
+                    smpp34.Tlv(MESSAGE_STATE, bytes([RECEIPT_DELIVERED])),
                 ],
             )
             ok = resp.is_success
@@ -101,16 +103,7 @@ async def smsc(port: int, dlr_delay: float) -> None:
                 counts["submits"] += 1
                 esme = sessions.get(ev.session_id)
                 if ev.registered_delivery & 0x03 and esme is not None:
-                    task = loop.create_task(
-                        receipt(
-                            esme,
-                            ev.source_addr,
-                            ev.destination_addr,
-                            ev.dest_addr_ton,
-                            ev.dest_addr_npi,
-                            message_id,
-                        )
-                    )
+                    task = loop.create_task(receipt(esme, ev, message_id))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
             elif isinstance(ev, smpp34.Esme):
@@ -120,11 +113,22 @@ async def smsc(port: int, dlr_delay: float) -> None:
                 sessions.pop(ev.session_id, None)
                 print(f"UNBOUND session={ev.session_id}", flush=True)
 
+    async def report() -> None:  # what bench/sms.py shows of an incomplete run
+        last = ""
+        while True:
+            await asyncio.sleep(1.0)
+            line = "COUNTS " + json.dumps(counts)
+            if line != last:
+                print(line, flush=True)
+                last = line
+
     reader = loop.create_task(events())
+    reporter = loop.create_task(report())
     print(f"READY port={port}", flush=True)
     await stop.wait()
     print("STOPPING " + json.dumps(counts), flush=True)
     reader.cancel()
+    reporter.cancel()
     for task in list(tasks):
         task.cancel()
     with contextlib.suppress(Exception):
@@ -173,8 +177,7 @@ class HttpServer(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no asyncio.Transport subclass
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -228,13 +231,15 @@ async def ceiling_ours(port: int, n: int, window: int, timeout: float) -> dict[s
 
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
-    receipts = {"delivered": 0, "other": 0, "last": 0.0}
+    receipts = {"delivered": 0, "other": 0, "early": 0, "last": 0.0}
+    answered: set[str] = set()  # message_ids of the submit_sm_resp received so far
 
     async def handle(pdu: Pdu) -> Pdu | None:
         if isinstance(pdu, DeliverSm):
             receipt = receipt_from_pdu(pdu)
             if receipt is not None and receipt.stat == "DELIVRD":
                 receipts["delivered"] += 1
+                receipts["early"] += receipt.message_id not in answered
                 receipts["last"] = time.monotonic()
                 if receipts["delivered"] >= n:
                     done.set()
@@ -272,6 +277,7 @@ async def ceiling_ours(port: int, n: int, window: int, timeout: float) -> dict[s
             )
             resp = await link.request(pdu)
             refused += resp.command_status != 0
+            answered.add(getattr(resp, "message_id", ""))
 
     start = time.monotonic()
     workers = [loop.create_task(worker()) for _ in range(window)]
@@ -281,6 +287,8 @@ async def ceiling_ours(port: int, n: int, window: int, timeout: float) -> dict[s
         "messages": n,
         "receipts": receipts["delivered"],
         "other_receipts": receipts["other"],
+        # receipts that came before their submit_sm_resp (smpp34's server does not keep that order)
+        "receipts_before_resp": receipts["early"],
         "refused": refused,
         "seconds": (receipts["last"] or time.monotonic()) - start,
     }
