@@ -335,25 +335,30 @@ class SmppGateway:
         return await self._inbound(carrier, pdu)
 
     async def _receipt(self, carrier: SmppCarrier, message_id: str, stat: str | None, err: str | None) -> int:
+        """Apply a receipt to the part it names. An SMSC may send a receipt before the submit_sm_resp
+        of its part has been recorded, so the exact id is looked for again for RECEIPT_WAIT; only then
+        its hex/decimal twins, and only among parts with no receipt yet (a twin can be another
+        message's id)."""
         if not stat or stat in INTERMEDIATE:
             return ESME_ROK
         deadline = time.monotonic() + RECEIPT_WAIT
         while True:
+            late = time.monotonic() > deadline
             async with self.p.db.write() as q:
-                part = next(
-                    (p for i in id_forms(message_id) if (p := q.first(_PART, carrier=carrier.name, id=i))),
-                    None,
-                )
+                part = q.first(_PART, carrier=carrier.name, id=message_id)
+                if part is None and late:
+                    twins = (q.first(_PART, carrier=carrier.name, id=i) for i in id_forms(message_id)[1:])
+                    part = next((t for t in twins if t is not None and t["stat"] is None), None)
                 if part is not None:
                     q.run(_STAT, carrier=carrier.name, id=part["smsc_message_id"], stat=stat)
                     self._settle(q, part["message_sid"], err)
                     break
-            if time.monotonic() > deadline:
+            if late:
                 log.warning(
                     "SMSC %s sent a receipt for unknown message id %s (%s)", carrier.name, message_id, stat
                 )
                 return ESME_ROK
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         self.p.jobs.wake()
         return ESME_ROK
 
