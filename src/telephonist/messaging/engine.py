@@ -158,6 +158,7 @@ class MessagingEngine:
     def __init__(self, platform: Platform) -> None:
         self.p = platform
         self.pacer = Pacer(platform.settings.sender_mps, platform.settings.time_scale)
+        self._opt_outs, self._opt_outs_checked = True, 0.0
 
     # -- outbound ---------------------------------------------------------------------------------
     def create_outbound(self, conn: Tx, msg: OutboundMessage, direction: str, opt_in: bool = False) -> Row:
@@ -167,8 +168,15 @@ class MessagingEngine:
         keyword itself) or a full sender queue."""
         now, t = utcnow(), time.time()
         q = raw(conn)
-        scope = msg.messaging_service_sid or services.scope(q, msg.from_ or "")
-        if not opt_in and services.opted_out(q, scope, msg.to):
+        if (
+            not opt_in
+            and self._any_opt_outs(q, t)
+            and (
+                services.opted_out(q, msg.messaging_service_sid, msg.to)
+                if msg.messaging_service_sid
+                else services.opted_out_of_number(q, msg.from_ or "", msg.to)
+            )
+        ):
             raise Refused(21610, "Attempt to send to unsubscribed recipient")
         sid = new_sid("MM" if msg.media else "SM")
         segments = segment_info(msg.body).num_segments or 1
@@ -275,6 +283,13 @@ class MessagingEngine:
             log.warning("%s to %s refused: %s %s", direction, msg.to, err.code, err.message)
             notifications.record(conn, msg.account_sid, err.code, err.message)
             return None
+
+    def _any_opt_outs(self, q: Raw, t: float) -> bool:
+        """Whether anyone opted out at all, asked of the database once a second (a STOP taken here
+        counts at once): most platforms have no opt-outs, and then a send needs no look-up."""
+        if t - self._opt_outs_checked > 1.0:
+            self._opt_outs, self._opt_outs_checked = services.any_opt_outs(q), t
+        return self._opt_outs
 
     def cancel(self, q: Raw, row: Row) -> None:
         """Status=canceled on a scheduled message."""
@@ -425,6 +440,7 @@ class MessagingEngine:
         if opt_out is not None:
             scope = svc["sid"] if svc is not None else number["phone_number"]
             services.apply_keyword(q, opt_out, number["account_sid"], scope, from_)
+            self._opt_outs = self._opt_outs or opt_out == "STOP"
             reply = OutboundMessage(
                 number["account_sid"], from_, number["phone_number"], services.REPLIES[opt_out]
             )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import phonenumbers
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, update
 
 from telephonist.store.db import Raw, insert_row
 from telephonist.store.models import message_senders
@@ -19,11 +19,21 @@ from telephonist.store.models import message_senders
 LONG_CODE_MPS, TOLL_FREE_MPS, SHORT_CODE_MPS = 1.0, 3.0, 100.0
 QUEUE_SECONDS = 10 * 3600  # what a sender's queue may hold, in seconds of sending at its rate
 
-_NEXT = select(message_senders.c.next_slot).where(message_senders.c.sender == bindparam("sender"))
-_MOVE = (
+_NEXT_SLOT = message_senders.c.next_slot
+# One statement takes the slot: the sender's next free time (or now), moved on by the message's time.
+_TAKE = (
     update(message_senders)
     .where(message_senders.c.sender == bindparam("sender"))
-    .values(next_slot=bindparam("next_slot"))
+    .values(
+        next_slot=case((_NEXT_SLOT > bindparam("now"), _NEXT_SLOT), else_=bindparam("now"))
+        + bindparam("seconds")
+    )
+    .returning(_NEXT_SLOT)
+)
+_GIVE_BACK = (
+    update(message_senders)
+    .where(message_senders.c.sender == bindparam("sender"))
+    .values(next_slot=_NEXT_SLOT - bindparam("seconds"))
 )
 _NEW = insert_row(message_senders)
 
@@ -58,12 +68,12 @@ class Pacer:
     def reserve(self, q: Raw, sender: str, segments: int, now: float) -> float:
         """The time the message may go; raises QueueFull when the sender's queue is full."""
         seconds = max(1, segments) / self.mps(sender) * self.scale
-        row = q.first(_NEXT, sender=sender)
-        slot = now if row is None else max(now, float(row["next_slot"]))
-        if slot + seconds - now > QUEUE_SECONDS * self.scale:
-            raise QueueFull(sender)
+        row = q.first(_TAKE, sender=sender, now=now, seconds=seconds)
         if row is None:
-            q.run(_NEW, sender=sender, next_slot=slot + seconds)
-        else:
-            q.run(_MOVE, sender=sender, next_slot=slot + seconds)
-        return slot
+            q.run(_NEW, sender=sender, next_slot=now + seconds)
+            return now
+        end = float(row["next_slot"])
+        if end - now > QUEUE_SECONDS * self.scale:
+            q.run(_GIVE_BACK, sender=sender, seconds=seconds)
+            raise QueueFull(sender)
+        return end - seconds

@@ -6,7 +6,7 @@ from __future__ import annotations
 import zlib
 from typing import Literal
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, or_, select
 
 from telephonist.store.db import Raw, Row, insert_row, utcnow
 from telephonist.store.models import messages, messaging_service_numbers, messaging_services, opt_outs
@@ -49,6 +49,21 @@ _LAST_SENDER = (
 _OPTED_OUT = select(opt_outs.c.scope).where(
     opt_outs.c.scope == bindparam("scope"), opt_outs.c.address == bindparam("address")
 )
+# Opted out of a sender number: of the number itself, or of the Messaging Service it belongs to.
+_OPTED_OUT_OF_NUMBER = (
+    select(opt_outs.c.scope)
+    .where(
+        opt_outs.c.address == bindparam("address"),
+        or_(
+            opt_outs.c.scope == bindparam("number"),
+            opt_outs.c.scope
+            == select(messaging_service_numbers.c.service_sid)
+            .where(messaging_service_numbers.c.phone_number == bindparam("number"))
+            .scalar_subquery(),
+        ),
+    )
+    .limit(1)
+)
 _OPT_OUT = insert_row(opt_outs)
 _OPT_IN = delete(opt_outs).where(
     opt_outs.c.scope == bindparam("scope"), opt_outs.c.address == bindparam("address")
@@ -87,14 +102,20 @@ def keyword(body: str) -> OptOutType | None:
     return KEYWORDS.get(body.strip().upper())
 
 
-def scope(q: Raw, number: str) -> str:
-    """What an opt-out covers: the number's Messaging Service, or the number alone."""
-    svc = service_of(q, number)
-    return str(svc["sid"]) if svc is not None else number
+_ANY_OPT_OUT = select(opt_outs.c.scope).limit(1)
+
+
+def any_opt_outs(q: Raw) -> bool:
+    return q.first(_ANY_OPT_OUT) is not None
 
 
 def opted_out(q: Raw, scope_: str, address: str) -> bool:
     return q.first(_OPTED_OUT, scope=scope_, address=address) is not None
+
+
+def opted_out_of_number(q: Raw, number: str, address: str) -> bool:
+    """Whether `address` opted out of messages from `number` (or from its Messaging Service)."""
+    return q.first(_OPTED_OUT_OF_NUMBER, number=number, address=address) is not None
 
 
 def apply_keyword(q: Raw, kind: OptOutType, account_sid: str, scope_: str, address: str) -> None:
