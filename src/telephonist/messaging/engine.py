@@ -82,6 +82,9 @@ _READY = (
         date_updated=bindparam("now", type_=DateTime),
     )
 )
+_NUM_MEDIA = (
+    update(messages).where(messages.c.sid == bindparam("sid")).values(num_media=bindparam("num_media"))
+)
 _SENDER = update(messages).where(messages.c.sid == bindparam("sid")).values(**{"from": bindparam("sender")})
 _SENT = (
     update(messages)
@@ -503,9 +506,7 @@ class MessagingEngine:
             files = []
         with self.p.db.fast() as q:
             media_files.store(q, row["account_sid"], row["sid"], files)
-            q.run(
-                _READY, sid=row["sid"], send_after=None, expires_at=None, num_media=len(files), now=utcnow()
-            )
+            q.run(_NUM_MEDIA, sid=row["sid"], num_media=len(files))
             return media_files.urls_of(q, self.p.settings.base_url, row)
 
     async def _run_sms_url(

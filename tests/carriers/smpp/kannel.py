@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .smsc import free_port, poll
+
 BEARERBOX = "bearerbox"
 SMSBOX = "smsbox"
 
@@ -49,23 +51,6 @@ def kannel_available() -> bool:
 
 def _path() -> str:
     return os.environ.get("PATH", "") + os.pathsep + "/usr/sbin" + os.pathsep + "/usr/local/sbin"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _poll(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class _Sink(http.server.ThreadingHTTPServer):
@@ -295,15 +280,15 @@ class KannelEsme:
         self.sink = _Sink()
         self.sink_thread = threading.Thread(target=self.sink.serve_forever, name="kannel-sink", daemon=True)
         self.sink_thread.start()
-        self.admin_port, self.smsbox_port, self.sendsms_port = _free_port(), _free_port(), _free_port()
+        self.admin_port, self.smsbox_port, self.sendsms_port = free_port(), free_port(), free_port()
         self.conf.write_text(self.config(), encoding="utf-8")
         bb = shutil.which(BEARERBOX, path=_path())
         sb = shutil.which(SMSBOX, path=_path())
         assert bb and sb
         self.bearerbox = self._spawn([bb, "-v", "4", str(self.conf)], "bearerbox.out")
-        _poll(self._admin_up, timeout, "bearerbox's admin port")
+        poll(self._admin_up, timeout, "bearerbox's admin port")
         self.smsbox = self._spawn([sb, "-v", "4", str(self.conf)], "smsbox.out")
-        _poll(self._sendsms_up, timeout, "smsbox's sendsms port")
+        poll(self._sendsms_up, timeout, "smsbox's sendsms port")
         self.wait_bound(timeout)
         return self
 
@@ -396,7 +381,7 @@ class KannelEsme:
             self._check_alive()
             return self.is_bound()
 
-        _poll(bound, timeout, f"Kannel's SMPP bind to {self.host}:{self.port}", interval=0.1)
+        poll(bound, timeout, f"Kannel's SMPP bind to {self.host}:{self.port}", interval=0.1)
 
     def wait_unbound(self, timeout: float = 30.0) -> None:
         """Wait until no link to the SMSC is bound."""
@@ -407,7 +392,7 @@ class KannelEsme:
             except OSError:
                 return False
 
-        _poll(down, timeout, "Kannel's SMPP links to drop", interval=0.1)
+        poll(down, timeout, "Kannel's SMPP links to drop", interval=0.1)
 
     # -- traffic ----------------------------------------------------------------------------------------
 
@@ -473,7 +458,7 @@ class KannelEsme:
             return list(self.sink.dlr)
 
     def wait_received(self, n: int, timeout: float = 15.0) -> list[dict[str, Any]]:
-        return _poll(lambda: (r := self.received()) and len(r) >= n and r, timeout, f"{n} MO(s) at get-url")
+        return poll(lambda: (r := self.received()) and len(r) >= n and r, timeout, f"{n} MO(s) at get-url")
 
     def wait_receipts(
         self, until: int | Callable[[list[dict[str, Any]]], bool], timeout: float = 15.0
@@ -485,4 +470,4 @@ class KannelEsme:
             ok = len(rs) >= until if isinstance(until, int) else until(rs)
             return rs if ok else None
 
-        return _poll(ready, timeout, "DLR callbacks")
+        return poll(ready, timeout, "DLR callbacks")
