@@ -71,7 +71,7 @@ class Platform:
         self.smpp = SmppGateway(self)
         self.smpp_face = SmppFace(self)
         self.voice = VoiceEngine(self)
-        callbacks = CallbackSender(self.db, self.webhooks)
+        callbacks = CallbackSender(self.jobs, self.webhooks)
         self.jobs.batch_handlers["message.receipt"] = self.messaging.receipt_batch
         self.jobs.pollers.append((self.messaging.send_queued, self.messaging.next_send))
         self.jobs.handlers |= {

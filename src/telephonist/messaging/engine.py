@@ -64,7 +64,7 @@ _SEND_FIELDS = (
     "messaging_service_sid",
     "expires_at",
 )
-_TO_SEND = select(*(messages.c[f] for f in _SEND_FIELDS)).where(messages.c.sid == bindparam("sid"))
+SEND_ROW = select(*(messages.c[f] for f in _SEND_FIELDS)).where(messages.c.sid == bindparam("sid"))
 _DUE = (
     select(*(messages.c[f] for f in _SEND_FIELDS))
     .where(messages.c.status == "queued", messages.c.send_after <= bindparam("now"))
@@ -351,7 +351,7 @@ class MessagingEngine:
                 if not has_callback:
                     plain.append((sid, status, error_code, error_message))
                     continue
-                row = q.first(_TO_SEND, sid=sid)
+                row = q.first(SEND_ROW, sid=sid)
                 if row is not None and row["status"] == "sent":
                     self.move(q, row, status, now, error_code, error_message)
         keys = ("sid", "status", "error_code", "error_message")

@@ -28,6 +28,7 @@ from telephonist.carriers.smpp.pdu import (
     status_name,
 )
 from telephonist.carriers.smpp.text import Reassembler, TextError, encode_parts, receipt_from_pdu
+from telephonist.messaging.engine import SEND_ROW
 from telephonist.numbers import to_e164
 from telephonist.store import notifications
 from telephonist.store.db import Raw, Row, utcnow
@@ -79,7 +80,6 @@ _STAT = (
     )
     .values(stat=bindparam("stat"))
 )
-_BY_SID = select(messages).where(messages.c.sid == bindparam("sid"))
 _LAST_REF = (
     select(message_parts.c.ref)
     .join(messages, messages.c.sid == message_parts.c.message_sid)
@@ -310,13 +310,14 @@ class SmppGateway:
                 if last:
                     now = utcnow()
                     engine.move(q, row, "sent", now, date_sent=now)
-                    self._settle(q, row["sid"])
+                    if len(parts) > 1:  # an earlier part's receipt may be in (a part's waits for it)
+                        self._settle(q, row["sid"])
         self.p.jobs.wake()
 
     def _settle(self, q: Raw, sid: str, err: str | None = None) -> None:
         """Give a sent message its final status once its parts' receipts decide it; `err` of an UNDELIV
         receipt (a GSM MAP error) makes the Twilio code more precise."""
-        row = q.first(_BY_SID, sid=sid)
+        row = q.first(SEND_ROW, sid=sid)
         if row is None or row["status"] != "sent":
             return
         final = outcome(q.all(_PARTS, sid=sid))

@@ -1,7 +1,9 @@
 """Durable jobs: written in the resource's transaction, claimed with a lease, deleted by their handler.
 
 A handler that must run exactly once (a delivery receipt) deletes its job in the same transaction as its
-effects; one that may repeat (a webhook) deletes it after the fact. Jobs sharing a `key` run in order.
+effects; one that may repeat (a webhook) hands it to `done` after the fact, and the runner deletes the
+jobs done since its last round with its next claim. Jobs sharing a `key` run in order, one after another
+in one task.
 
 Two kinds of handler. An async handler runs each job in its own task (webhooks, calls). A batch handler
 is a plain function that works in the database only (delivery receipts): the runner gives it every
@@ -100,11 +102,17 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._batch = batch
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._chains: dict[str, list[Job]] = {}  # key -> its jobs waiting behind the one running
+        self._done: list[dict[str, int]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         self._wake.set()
+
+    def done(self, job: Job) -> None:
+        """A job that may repeat is finished: deleted with the next claim (within a second), so a crash
+        before then runs it again."""
+        self._done.append({"id": job.id})
 
     def release_stale_claims(self) -> None:
         """At start-up every claim belongs to a process that is gone."""
@@ -119,8 +127,14 @@ class JobRunner:
                 if job.kind in self.batch_handlers:
                     batches.setdefault(job.kind, []).append(job)
                     continue
+                key = job.payload.get("key")
+                if key is not None:
+                    if key in self._chains:
+                        self._chains[key].append(job)
+                        continue
+                    self._chains[key] = []
                 await self._slots.acquire()
-                task = asyncio.create_task(self._run_one(job))
+                task = asyncio.create_task(self._run_one(job, key))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             for kind, batch in batches.items():
@@ -151,7 +165,9 @@ class JobRunner:
 
     async def _claim(self) -> list[Job]:
         now = time.time()
+        done, self._done = self._done, []
         async with self.db.write() as q:
+            q.many(_DELETE, done)
             rows = q.all(_CLAIM, now=now, n=self._batch, until=now + LEASE_SECONDS)
         jobs_ = [Job(r["id"], r["kind"], r["payload"], r["attempts"]) for r in rows]
         return sorted(jobs_, key=lambda job: job.id)
@@ -179,24 +195,17 @@ class JobRunner:
             with self.db.fast() as q:
                 retry(q, job, delay=min(300.0, 2.0**job.attempts))
 
-    async def _run_one(self, job: Job) -> None:
+    async def _run_one(self, job: Job, key: str | None) -> None:
+        """Run a job, then the jobs of its key claimed meanwhile, in order."""
         try:
-            key = job.payload.get("key")
-            if key is None:
-                await self._dispatch(job)
-                return
-            lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-            self._locks[key] = (lock, users + 1)
-            try:
-                async with lock:
-                    await self._dispatch(job)
-            finally:
-                lock, users = self._locks[key]
-                if users == 1:
-                    del self._locks[key]
-                else:
-                    self._locks[key] = (lock, users - 1)
+            await self._dispatch(job)
+            if key is not None:
+                chain = self._chains[key]
+                while chain:
+                    await self._dispatch(chain.pop(0))
         finally:
+            if key is not None:
+                del self._chains[key]
             self._slots.release()
 
     async def _dispatch(self, job: Job) -> None:
@@ -211,6 +220,9 @@ class JobRunner:
                 retry(q, job, delay=min(300.0, 2.0**job.attempts))
 
     async def drain(self) -> None:
-        """Wait for the jobs already started (shutdown)."""
+        """Wait for the jobs already started and delete those done (shutdown)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        done, self._done = self._done, []
+        with self.db.fast() as q:
+            q.many(_DELETE, done)

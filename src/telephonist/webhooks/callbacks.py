@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from telephonist.store import notifications
-from telephonist.store.db import Database, Tx, raw
-from telephonist.store.jobs import Job, enqueue, finish, retry
+from telephonist.store.cache import MISSING, TTLCache
+from telephonist.store.db import Tx, raw
+from telephonist.store.jobs import Job, JobRunner, enqueue, finish, retry
 from telephonist.store.models import accounts
 from telephonist.webhooks.client import FetchError, Webhooks
 
@@ -49,17 +50,21 @@ def enqueue_callback(
 
 
 class CallbackSender:
-    def __init__(self, db: Database, webhooks: Webhooks) -> None:
-        self.db = db
+    def __init__(self, jobs: JobRunner, webhooks: Webhooks) -> None:
+        self.jobs = jobs
+        self.db = jobs.db
         self.webhooks = webhooks
+        self._tokens: TTLCache[str, str | None] = TTLCache()  # account -> auth token (tokens never change)
 
     async def handle(self, job: Job) -> None:
         p = job.payload
-        with self.db.read() as q:
-            token = account_token(q, p["account_sid"])
-        if token is None:
-            async with self.db.write() as q:
-                finish(q, job)
+        token = self._tokens.get(p["account_sid"])
+        if token is MISSING:
+            with self.db.read() as q:
+                token = account_token(q, p["account_sid"])
+            self._tokens.put(p["account_sid"], token)
+        if not isinstance(token, str):  # the account is gone
+            self.jobs.done(job)
             return
         params = [(k, v) for k, v in p["params"]]
         try:
@@ -83,5 +88,4 @@ class CallbackSender:
                 )
                 finish(conn, job)
             return
-        async with self.db.write() as q:  # shares a commit with the other callbacks just done
-            finish(q, job)
+        self.jobs.done(job)

@@ -10,9 +10,7 @@ from collections.abc import Iterable
 
 
 def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]] = ()) -> str:
-    values: dict[str, set[str]] = {}
-    for name, value in params:
-        values.setdefault(name, set()).add(value)
-    data = url + "".join(name + v for name in sorted(values) for v in sorted(values[name]))
-    digest = hmac.new(auth_token.encode(), data.encode("utf-8"), hashlib.sha1).digest()
+    # Names in order, each name's distinct values in order: the distinct pairs, sorted.
+    data = url + "".join(name + value for name, value in sorted(set(params)))
+    digest = hmac.digest(auth_token.encode(), data.encode("utf-8"), hashlib.sha1)
     return base64.b64encode(digest).decode()
