@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, DateTime, bindparam, create_engine, event, insert
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.pool import StaticPool
@@ -48,6 +49,8 @@ class Database:
         if url.startswith("sqlite"):
             # One connection shared by the loop thread; the file is the durability boundary.
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        # JSON columns (job payloads above all) through orjson, several times faster than json.
+        kwargs |= {"json_serializer": _json_text, "json_deserializer": orjson.loads}
         self.engine: Engine = create_engine(url, **kwargs)
         self._held: Any = None  # SQLite: the pool's one connection, kept checked out for fast()
         if url.startswith("sqlite"):
@@ -273,6 +276,10 @@ def insert_row(table: Table) -> Insert:
     return insert(table).values(
         {c.key: bindparam(c.key, type_=c.type) for c in table.columns if c is not table.autoincrement_column}
     )
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
