@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +73,12 @@ class Database:
         with self.fast() as q:
             yield q
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[Raw]:
-        """A write whose commit is shared with the others of this loop turn; resumes once committed."""
-        if self._held is None:
-            with self.fast() as q:
-                yield q
-            return
+    def write(self) -> _Write:
+        """`async with db.write() as q`: a write whose commit is shared with the others of this loop
+        turn; resumes once committed."""
+        return _Write(self)
+
+    def _join_group(self) -> tuple[Raw, asyncio.Future[None]]:
         dbapi = self._held.driver_connection
         if self._group is None:
             if not dbapi.in_transaction:
@@ -89,11 +88,7 @@ class Database:
             # Committed a turn later: the requests whose bytes arrived in this turn start as tasks on the
             # next one, and join this group instead of paying for a commit of their own.
             loop.call_soon(loop.call_soon, self.commit_group)
-        group = self._group
-        q = Raw(dbapi, self.engine.dialect)
-        with q.savepoint():
-            yield q
-        await asyncio.shield(group)
+        return Raw(dbapi, self.engine.dialect), self._group
 
     def commit_group(self) -> None:
         group, self._group = self._group, None
@@ -143,6 +138,40 @@ class Database:
             self._held.close()
             self._held = None
         self.engine.dispose()
+
+
+class _Write:
+    """Database.write(): a savepoint in the open group commit (SQLite), or a transaction of its own. A
+    class rather than an @asynccontextmanager: it runs for every write of every request."""
+
+    __slots__ = ("db", "q", "group", "alone")
+    alone: AbstractContextManager[Raw] | None
+    q: Raw
+    group: asyncio.Future[None]
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def __aenter__(self) -> Raw:
+        if self.db._held is None:
+            self.alone = self.db.fast()
+            return self.alone.__enter__()
+        self.alone = None
+        self.q, self.group = self.db._join_group()
+        self.q.dbapi.execute("SAVEPOINT block")
+        return self.q
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if self.alone is not None:
+            self.alone.__exit__(kind, exc, tb)
+            return
+        dbapi = self.q.dbapi
+        if kind is not None:  # this block's writes are undone, the group's others stay
+            dbapi.execute("ROLLBACK TO block")
+            dbapi.execute("RELEASE block")
+            return
+        dbapi.execute("RELEASE block")
+        await asyncio.shield(self.group)
 
 
 class Prepared:

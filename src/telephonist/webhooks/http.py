@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import quote, urljoin, urlsplit
@@ -216,7 +214,8 @@ class HttpClient:
         self, method: str, url: str, headers: dict[str, str], body: bytes | None, limit: int
     ) -> tuple[int, dict[str, str], bytes]:
         origin, request = _request(method, url, headers, body)
-        async with self._slot(origin):
+        slots = self._slots.get(origin) or self._slots.setdefault(origin, asyncio.Semaphore(self.per_host))
+        async with slots:
             for fresh in (False, True):
                 conn = None if fresh else self._take_idle(origin)
                 conn = conn or await self._connect(origin)
@@ -233,14 +232,6 @@ class HttpClient:
                     if not kept:
                         conn.close()
         raise ClientError("the server closed the connection")
-
-    @asynccontextmanager
-    async def _slot(self, origin: Origin) -> AsyncIterator[None]:
-        slots = self._slots.get(origin)
-        if slots is None:
-            slots = self._slots[origin] = asyncio.Semaphore(self.per_host)
-        async with slots:
-            yield
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
         conns = self._idle.get(origin)
