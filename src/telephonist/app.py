@@ -154,6 +154,28 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     return error_response(TwilioError(20404, f"The requested resource {request.url.path} was not found", 404))
 
 
+class HotRoutes:
+    """The busiest endpoints (message create and fetch) straight to their handlers, past Starlette's
+    router, exception middleware and per-route wrappers: a seventh of a message create's time. Inside
+    BodyLimit and ServerErrorMiddleware like every route; a TwilioError answers as anywhere else."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for method, pattern, handler in messages.hot_routes:
+                if scope["method"] == method and (match := pattern.fullmatch(scope["path"])):
+                    scope["path_params"] = match.groupdict()
+                    try:
+                        response = await handler(Request(scope, receive, send))
+                    except TwilioError as err:
+                        response = error_response(err)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 class BodyLimit:
     """Refuse request bodies over the configured size before reading them (413)."""
 
@@ -220,5 +242,6 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         exception_handlers={TwilioError: handle_twilio_error, HTTPException: handle_http_error},
     )
     app.state.platform = platform
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(HotRoutes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # added last: the outer of the two
     return app

@@ -4,6 +4,7 @@ redact, delete."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -283,6 +284,15 @@ async def delete_message(request: Request) -> Response:
 
 
 _BASE = f"{API}/Accounts/{{AccountSid}}/Messages"
+# The two busiest endpoints, also served by app.HotRoutes past Starlette's routing.
+hot_routes = [
+    ("POST", re.compile(rf"{API}/Accounts/(?P<AccountSid>[^/]+)/Messages\.json"), create_message),
+    (
+        "GET",
+        re.compile(rf"{API}/Accounts/(?P<AccountSid>[^/]+)/Messages/(?P<Sid>[^/]+)\.json"),
+        fetch_message,
+    ),
+]
 routes = [
     Route(f"{_BASE}.json", list_messages, methods=["GET"]),
     Route(f"{_BASE}.json", create_message, methods=["POST"]),
