@@ -37,6 +37,7 @@ from telephonist.api import (
 from telephonist.api.errors import TwilioError, error_response, handle_twilio_error
 from telephonist.api.forms import Params
 from telephonist.carriers.sim import SimNetwork
+from telephonist.carriers.sip.carrier import SipCarrier
 from telephonist.config import Settings
 from telephonist.messaging.engine import MessagingEngine
 from telephonist.messaging.smpp import SmppGateway
@@ -71,6 +72,7 @@ class Platform:
         self.smpp = SmppGateway(self)
         self.smpp_face = SmppFace(self)
         self.voice = VoiceEngine(self)
+        self.sip = SipCarrier(self)
         callbacks = CallbackSender(self.jobs, self.webhooks)
         self.jobs.batch_handlers["message.receipt"] = self.messaging.receipt_batch
         self.jobs.pollers.append((self.messaging.send_queued, self.messaging.next_send))
@@ -124,9 +126,11 @@ class Platform:
         self._runner = asyncio.ensure_future(self.jobs.run())
         self.smpp.start()
         await self.smpp_face.start()
+        await self.sip.start()
 
     async def stop(self) -> None:
         await self.voice.shutdown()
+        await self.sip.stop()
         await self.smpp_face.stop()
         await self.smpp.stop()
         if self._runner is not None:

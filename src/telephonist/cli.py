@@ -36,6 +36,9 @@ def _smpp_lines(settings: Settings) -> str:
         f"  SMS carrier    {c.name} at {c.host}:{c.port} for {', '.join(c.prefixes) or 'no prefix'}\n"
         for c in settings.smpp_carriers
     ]
+    if settings.sip_port:
+        lines.append(f"  SIP            udp {settings.sip_host or settings.host}:{settings.sip_port}\n")
+    lines += [f"  SIP trunk      {t.name} at {t.host}:{t.port}\n" for t in settings.sip_trunks]
     return "".join(lines)
 
 

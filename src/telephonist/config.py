@@ -38,6 +38,22 @@ class SmppUser(BaseModel):
     account_sid: str
 
 
+class SipTrunk(BaseModel):
+    """A SIP trunk: calls from its host to platform numbers run their VoiceUrl; calls to the numbers
+    of its prefixes leave through it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    host: str
+    port: int = Field(default=5060, gt=0, lt=65536)
+    transport: Literal["udp"] = "udp"
+    # Destinations this trunk serves, by E.164 prefix ("+44", "+1555"); the longest match wins.
+    prefixes: list[str] = Field(default_factory=list)
+    # Digest credentials for the trunk's 401/407 challenges to our INVITEs.
+    username: str = ""
+    password: str = ""
+    max_cps: float = Field(default=0.0, ge=0)  # INVITEs a second to this trunk; 0: no limit
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TELEPHONIST_", extra="ignore")
 
@@ -61,6 +77,12 @@ class Settings(BaseSettings):
     smpp_port: int = Field(default=0, ge=0, lt=65536)
     smpp_users: list[SmppUser] = Field(default_factory=list)
     max_body_bytes: int = 1_048_576
+    # SIP over UDP: port 0 is off; the address defaults to `host`. RTP takes even ports of `rtp_ports`.
+    sip_port: int = Field(default=0, ge=0, lt=65536)
+    sip_host: str | None = None
+    rtp_ports: str = Field(default="10000-20000", pattern=r"^\d{4,5}-\d{4,5}$")
+    # SIP trunks (JSON list of SipTrunk); INVITEs from other hosts are refused (403).
+    sip_trunks: list[SipTrunk] = Field(default_factory=list)
 
     @field_validator("account_sid")
     @classmethod

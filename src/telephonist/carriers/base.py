@@ -50,6 +50,7 @@ class Leg(ABC):
 
     on_remote_hangup: Callable[[], None] = staticmethod(lambda: None)
     ended: asyncio.Event
+    sip_code: int | None = None  # a SIP leg's last answer to its INVITE (SipResponseCode in callbacks)
 
     @abstractmethod
     async def wait_answer(self, timeout: float) -> str:

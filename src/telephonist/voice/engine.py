@@ -83,10 +83,13 @@ class VoiceEngine:
         self._spawn(session, session.run_outbound())
 
     def connect(self, row: Row) -> Leg:
-        """The leg of an outgoing call: to a virtual endpoint, or into a platform number of any account,
-        where it comes in with that number's own webhooks."""
+        """The leg of an outgoing call: into a platform number of any account, where it comes in with that
+        number's own webhooks; through the SIP trunk that serves the number; else to a virtual endpoint."""
         with self.p.db.read() as q:
             number = self.p.sim.owner(q, row["to"])
+        trunk = self.p.sip.route(row["to"]) if number is None else None
+        if trunk is not None:
+            return self.p.sip.outbound(row["sid"], row["to"], row["from"], trunk)
         if number is None:
             return self.p.sim.leg(row["sid"], row["to"], local=row["from"])
         leg = self.p.sim.leg(row["sid"], None, local=row["from"])
@@ -96,10 +99,16 @@ class VoiceEngine:
         return leg
 
     def start_inbound(
-        self, from_: str, number: Row, inputs: list[str] | None = None, from_platform: bool = False
+        self,
+        from_: str,
+        number: Row,
+        inputs: list[str] | None = None,
+        from_platform: bool = False,
+        leg: Leg | None = None,
     ) -> str:
         """A call from the network reaches a platform number: ring it and run its VoiceUrl. Its far end is
-        the virtual phone `from_`, or another platform leg (`from_platform`: the caller links them)."""
+        `leg` (a real carrier's), else the virtual phone `from_`, or another platform leg
+        (`from_platform`: the caller links them)."""
         with self.p.db.read() as q:
             config = webhooks_of(q, number, "voice")
         params: dict[str, Any] = {"StatusCallbackEvent": ["completed"]}
@@ -128,8 +137,9 @@ class VoiceEngine:
                 phone_number_sid=number["sid"],
                 params=params,
             )
-        far = None if from_platform or from_.startswith("client:") else from_
-        leg = self.p.sim.leg(row["sid"], far, inputs, local=number["phone_number"])
+        if leg is None:
+            far = None if from_platform or from_.startswith("client:") else from_
+            leg = self.p.sim.leg(row["sid"], far, inputs, local=number["phone_number"])
         session = CallSession(self.p, row, leg)
         self._spawn(session, session.run_inbound())
         return str(row["sid"])

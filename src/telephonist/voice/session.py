@@ -497,6 +497,8 @@ class CallSession:
             ("SequenceNumber", str(self.sequence)),
             ("Timestamp", utcnow().strftime("%a, %d %b %Y %H:%M:%S +0000")),
         ]
+        if self.leg.sip_code is not None:
+            params.append(("SipResponseCode", str(self.leg.sip_code)))
         self.sequence += 1
         if event == "completed":
             duration = str(self.call["duration"] or 0)

@@ -1,0 +1,538 @@
+"""The SIP carrier: one UDP socket for signalling, the transaction layer behind it, calls from trunks to
+platform numbers run as legs of the voice engine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+import phonenumbers
+
+from telephonist.carriers.sip import auth, sdp
+from telephonist.carriers.sip.dialog import ALLOW, Dialog, response
+from telephonist.carriers.sip.leg import SipLeg
+from telephonist.carriers.sip.media import Clock, RtpStream
+from telephonist.carriers.sip.message import (
+    NameAddr,
+    Request,
+    Response,
+    SipError,
+    Uri,
+    Via,
+    cseq,
+    new_branch,
+    new_call_id,
+    new_tag,
+)
+from telephonist.carriers.sip.transaction import Addr, Endpoint, Malformed, RequestIn, ResponseIn, TimedOut
+
+if TYPE_CHECKING:
+    from telephonist.app import Platform
+    from telephonist.config import SipTrunk
+
+log = logging.getLogger("telephonist.sip")
+FLOOD_RATE = 500.0  # datagrams a second from one address other than a trunk
+
+
+class _Socket(asyncio.DatagramProtocol):
+    def __init__(self, carrier: SipCarrier) -> None:
+        self.carrier = carrier
+
+    def datagram_received(self, data: bytes, addr: Addr) -> None:
+        self.carrier.received(data, addr[:2])
+
+
+class SipCarrier:
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+        s = platform.settings
+        self.host = s.sip_host or s.host
+        self.port = s.sip_port
+        low, high = s.rtp_ports.split("-")
+        self.rtp_ports = (int(low), int(high))
+        self.core = Endpoint()
+        self.clock = Clock()
+        self.legs: dict[str, SipLeg] = {}  # by Call-ID
+        self.trunk_hosts: set[str] = set()
+        self._transport: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Responses to INVITEs we sent, by transaction key, for the legs placing them (None: Timer B).
+        self._placing: dict[str, asyncio.Queue[Response | None]] = {}
+        self._trunk_addr: dict[str, Addr] = {}
+        self._next_invite: dict[str, float] = {}  # per trunk, for max_cps
+        self._buckets: dict[str, tuple[float, float]] = {}  # per address: flood tokens and when counted
+        self._noted: dict[tuple[str, str], tuple[int, float]] = {}  # warnings held back, and since when
+
+    @property
+    def running(self) -> bool:
+        return self._transport is not None
+
+    async def start(self) -> None:
+        if not self.port:
+            return
+        loop = asyncio.get_running_loop()
+        for trunk in self.p.settings.sip_trunks:
+            infos = await loop.getaddrinfo(
+                trunk.host, trunk.port, type=socket.SOCK_DGRAM, family=socket.AF_INET
+            )
+            self.trunk_hosts |= {str(info[4][0]) for info in infos}
+            self._trunk_addr[trunk.name] = (str(infos[0][4][0]), trunk.port)
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Socket(self), local_addr=(self.host, self.port), family=socket.AF_INET
+        )
+        self._transport = transport
+        self.port = transport.get_extra_info("sockname")[1]
+        log.info("SIP on udp %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        for leg in list(self.legs.values()):
+            await leg.hangup()
+        self._flush()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- the transaction layer's loop -------------------------------------------------------------------
+    def received(self, data: bytes, addr: Addr) -> None:
+        now = self._now()
+        if addr[0] not in self.trunk_hosts and not self._admit(addr[0], now):
+            return
+        self.core.receive(data, addr, now)
+        self._pump()
+
+    def _admit(self, host: str, now: float) -> bool:
+        """A flood from one address is dropped before it is parsed: FLOOD_RATE datagrams a second, in
+        bursts of up to twice that (trunks are not limited)."""
+        if len(self._buckets) > 10_000:
+            self._buckets.clear()
+        tokens, last = self._buckets.get(host, (2.0 * FLOOD_RATE, now))
+        tokens = min(2.0 * FLOOD_RATE, tokens + (now - last) * FLOOD_RATE)
+        admitted = tokens >= 1
+        self._buckets[host] = (tokens - admitted, now)
+        if not admitted:
+            self._note(host, "datagrams over the flood limit dropped")
+        return admitted
+
+    def _note(self, host: str, what: str) -> None:
+        """A warning about a misbehaving peer, at most one a second per address and kind."""
+        count, since = self._noted.get((host, what), (0, 0.0))
+        now = self._now()
+        if now - since >= 1.0:
+            log.warning("SIP from %s: %s (%d more in the last second)", host, what, count)
+            self._noted[(host, what)] = (0, now)
+        else:
+            self._noted[(host, what)] = (count + 1, since)
+
+    def _pump(self) -> None:
+        while (event := self.core.next_event()) is not None:
+            if isinstance(event, RequestIn):
+                self._request(event.request, event.addr)
+            elif isinstance(event, Malformed):
+                self._note(event.addr[0], f"malformed message ({event.error.status} {event.error.reason})")
+                log.debug("malformed SIP from %s:%d: %s", *event.addr, event.error)
+            elif isinstance(event, TimedOut):
+                waiting = self._placing.get(event.key)
+                if waiting is not None:
+                    waiting.put_nowait(None)
+                self._timed_out(event.key)
+            elif isinstance(event, ResponseIn):
+                waiting = self._placing.get(event.key)
+                if waiting is not None:
+                    waiting.put_nowait(event.response)
+                else:  # a 2xx again: our ACK was lost (§13.2.2.4)
+                    leg = self.legs.get(event.response.headers.get("Call-ID") or "")
+                    if leg is not None and leg.ack is not None:
+                        self.core.send(*leg.ack)
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._transport is not None:
+            for data, addr in self.core.datagrams():
+                self._transport.sendto(data, addr)
+        when = self.core.get_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if when is not None and self._transport is not None:
+            self._timer = asyncio.get_running_loop().call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.core.handle_timer(self._now())
+        self._pump()
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _respond(self, request: Request, status: int, **kw: object) -> None:
+        self.core.respond(request, response(request, status, **kw), self._now())  # type: ignore[arg-type]
+
+    # -- requests ---------------------------------------------------------------------------------------
+    def _request(self, req: Request, addr: Addr) -> None:
+        leg = self.legs.get(req.headers.get("Call-ID") or "")
+        to_tag = NameAddr.parse(req.headers.get("To") or "").tag
+        if req.method == "ACK":
+            if leg is not None and leg.dialog is not None and leg.dialog.matches(req):
+                leg.dialog.confirmed = True
+                if leg.offer is None and req.body:  # the answer to the offer of our 200 (a late offer)
+                    self._late_answer(leg, req)
+            return
+        if req.method == "CANCEL":
+            self._cancel(req)
+        elif req.method == "OPTIONS":
+            self._respond(req, 200, extra=(("Allow", ALLOW), ("Accept", "application/sdp")))
+        elif to_tag is not None:
+            self._in_dialog(req, leg)
+        elif req.method == "INVITE":
+            if leg is not None:  # a second INVITE of a call already being set up (a fork or a loop)
+                self._respond(req, 482 if leg.invite is not req else 100)
+                return
+            self._respond(req, 100)
+            self._spawn(self._incoming(req, addr))
+        elif req.method in ("BYE", "INFO"):
+            self._respond(req, 481)
+        else:
+            self._respond(req, 405, extra=(("Allow", ALLOW),))
+
+    def _in_dialog(self, req: Request, leg: SipLeg | None) -> None:
+        if leg is None or leg.dialog is None or not leg.dialog.matches(req):
+            self._respond(req, 481)
+            return
+        if req.method == "BYE":
+            self._respond(req, 200)
+            leg.remote_hangup()
+        elif req.method == "INVITE":  # a re-INVITE: hold, resume, a new address
+            self._reinvite(req, leg)
+        elif req.method == "INFO":
+            self._info(req, leg)
+        else:
+            self._respond(
+                req,
+                405 if req.method in ("REFER", "MESSAGE", "SUBSCRIBE") else 501,
+                extra=(("Allow", ALLOW),),
+            )
+
+    def _cancel(self, cancel: Request) -> None:
+        invite = self.core.invite_of(cancel)
+        if invite is None:
+            self._respond(cancel, 481)
+            return
+        self._respond(cancel, 200)
+        leg = self.legs.get(invite.headers.get("Call-ID") or "")
+        tag = leg.dialog.local.tag if leg is not None and leg.dialog is not None else new_tag()
+        self._respond(invite, 487, to_tag=tag)
+        if leg is not None:
+            leg.remote_hangup()
+
+    def _info(self, req: Request, leg: SipLeg) -> None:
+        """DTMF as SIP INFO (application/dtmf-relay `Signal=5` or application/dtmf `5`)."""
+        kind = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        text = req.body.decode("ascii", "replace")
+        signal = ""
+        if kind == "application/dtmf-relay":
+            for line in text.splitlines():
+                name, _, value = line.partition("=")
+                if name.strip().lower() == "signal":
+                    signal = value.strip()
+        elif kind == "application/dtmf":
+            signal = text.strip()
+        self._respond(req, 200)
+        if len(signal) == 1 and signal.upper() in "0123456789*#ABCD":
+            leg.stream.on_key(signal.upper())
+
+    def _late_answer(self, leg: SipLeg, ack: Request) -> None:
+        assert leg.answer_sdp is not None
+        try:
+            negotiated = sdp.negotiated(leg.answer_sdp, sdp.SessionDescription.parse(ack.body))
+        except sdp.SdpError as err:
+            log.warning("call %s: the ACK's SDP answer is unusable (%s): ending the call", leg.call_sid, err)
+            self.end(leg, None)
+            leg.remote_hangup()
+            return
+        leg.stream.configure(negotiated)
+        leg.stream.peers.add(negotiated.remote[0])
+
+    def _reinvite(self, req: Request, leg: SipLeg) -> None:
+        assert leg.dialog is not None
+        try:
+            offer = sdp.SessionDescription.parse(req.body)
+            answer, negotiated = sdp.answer(
+                offer, self.host, leg.stream.port, leg.session_id, leg.sdp_version + 1
+            )
+        except sdp.SdpError as err:
+            log.warning("call %s: re-INVITE with an SDP we cannot answer: %s", leg.call_sid, err)
+            self._respond(req, 488)
+            return
+        leg.sdp_version += 1
+        leg.stream.configure(negotiated)
+        self._respond(req, 200, to_tag=leg.dialog.local.tag, contact=self.contact, body=str(answer).encode())
+
+    # -- calls from trunks ------------------------------------------------------------------------------
+    @property
+    def contact(self) -> str:
+        return f"<sip:{self.host}:{self.port}>"
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _incoming(self, invite: Request, addr: Addr) -> None:
+        """An INVITE from a trunk to a platform number: answered by that number's VoiceUrl."""
+        call_id = invite.headers.get("Call-ID") or ""
+        local_tag = new_tag()
+        if addr[0] not in self.trunk_hosts:
+            log.warning("INVITE from %s, which is no trunk: 403", addr[0])
+            self._respond(invite, 403, to_tag=local_tag)
+            self._flush()
+            return
+        to, caller = _number(invite.uri), _caller(invite)
+        with self.p.db.read() as q:
+            number = self.p.sim.owner(q, to) if to else None
+        if number is None:
+            log.info("INVITE for %s, which is no platform number: 404", invite.uri)
+            self._respond(invite, 404, to_tag=local_tag)
+            self._flush()
+            return
+        try:
+            offer = sdp.SessionDescription.parse(invite.body) if invite.body else None
+        except sdp.SdpError as err:
+            log.warning("INVITE with a bad SDP offer from %s: %s", addr[0], err)
+            self._respond(invite, 488, to_tag=local_tag)
+            self._flush()
+            return
+        stream = RtpStream(self.clock, "")
+        await stream.open(self.host, self.rtp_ports)
+        stream.peers = {addr[0]}
+        leg = SipLeg(self, "", stream, invite)
+        leg.dialog = Dialog.as_uas(invite, local_tag)
+        leg.offer = offer
+        if offer is not None:
+            try:
+                leg.answer_sdp, negotiated = sdp.answer(offer, self.host, stream.port, leg.session_id)
+            except sdp.SdpError as err:
+                log.warning("INVITE from %s: %s: 488", addr[0], err)
+                stream.close()
+                self._respond(invite, 488, to_tag=local_tag)
+                self._flush()
+                return
+            stream.configure(negotiated)
+            stream.peers.add(negotiated.remote[0])
+        self.legs[call_id] = leg
+        sid = self.p.voice.start_inbound(caller, number, leg=leg)
+        leg.call_sid = stream.call_sid = sid
+        log.info("call %s: INVITE %s from %s (Call-ID %s)", sid, to, caller, call_id)
+        self._respond(invite, 180, to_tag=local_tag)
+        self._flush()
+
+    def answer(self, leg: SipLeg) -> None:
+        """The engine answers: 200 OK with our SDP (an answer, or an offer when the INVITE had none)."""
+        assert leg.dialog is not None and leg.invite is not None
+        if leg.answer_sdp is None:  # a late offer: ours goes in the 200, the answer comes in the ACK
+            leg.answer_sdp = sdp.offer(self.host, leg.stream.port, leg.session_id)
+        body = str(leg.answer_sdp).encode()
+        self._respond(leg.invite, 200, to_tag=leg.dialog.local.tag, contact=self.contact, body=body)
+        self._flush()
+
+    def end(self, leg: SipLeg, status: int | None) -> None:
+        """The platform ends a leg: BYE once answered, else the final response `status`."""
+        if leg.dialog is None:
+            return  # an outgoing leg never answered: its INVITE was CANCELled
+        if status is not None and leg.route is None:
+            assert leg.invite is not None
+            self._respond(leg.invite, status, to_tag=leg.dialog.local.tag)
+        elif status is None:
+            via = Via("UDP", self.host, self.port)
+            bye = leg.dialog.request("BYE", via, self.contact)
+            self.core.request(bye, leg.dialog.next_hop(), self._now())
+        self._flush()
+
+    def forget(self, leg: SipLeg) -> None:
+        if leg.dialog is not None:
+            self.legs.pop(leg.dialog.call_id, None)
+
+    def _timed_out(self, key: str) -> None:
+        """A 2xx never ACKed (key is the Call-ID): the call is over (§13.3.1.4); a BYE unanswered: nothing."""
+        leg = self.legs.get(key)
+        if leg is not None and leg.dialog is not None and not leg.dialog.confirmed:
+            log.warning("call %s: no ACK for 200 OK: ending it", leg.call_sid)
+            self.end(leg, None)
+            leg.remote_hangup()
+
+    # -- calls to trunks ------------------------------------------------------------------------------
+    def route(self, to: str) -> SipTrunk | None:
+        """The trunk whose prefix matches `to` the longest, when SIP runs."""
+        if not self.running:
+            return None
+        best: tuple[int, SipTrunk | None] = (0, None)
+        for trunk in self.p.settings.sip_trunks:
+            for prefix in trunk.prefixes:
+                if to.startswith(prefix) and len(prefix) > best[0]:
+                    best = (len(prefix), trunk)
+        return best[1]
+
+    def outbound(self, call_sid: str, to: str, from_: str, trunk: SipTrunk) -> SipLeg:
+        """The leg of a call to `to` through `trunk`; `wait_answer` sends the INVITE."""
+        leg = SipLeg(self, call_sid, RtpStream(self.clock, call_sid), None)
+        leg.route = (trunk, to, from_)
+        return leg
+
+    async def place(self, leg: SipLeg, timeout: float) -> str:
+        """INVITE the trunk and wait: 'answered', 'busy', 'no-answer' or 'failed' (SIP's answer kept in
+        `leg.sip_code`). Unanswered after `timeout` seconds (or cancelled), the INVITE is CANCELled."""
+        assert leg.route is not None
+        trunk, to, from_ = leg.route
+        await self._pace(trunk)
+        await leg.stream.open(self.host, self.rtp_ports)
+        addr = self._trunk_addr[trunk.name]
+        leg.stream.peers = {addr[0]}
+        offer = sdp.offer(self.host, leg.stream.port, leg.session_id)
+        invite = Request("INVITE", f"sip:{to}@{_host(trunk.host)}:{trunk.port}")
+        h = invite.headers
+        h.add("Via", str(Via("UDP", self.host, self.port, (("branch", new_branch()), ("rport", None)))))
+        h.add("Max-Forwards", "70")
+        h.add("From", str(NameAddr(Uri("sip", from_, self.host, self.port)).with_tag(new_tag())))
+        h.add("To", f"<sip:{to}@{_host(trunk.host)}:{trunk.port}>")
+        h.add("Call-ID", new_call_id(self.host))
+        h.add("CSeq", "1 INVITE")
+        h.add("Contact", self.contact)
+        h.add("Allow", ALLOW)
+        h.add("User-Agent", "Telephonist")
+        h.add("Content-Type", "application/sdp")
+        invite.body = str(offer).encode()
+        self.legs[h.get("Call-ID") or ""] = leg
+        try:
+            return await asyncio.wait_for(self._invite(leg, invite, offer, addr, trunk), timeout)
+        except (TimeoutError, asyncio.CancelledError) as stop:
+            self._cancel_invite(leg, addr)
+            if isinstance(stop, asyncio.CancelledError):
+                raise
+            leg.sip_code = 487
+            return "no-answer"
+
+    async def _invite(
+        self, leg: SipLeg, invite: Request, offer: sdp.SessionDescription, addr: Addr, trunk: SipTrunk
+    ) -> str:
+        authorized = False
+        while True:
+            leg.invite = invite
+            responses: asyncio.Queue[Response | None] = asyncio.Queue()
+            key = self.core.request(invite, addr, self._now())
+            self._placing[key] = responses
+            self._flush()
+            try:
+                while (resp := await responses.get()) is not None and resp.status < 200:
+                    leg.sip_code = resp.status
+            finally:
+                del self._placing[key]
+            if resp is None:  # Timer B: no final response
+                leg.sip_code = 408
+                return "no-answer"
+            leg.sip_code = resp.status
+            if resp.status in (401, 407) and not authorized and trunk.username:
+                authorized = True
+                again = self._authorized(invite, resp, trunk)
+                if again is not None:
+                    invite = again
+                    continue
+            if resp.status >= 300:
+                log.info("call %s: the trunk answered %d %s", leg.call_sid, resp.status, resp.reason)
+                return _OUTCOME.get(resp.status, "failed")
+            return self._answered(leg, invite, resp, offer)
+
+    def _authorized(self, invite: Request, challenge: Response, trunk: SipTrunk) -> Request | None:
+        """The INVITE again with credentials (§22.2): a new branch and CSeq, the same Call-ID and tag."""
+        name = "WWW-Authenticate" if challenge.status == 401 else "Proxy-Authenticate"
+        credentials = auth.answer(
+            challenge.headers.get(name) or "", "INVITE", invite.uri, trunk.username, trunk.password
+        )
+        if credentials is None:
+            return None
+        again = Request("INVITE", invite.uri, invite.headers.copy(), invite.body)
+        via = Via.parse(invite.headers.get("Via") or "")
+        again.headers.set("Via", str(via.with_params(branch=new_branch())))
+        again.headers.set("CSeq", f"{cseq(invite.headers)[0] + 1} INVITE")
+        again.headers.set("Authorization" if challenge.status == 401 else "Proxy-Authorization", credentials)
+        return again
+
+    def _answered(self, leg: SipLeg, invite: Request, ok: Response, offer: sdp.SessionDescription) -> str:
+        leg.dialog = Dialog.as_uac(invite, ok)
+        leg.dialog.confirmed = True
+        ack = leg.dialog.request("ACK", Via("UDP", self.host, self.port), self.contact)
+        leg.ack = (ack, leg.dialog.next_hop())
+        self.core.send(*leg.ack)
+        self._flush()
+        try:
+            negotiated = sdp.negotiated(offer, sdp.SessionDescription.parse(ok.body))
+        except sdp.SdpError as err:
+            log.warning("call %s: the trunk's SDP answer is unusable (%s): hanging up", leg.call_sid, err)
+            self.end(leg, None)
+            return "failed"
+        leg.stream.configure(negotiated)
+        leg.stream.peers.add(negotiated.remote[0])
+        leg.answered = True
+        leg.stream.start()
+        return "answered"
+
+    def _cancel_invite(self, leg: SipLeg, addr: Addr) -> None:
+        """§9.1: CANCEL with the INVITE's Request-URI, Call-ID, From, To, CSeq number and Via."""
+        invite = leg.invite
+        if invite is None or leg.answered:
+            return
+        cancel = Request("CANCEL", invite.uri)
+        for name in ("Via", "Max-Forwards", "From", "To", "Call-ID"):
+            cancel.headers.add(name, invite.headers.get(name) or "")
+        for route in invite.headers.get_all("Route"):
+            cancel.headers.add("Route", route)
+        cancel.headers.add("CSeq", f"{cseq(invite.headers)[0]} CANCEL")
+        self.core.request(cancel, addr, self._now())
+        self._flush()
+
+    async def _pace(self, trunk: SipTrunk) -> None:
+        if trunk.max_cps <= 0:
+            return
+        now = self._now()
+        at = max(now, self._next_invite.get(trunk.name, now))
+        self._next_invite[trunk.name] = at + 1 / trunk.max_cps
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+# SIP's final answers to an INVITE as the call's outcome (§21; the rest is 'failed').
+_OUTCOME = {486: "busy", 600: "busy", 603: "busy", 408: "no-answer", 480: "no-answer", 487: "no-answer"}
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _number(uri: str) -> str | None:
+    """The platform number a Request-URI names: its user part as E.164 (`+` optional), or None."""
+    try:
+        user = Uri.parse(uri).user
+    except SipError:
+        return None
+    return _e164(user or "")
+
+
+def _e164(user: str) -> str | None:
+    digits = user.split(";")[0]
+    try:
+        parsed = phonenumbers.parse(digits if digits.startswith("+") else "+" + digits)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _caller(invite: Request) -> str:
+    """The From of a call from a trunk: its number in E.164 when it is one, else the SIP URI."""
+    uri = NameAddr.parse(invite.headers.get("From") or "").uri
+    return _e164(uri.user or "") or str(uri)

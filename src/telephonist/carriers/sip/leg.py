@@ -1,0 +1,239 @@
+"""A call leg over SIP: the dialog the carrier keeps for it and its RTP stream, behind the engine's Leg."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from array import array
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from telephonist.carriers.base import GatherResult, Heard, Leg, Sound
+from telephonist.carriers.sip import sdp
+from telephonist.carriers.sip.dialog import Dialog
+from telephonist.carriers.sip.media import RtpStream
+from telephonist.carriers.sip.message import Request
+from telephonist.media import audio, tts
+from telephonist.twiml.verbs import Gather
+
+if TYPE_CHECKING:
+    from telephonist.carriers.sip.carrier import SipCarrier
+    from telephonist.config import SipTrunk
+
+log = logging.getLogger("telephonist.sip")
+SILENT = 300  # mean absolute amplitude below which a 20 ms frame counts as silence (about -40 dBFS)
+MAX_PROMPT_BYTES = 20 * 1024 * 1024  # a <Play> file larger than this is refused (11751)
+_PLAYED: dict[str, bytes] = {}  # fetched <Play> audio as call PCM, by URL
+_PLAYED_SIZE = 64
+
+
+class SipLeg(Leg):
+    """One SIP party of a call. An inbound leg starts with the caller's INVITE; the carrier answers,
+    rejects or ends it on the engine's behalf and reports the far end's BYE or CANCEL here."""
+
+    def __init__(self, carrier: SipCarrier, call_sid: str, stream: RtpStream, invite: Request | None) -> None:
+        self.carrier = carrier
+        self.call_sid = call_sid
+        self.stream = stream
+        self.invite = invite  # the caller's, or (outgoing) the last we sent
+        self.route: tuple[SipTrunk, str, str] | None = None  # outgoing: the trunk, To and From
+        self.ack: tuple[Request, tuple[str, int]] | None = None  # outgoing: the ACK of the 2xx and its hop
+        self.sip_code: int | None = None  # the last SIP status of the INVITE
+        self.dialog: Dialog | None = None
+        self.offer: sdp.SessionDescription | None = None  # the INVITE's (None: a late offer, ours in the 200)
+        self.answer_sdp: sdp.SessionDescription | None = None  # what our 200 carries
+        self.session_id = secrets.randbelow(2**31)
+        self.sdp_version = 0
+        self.keys: asyncio.Queue[str] = asyncio.Queue()
+        self._input = asyncio.Event()
+        self.ended = asyncio.Event()
+        self.answered = False
+        self.bridged: SipLeg | None = None
+        self.taps: list[Callable[[str], None]] = []
+        self._recording: list[bytes] | None = None
+        self._last_sound = 0.0
+        stream.on_key = self._key
+        stream.on_audio = self._audio
+
+    # -- ringing and answering ------------------------------------------------------------------------
+    async def wait_answer(self, timeout: float) -> str:
+        return await self.carrier.place(self, timeout)
+
+    async def answer(self) -> None:
+        if not self.answered and not self.ended.is_set():
+            self.answered = True
+            self.carrier.answer(self)
+            self.stream.start()
+
+    async def detect_machine(self, detect_end: bool) -> tuple[str, int]:
+        return "unknown", 0  # no detector runs on real audio yet: Twilio's answer when it cannot tell
+
+    # -- what the far end hears -----------------------------------------------------------------------
+    async def _send(self, pcm: bytes, interruptible: bool) -> None:
+        if self.ended.is_set():
+            return
+        if not interruptible:
+            await self.stream.play(pcm)
+            return
+        if self.has_input():
+            return
+        self._input.clear()
+        playing = asyncio.ensure_future(self.stream.play(pcm))
+        barge = asyncio.ensure_future(self._input.wait())
+        ended = asyncio.ensure_future(self.ended.wait())
+        try:
+            await asyncio.wait({playing, barge, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (barge, ended):
+                task.cancel()
+            if not playing.done():
+                self.stream.stop_playing()
+                await playing
+
+    async def say(self, text: str, voice: str, language: str, interruptible: bool = False) -> None:
+        await self._send(await tts.synthesize(text, language), interruptible)
+
+    async def play(self, url: str, interruptible: bool = False) -> None:
+        await self._send(await self._fetch(url), interruptible)
+
+    async def _fetch(self, url: str) -> bytes:
+        """A <Play> URL as call audio: a WAV file (16-bit mono, any rate), fetched once."""
+        if url not in _PLAYED:
+            _, data = await self.carrier.p.webhooks.download(url, MAX_PROMPT_BYTES)
+            pcm, rate = audio.pcm_of_wav(data)
+            if len(_PLAYED) >= _PLAYED_SIZE:
+                _PLAYED.clear()
+            _PLAYED[url] = audio.resample(pcm, rate)
+        return _PLAYED[url]
+
+    async def play_digits(self, digits: str) -> None:
+        """RFC 4733 events, 'w' a half-second pause."""
+        for part in digits.lower().split("w"):
+            if part:
+                self.stream.send_keys(part)
+                await asyncio.sleep(0.2 * len(part))
+            await asyncio.sleep(0.5)
+
+    async def pause(self, seconds: float, interruptible: bool = False) -> None:
+        await self._send(audio.silence(seconds), interruptible)
+
+    # -- what the far end sends -----------------------------------------------------------------------
+    def _key(self, key: str) -> None:
+        self.keys.put_nowait(key)
+        self._input.set()
+        for tap in list(self.taps):
+            tap(key)
+        if self.bridged is not None:
+            self.bridged.stream.send_keys(key)
+
+    def _audio(self, pcm: bytes) -> None:
+        if self.bridged is not None:
+            self.bridged.stream.feed(pcm)
+        if self._recording is not None:
+            self._recording.append(pcm)
+            samples = array("h", pcm)
+            if sum(map(abs, samples)) > SILENT * len(samples):
+                self._last_sound = asyncio.get_running_loop().time()
+
+    def begin_gather(self, gather: Gather) -> None:
+        pass  # keys are taken as they arrive; a real caller's input needs no script
+
+    def has_input(self) -> bool:
+        return not self.keys.empty()
+
+    async def collect(self, gather: Gather) -> GatherResult:
+        digits = ""
+        while True:
+            key = await self._next_key(gather.timeout)
+            if not key:  # quiet for `timeout` seconds, or hung up
+                return GatherResult(digits)
+            if "dtmf" not in gather.input:
+                continue
+            if gather.finish_on_key and key == gather.finish_on_key:
+                return GatherResult(digits)
+            digits += key
+            if gather.num_digits is not None and len(digits) >= gather.num_digits:
+                return GatherResult(digits)
+
+    async def _next_key(self, timeout: float) -> str | None:
+        """The next key; '' once the far end has hung up; None after `timeout` seconds without one."""
+        key = asyncio.ensure_future(self.keys.get())
+        ended = asyncio.ensure_future(self.ended.wait())
+        try:
+            await asyncio.wait({key, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            key.cancel()  # a get cancelled before it returned takes nothing from the queue
+        if key.done() and not key.cancelled():
+            return key.result()
+        return "" if self.ended.is_set() else None
+
+    async def record(self, max_length: float, timeout: float, finish_on_key: str) -> Heard:
+        loop = asyncio.get_running_loop()
+        start = self._last_sound = loop.time()
+        self._recording = []
+        digits, hangup = "", False
+        try:
+            while True:
+                now = loop.time()
+                left = start + max_length - now
+                if timeout > 0:
+                    left = min(left, self._last_sound + timeout - now)
+                if left <= 0:
+                    break
+                key = await self._next_key(min(left, 0.1))
+                if key == "":
+                    hangup = True
+                    break
+                if key and key in finish_on_key:
+                    digits = key
+                    break
+        finally:
+            pcm, self._recording = b"".join(self._recording), None
+        return Heard((Sound(seconds=audio.duration(pcm), pcm=pcm),), digits=digits, hangup=hangup)
+
+    async def read_key(self) -> str:
+        return await self.keys.get()
+
+    def listen(self, tap: Callable[[str], None]) -> Callable[[], None]:
+        self.taps.append(tap)
+        return lambda: self.taps.remove(tap) if tap in self.taps else None
+
+    def drop_input(self) -> None:
+        while not self.keys.empty():
+            self.keys.get_nowait()
+
+    # -- two parties ------------------------------------------------------------------------------------
+    def bridge(self, other: Leg) -> None:
+        if not isinstance(other, SipLeg):
+            raise TypeError("a SIP leg is bridged only with another SIP leg")
+        self.bridged, other.bridged = other, self
+
+    def unbridge(self) -> None:
+        if self.bridged is not None and self.bridged.bridged is self:
+            self.bridged.bridged = None
+        self.bridged = None
+
+    # -- ending -------------------------------------------------------------------------------------
+    async def hangup(self) -> None:
+        if not self.ended.is_set():
+            self.carrier.end(self, 480 if not self.answered else None)
+            self._ended()
+
+    async def reject(self, reason: str) -> None:
+        if not self.ended.is_set():
+            self.carrier.end(self, 486 if reason == "busy" else 603)
+            self._ended()
+
+    def remote_hangup(self) -> None:
+        """The far end sent BYE or CANCEL."""
+        if not self.ended.is_set():
+            self._ended()
+            self.on_remote_hangup()
+
+    def _ended(self) -> None:
+        self.ended.set()
+        self.unbridge()
+        self.stream.close()
+        self.carrier.forget(self)

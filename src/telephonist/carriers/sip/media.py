@@ -1,0 +1,210 @@
+"""RTP streams of SIP calls: one UDP socket per call, every stream's next 20 ms frame sent by one shared
+clock, received packets through a jitter buffer to keys (RFC 4733) and audio."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+from collections import deque
+from collections.abc import Callable
+from typing import cast
+
+from telephonist.carriers.sip.sdp import Negotiated
+from telephonist.media import g711
+from telephonist.media.rtp import EVENT_KEYS, DtmfEvent, JitterBuffer, RtpError, RtpPacket, Sender, is_rtcp
+
+log = logging.getLogger("telephonist.sip.rtp")
+PTIME = 0.020  # seconds a packet
+FRAME = 160  # samples a packet at 8 kHz
+FRAME_BYTES = FRAME * 2  # of 16-bit PCM
+SILENCE = bytes(FRAME_BYTES)
+MAX_BACKLOG = 10 * FRAME_BYTES  # bridged audio queued beyond 200 ms is dropped, not delayed
+Addr = tuple[str, int]
+
+_ENCODE = {"PCMU": g711.ulaw_encode, "PCMA": g711.alaw_encode}
+_DECODE = {"PCMU": g711.ulaw_decode, "PCMA": g711.alaw_decode}
+
+
+class Clock:
+    """Sends the next frame of every active stream each 20 ms, scheduled on absolute times so that
+    pacing does not drift with the loop's load."""
+
+    def __init__(self) -> None:
+        self.streams: set[RtpStream] = set()
+        self._handle: asyncio.TimerHandle | None = None
+        self._next = 0.0
+
+    def add(self, stream: RtpStream) -> None:
+        self.streams.add(stream)
+        if self._handle is None:
+            loop = asyncio.get_running_loop()
+            self._next = loop.time() + PTIME
+            self._handle = loop.call_at(self._next, self._tick)
+
+    def discard(self, stream: RtpStream) -> None:
+        self.streams.discard(stream)
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        for stream in list(self.streams):
+            try:
+                stream.tick()
+            except Exception:  # one broken stream must not stop the others' media
+                log.exception("RTP stream of %s failed", stream.call_sid)
+                self.streams.discard(stream)
+        if not self.streams:
+            self._handle = None
+            return
+        self._next += PTIME
+        now = loop.time()
+        if self._next < now - 0.1:  # the loop was blocked for long: start over rather than burst
+            self._next = now
+        self._handle = loop.call_at(self._next, self._tick)
+
+
+class RtpStream(asyncio.DatagramProtocol):
+    """The media of one call leg. What is queued with `play` is sent frame by frame; silence otherwise
+    (a steady stream keeps NAT bindings and the far end's jitter buffer happy)."""
+
+    def __init__(self, clock: Clock, call_sid: str) -> None:
+        self.clock = clock
+        self.call_sid = call_sid
+        self.transport: asyncio.DatagramTransport | None = None
+        self.port = 0
+        self.remote: Addr | None = None
+        self.encoding = "PCMU"
+        self.payload_type = 0
+        self.dtmf_type: int | None = None
+        self.sender = Sender()
+        self.jitter = JitterBuffer()
+        self.sending = False
+        self._out = bytearray()  # PCM still to send
+        self._sent = 0  # PCM bytes sent since the stream began (play marks count against it)
+        self._queued = 0
+        self._marks: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._events: deque[RtpPacket] = deque()  # RFC 4733 packets to send, one a tick
+        self._last_event: int | None = None  # timestamp of the last key received (its packets repeat)
+        self.on_key: Callable[[str], None] = lambda key: None
+        self.on_audio: Callable[[bytes], None] = lambda pcm: None
+        self.latched = False
+        self.peers: set[str] = set()  # hosts media is accepted from
+
+    async def open(self, host: str, ports: tuple[int, int]) -> None:
+        """Bind an even port of the range (RFC 3550 §11: RTP on even ports)."""
+        loop = asyncio.get_running_loop()
+        low, high = ports
+        for _ in range(50):
+            port = secrets.randbelow((high - low) // 2) * 2 + low
+            try:
+                await loop.create_datagram_endpoint(
+                    lambda: self, local_addr=(host, port), family=socket.AF_INET
+                )
+            except OSError:
+                continue
+            self.port = port
+            return
+        raise OSError(f"no free RTP port in {low}-{high}")
+
+    def configure(self, negotiated: Negotiated) -> None:
+        if not self.latched:
+            self.remote = negotiated.remote
+        self.encoding = negotiated.encoding
+        self.payload_type = negotiated.payload_type
+        self.dtmf_type = negotiated.dtmf_payload_type
+        self.sending = negotiated.direction in ("sendrecv", "sendonly") and negotiated.remote[1] != 0
+
+    def start(self) -> None:
+        self.clock.add(self)
+
+    def close(self) -> None:
+        self.clock.discard(self)
+        if self.transport is not None:
+            self.transport.close()
+        self.stop_playing()
+
+    # -- sending ------------------------------------------------------------------------------------
+    async def play(self, pcm: bytes) -> None:
+        """Queue `pcm` and wait until it has been sent (or `stop_playing`)."""
+        if not pcm:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._out += pcm
+        self._queued += len(pcm)
+        self._marks.append((self._sent + self._queued, done))
+        await done
+
+    def feed(self, pcm: bytes) -> None:
+        """Audio from another leg (a bridge): sent as it comes, never more than MAX_BACKLOG behind."""
+        if len(self._out) < MAX_BACKLOG:
+            self._out += pcm
+            self._queued += len(pcm)
+
+    def stop_playing(self) -> None:
+        self._sent += self._queued
+        self._out.clear()
+        self._queued = 0
+        while self._marks:
+            _, done = self._marks.popleft()
+            if not done.done():
+                done.set_result(None)
+
+    def send_keys(self, keys: str) -> None:
+        for key in keys:
+            self._events.extend(self.sender.dtmf(key, pt=self.dtmf_type or 101))
+
+    def tick(self) -> None:
+        if self._events:
+            packet = self._events.popleft()
+        else:
+            frame = bytes(self._out[:FRAME_BYTES])
+            del self._out[:FRAME_BYTES]
+            self._sent += len(frame)
+            self._queued -= len(frame)
+            while self._marks and self._marks[0][0] <= self._sent:
+                _, done = self._marks.popleft()
+                if not done.done():
+                    done.set_result(None)
+            if len(frame) < FRAME_BYTES:
+                frame += SILENCE[len(frame) :]
+            packet = self.sender.packet(_ENCODE[self.encoding](frame), FRAME, payload_type=self.payload_type)
+        if self.sending and self.remote is not None and self.transport is not None:
+            self.transport.sendto(bytes(packet), self.remote)
+
+    # -- receiving ----------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)  # uvloop's is not a subclass
+
+    def datagram_received(self, data: bytes, addr: Addr) -> None:
+        if is_rtcp(data):
+            return
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpError:
+            return
+        if addr != self.remote:
+            # Symmetric RTP (RFC 4961): answer where the media comes from, as long as it comes from the
+            # caller's signalling or SDP address (anyone else could steal the call's audio).
+            if addr[0] not in self.peers:
+                return
+            self.remote, self.latched = addr, True
+        if packet.payload_type == self.dtmf_type:
+            self._dtmf(packet)
+            return
+        if packet.payload_type != self.payload_type:
+            return
+        for ready in self.jitter.push(packet):
+            self.on_audio(_DECODE[self.encoding](ready.payload))
+
+    def _dtmf(self, packet: RtpPacket) -> None:
+        """One key per event: the first packet of a new timestamp reports it (its repeats and end
+        packets carry the same timestamp)."""
+        try:
+            event = DtmfEvent.parse(packet.payload)
+        except RtpError:
+            return
+        if packet.timestamp == self._last_event or event.event >= len(EVENT_KEYS):
+            return
+        self._last_event = packet.timestamp
+        self.on_key(EVENT_KEYS[event.event])
