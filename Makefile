@@ -11,13 +11,14 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 # Debian packages: espeak-ng speaks <Say> and the simulated callers of recordings; kannel's bearerbox and
-# smsbox are the external SMPP ESME of tests/carriers/smpp; SIPp (sip-tester) is the SIP trunk of
-# tests/carriers/sip.  The tests start their own boxes on free loopback ports, so the system Kannel service
-# the package may start (admin port 13000, WAP UDP 9200-9208) is stopped and disabled.
+# smsbox are the external SMPP ESME of tests/carriers/smpp; SIPp (sip-tester) is the SIP trunk and
+# baresip the registered SIP phone of tests/carriers/sip.  The tests start their own peers on free
+# loopback ports, so the system Kannel service the package may start (admin port 13000, WAP UDP
+# 9200-9208) is stopped and disabled.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 $(VENV)/.system: | $(PY)
-	{ command -v espeak-ng && command -v sipp && { command -v bearerbox || test -x /usr/sbin/bearerbox; }; } >/dev/null || \
-	  { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q espeak-ng kannel sip-tester; }
+	{ command -v espeak-ng && command -v sipp && command -v baresip && { command -v bearerbox || test -x /usr/sbin/bearerbox; }; } >/dev/null || \
+	  { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q espeak-ng kannel sip-tester baresip; }
 	if [ -x /etc/init.d/kannel ]; then \
 	  $(SUDO) /etc/init.d/kannel stop >/dev/null 2>&1; \
 	  { $(SUDO) systemctl disable --now kannel || $(SUDO) update-rc.d kannel disable; } >/dev/null 2>&1 || true; \

@@ -33,6 +33,7 @@ from telephonist.api import (
     recordings,
     services,
     sim,
+    sip,
 )
 from telephonist.api.errors import TwilioError, error_response, handle_twilio_error
 from telephonist.api.forms import Params
@@ -233,6 +234,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         *queues.routes,
         *applications.routes,
         *keys.routes,
+        *sip.routes,
         *conferences.routes,
         *media.routes,
         *services.routes,

@@ -6,6 +6,7 @@ import argparse
 import gc
 import logging
 import sys
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -75,8 +76,9 @@ def serve(args: argparse.Namespace) -> None:
     )
 
 
-def carriers(args: argparse.Namespace) -> None:
-    """Each SMPP bind of a running Telephonist: state, counters, throughput, last error."""
+def _operator_get(args: argparse.Namespace, path: str) -> Any:
+    """GET `path` of a running Telephonist as its operator (the first account, from the server's
+    settings or database)."""
     import httpx
     from sqlalchemy import select
 
@@ -95,12 +97,23 @@ def carriers(args: argparse.Namespace) -> None:
         sid, token = first["sid"], first["auth_token"]
     url = (args.url or settings.base_url).rstrip("/")
     try:
-        r = httpx.get(f"{url}/carriers.json", auth=(sid, token), timeout=10)
+        r = httpx.get(f"{url}{path}", auth=(sid, token), timeout=10)
     except httpx.HTTPError as exc:
         sys.exit(f"telephonist: cannot reach {url}: {exc}")
     if r.status_code != 200:
-        sys.exit(f"telephonist: {url}/carriers.json answered {r.status_code}")
-    rows = r.json()["carriers"]
+        sys.exit(f"telephonist: {url}{path} answered {r.status_code}")
+    return r.json()
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def carriers(args: argparse.Namespace) -> None:
+    """Each SMPP bind of a running Telephonist: state, counters, throughput, last error."""
+    rows = _operator_get(args, "/carriers.json")["carriers"]
     if not rows:
         print("No SMPP carriers configured: every message goes to the simulated network.")
         return
@@ -115,23 +128,82 @@ def carriers(args: argparse.Namespace) -> None:
         "MSG/S",
         "LAST ERROR",
     )
-    table = [
-        (
-            c["name"],
-            f"{c['host']}:{c['port']}",
-            c["state"],
-            str(c["submitted"]),
-            str(c["accepted"]),
-            str(c["refused"]),
-            str(c["throttled"]),
-            str(c["per_second"]),
-            c["last_error"] or "-",
+    _table(
+        header,
+        [
+            (
+                c["name"],
+                f"{c['host']}:{c['port']}",
+                c["state"],
+                str(c["submitted"]),
+                str(c["accepted"]),
+                str(c["refused"]),
+                str(c["throttled"]),
+                str(c["per_second"]),
+                c["last_error"] or "-",
+            )
+            for c in rows
+        ],
+    )
+
+
+def sip(args: argparse.Namespace) -> None:
+    """SIP of a running Telephonist: its trunks, the phones registered, the calls in progress."""
+    state = _operator_get(args, "/sip.json")
+    if state["listening"] is None:
+        print("SIP is off (set TELEPHONIST_SIP_PORT).")
+        return
+    print(f"SIP on {state['listening']}\n")
+    if args.what in ("trunks", "all"):
+        _table(
+            ("TRUNK", "SID", "ADDRESS", "PREFIXES", "MAX CPS", "CALLS"),
+            [
+                (
+                    t["name"],
+                    t["sid"],
+                    t["address"],
+                    ",".join(t["prefixes"]) or "-",
+                    str(t["max_cps"] or "-"),
+                    str(t["calls"]),
+                )
+                for t in state["trunks"]
+            ],
         )
-        for c in rows
-    ]
-    widths = [max(len(row[i]) for row in (header, *table)) for i in range(len(header))]
-    for row in (header, *table):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print()
+    if args.what in ("registrations", "all"):
+        _table(
+            ("USER", "CONTACT", "FROM", "EXPIRES IN"),
+            [(r["aor"], r["contact"], r["source"], f"{r['expires_in']} s") for r in state["registrations"]],
+        )
+        print()
+    if args.what in ("calls", "all"):
+        _table(
+            (
+                "CALL",
+                "SIP CALL-ID",
+                "DIRECTION",
+                "TRUNK",
+                "REMOTE",
+                "CODEC",
+                "STATE",
+                "SECONDS",
+                "RTP OUT/IN",
+            ),
+            [
+                (
+                    c["call_sid"],
+                    c["sip_call_id"],
+                    c["direction"],
+                    c["trunk"] or "-",
+                    c["remote"] or "-",
+                    c["codec"],
+                    c["state"],
+                    str(c["seconds"]),
+                    f"{c['rtp_sent']}/{c['rtp_received']}",
+                )
+                for c in state["calls"]
+            ],
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,5 +221,10 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--url", help="the server's base URL (default: from the settings)")
     c.add_argument("--db", help="database URL, to read the operator account's credentials from")
     c.set_defaults(func=carriers)
+    p = sub.add_parser("sip", help="show the SIP trunks, registrations and live calls of a running server")
+    p.add_argument("what", nargs="?", choices=("all", "trunks", "registrations", "calls"), default="all")
+    p.add_argument("--url", help="the server's base URL (default: from the settings)")
+    p.add_argument("--db", help="database URL, to read the operator account's credentials from")
+    p.set_defaults(func=sip)
     args = parser.parse_args(argv)
     args.func(args)

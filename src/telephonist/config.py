@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -53,6 +54,11 @@ class SipTrunk(BaseModel):
     password: str = ""
     max_cps: float = Field(default=0.0, ge=0)  # INVITEs a second to this trunk; 0: no limit
 
+    @property
+    def sid(self) -> str:
+        """A TK SID of its own, the same for the same name (trunks live in the settings, not the database)."""
+        return "TK" + hashlib.md5(self.name.encode(), usedforsecurity=False).hexdigest()
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TELEPHONIST_", extra="ignore")
@@ -83,6 +89,7 @@ class Settings(BaseSettings):
     rtp_ports: str = Field(default="10000-20000", pattern=r"^\d{4,5}-\d{4,5}$")
     # SIP trunks (JSON list of SipTrunk); INVITEs from other hosts are refused (403).
     sip_trunks: list[SipTrunk] = Field(default_factory=list)
+    sip_trace: bool = False  # log every SIP message (first line, Call-ID, CSeq) with its call's SID
 
     @field_validator("account_sid")
     @classmethod

@@ -77,7 +77,7 @@ def render_call(row: Row) -> dict[str, Any]:
         },
         "to": row["to"],
         "to_formatted": formatted(row["to"]),
-        "trunk_sid": None,
+        "trunk_sid": row["trunk_sid"],
         "uri": f"{uri}.json",
     }
 

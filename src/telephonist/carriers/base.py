@@ -6,6 +6,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from telephonist.twiml.verbs import Gather
 
@@ -93,12 +94,21 @@ class Leg(ABC):
         """Take what the far end sends until a key of `finish_on_key`, `timeout` seconds of silence
         (0: no limit), `max_length` seconds, or a hang-up."""
 
-    @abstractmethod
+    bridged: Leg | None = None
+
     def bridge(self, other: Leg) -> None:
         """Connect this leg's far end with `other`'s: each hears what the other sends, until unbridged."""
+        self.bridged, other.bridged = other, self
+
+    def unbridge(self) -> None:
+        if self.bridged is not None and self.bridged.bridged is self:
+            self.bridged.bridged = None
+        self.bridged = None
 
     @abstractmethod
-    def unbridge(self) -> None: ...
+    def to_far_end(self, event: dict[str, Any]) -> None:
+        """What the other party of a bridge sent reaches this leg's far end: `digits`, or the words of a
+        virtual phone (`speech`, `text`). Audio between two legs of one carrier goes its own way."""
 
     @abstractmethod
     async def read_key(self) -> str:

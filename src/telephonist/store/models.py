@@ -200,6 +200,7 @@ calls = _resource(
     Column("answered_by", String(32)),
     Column("forwarded_from", String(64)),
     Column("caller_name", String(64)),
+    Column("trunk_sid", String(34)),  # the SIP trunk it came in by or left through (TK…)
     # What the call was created with (Url, Method, Twiml, StatusCallback…): the engine's instructions.
     Column("params", JSON, nullable=False),
     indexes=(Index("ix_calls_account_seq", "account_sid", "seq"),),
@@ -380,4 +381,58 @@ call_events = Table(
     Column("call_sid", String(34), nullable=False, index=True),
     Column("event", JSON, nullable=False),
     Column("date_created", DateTime, nullable=False),
+)
+
+# SIP Domains (SD…): `<name>.sip.twilio.com` addresses that SIP endpoints call and register with. The name
+# is kept in lower case, so the unique constraint and the carrier's look-up ignore case.
+sip_domains = _resource(
+    "sip_domains",
+    Column("account_sid", String(34), nullable=False),
+    Column("domain_name", String(255), nullable=False, unique=True),
+    Column("friendly_name", String(64)),
+    Column("voice_url", Text),
+    Column("voice_method", String(4), nullable=False),
+    Column("voice_fallback_url", Text),
+    Column("voice_fallback_method", String(4), nullable=False),
+    Column("voice_status_callback_url", Text),
+    Column("voice_status_callback_method", String(4), nullable=False),
+    Column("sip_registration", Boolean, nullable=False),
+    Column("emergency_calling_enabled", Boolean, nullable=False),
+    Column("secure", Boolean, nullable=False),
+    Column("byoc_trunk_sid", String(34)),
+    Column("emergency_caller_sid", String(34)),
+    indexes=(Index("ix_sip_domains_account_seq", "account_sid", "seq"),),
+)
+
+# SIP CredentialLists (CL…) and their Credentials (CR…). The password stays in clear, as the accounts' auth
+# tokens do: digest authentication (MD5 or SHA-256, any realm) needs it, and it is never rendered.
+sip_credential_lists = _resource(
+    "sip_credential_lists",
+    Column("account_sid", String(34), nullable=False),
+    Column("friendly_name", String(64), nullable=False),
+    indexes=(Index("ux_sip_credential_lists_name", "account_sid", "friendly_name", unique=True),),
+)
+
+sip_credentials = _resource(
+    "sip_credentials",
+    Column("account_sid", String(34), nullable=False),
+    Column("credential_list_sid", String(34), nullable=False),
+    Column("username", String(32), nullable=False),
+    Column("password", Text, nullable=False),
+    indexes=(Index("ux_sip_credentials_username", "credential_list_sid", "username", unique=True),),
+)
+
+# Which credential lists a domain checks, for calls (`Auth/Calls` and the legacy `CredentialListMappings`)
+# or for registrations (`Auth/Registrations`). A mapping's SID on the wire is its list's CL… SID.
+sip_credential_list_mappings = Table(
+    "sip_credential_list_mappings",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("domain_sid", String(34), nullable=False),
+    Column("kind", String(16), nullable=False),  # calls | registrations
+    Column("credential_list_sid", String(34), nullable=False, index=True),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+    Index("ux_sip_mappings", "domain_sid", "kind", "credential_list_sid", unique=True),
 )

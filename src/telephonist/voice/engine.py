@@ -84,12 +84,18 @@ class VoiceEngine:
 
     def connect(self, row: Row) -> Leg:
         """The leg of an outgoing call: into a platform number of any account, where it comes in with that
-        number's own webhooks; through the SIP trunk that serves the number; else to a virtual endpoint."""
+        number's own webhooks; over SIP (a trunk's number, a SIP URI, a registered phone); else to a
+        virtual endpoint."""
         with self.p.db.read() as q:
             number = self.p.sim.owner(q, row["to"])
-        trunk = self.p.sip.route(row["to"]) if number is None else None
-        if trunk is not None:
-            return self.p.sip.outbound(row["sid"], row["to"], row["from"], trunk)
+        target = self.p.sip.target(row["to"], row["account_sid"]) if number is None else None
+        if target is not None:
+            if target.trunk is not None:
+                with self.p.db.tx() as conn:
+                    conn.execute(
+                        update(calls).where(calls.c.sid == row["sid"]).values(trunk_sid=target.trunk.sid)
+                    )
+            return self.p.sip.outbound(row["sid"], target, row["from"])
         if number is None:
             return self.p.sim.leg(row["sid"], row["to"], local=row["from"])
         leg = self.p.sim.leg(row["sid"], None, local=row["from"])
@@ -105,6 +111,7 @@ class VoiceEngine:
         inputs: list[str] | None = None,
         from_platform: bool = False,
         leg: Leg | None = None,
+        trunk_sid: str | None = None,
     ) -> str:
         """A call from the network reaches a platform number: ring it and run its VoiceUrl. Its far end is
         `leg` (a real carrier's), else the virtual phone `from_`, or another platform leg
@@ -135,6 +142,7 @@ class VoiceEngine:
                 status="ringing",
                 direction="inbound",
                 phone_number_sid=number["sid"],
+                trunk_sid=trunk_sid,
                 params=params,
             )
         if leg is None:

@@ -16,6 +16,7 @@ import pytest
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 PCAPS = Path("/usr/share/sip-tester")
+G711A = PCAPS / "g711a.pcap"  # 7 s of speech as PCMA in 30 ms packets
 
 needs_sipp = pytest.mark.skipif(
     shutil.which("sipp") is None, reason="SIPp is not installed (apt-get install sip-tester)"
@@ -70,13 +71,14 @@ def run(
 
 
 def answer(
-    tmp_path: Path, path: Path, *, rtp_port: int | None = None, timeout: int = 30
+    tmp_path: Path, path: Path, *, rtp_port: int | None = None, formats: str = "0 101", timeout: int = 30
 ) -> tuple[subprocess.Popen[str], int]:
-    """SIPp as the trunk's far end, waiting for one call of scenario `path`; the process and its SIP port."""
+    """SIPp as the trunk's far end, waiting for one call of scenario `path` (answering with `formats` on
+    `rtp_port`, else on its own media port); the process and its SIP port."""
     port, media = free_udp_port(), free_udp_port() & ~1
     args = ["sipp", "-sf", str(path), "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-mp", str(media)]
     args += ["-nostdin", "-timeout", f"{timeout}s", "-timeout_error", "-trace_err", "-trace_msg"]
-    args += ["-key", "rtpport", str(rtp_port or media)]
+    args += ["-key", "rtpport", str(rtp_port or media), "-key", "formats", formats]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(0.3)  # bound and listening
     return proc, port

@@ -112,6 +112,25 @@ def test_play_sends_the_wav_file_intact(sip: Telephonist, webapp: WebApp, tmp_pa
     assert start >= 0 and heard[start : start + len(sent)] == sent
 
 
+def test_play_decodes_mp3_and_skips_what_cannot_be_played(
+    sip: Telephonist, webapp: WebApp, tmp_path: Path
+) -> None:
+    tone = array("h", (round(8000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(16000))).tobytes()
+    mp3 = webapp.file("/tone.mp3", audio.mp3(tone), "audio/mpeg")
+    missing = webapp.url("/missing.wav")  # 404
+    twiml = f"<Response><Play>{missing}</Play><Play>{mp3}</Play></Response>"
+    voice_url(sip, webapp.twiml("/voice", twiml))
+    with sipp.rtp_sink() as sink:
+        path = sipp.scenario(tmp_path, "uac.xml")
+        done = sipp.run(tmp_path, path, sip.platform.sip.port, NUMBER, rtp_port=sink.port)
+        assert done.returncode == 0, done.stdout[-2000:] + sipp.messages_log(tmp_path)
+    heard = audio.trim(g711.ulaw_decode(b"".join(RtpPacket.parse(d).payload for _, d in sink.packets)), 1000)
+    assert 1.9 <= audio.duration(heard) <= 2.3  # the two seconds of the MP3, nothing of the missing file
+    samples = array("h", heard)
+    flips = sum(1 for a, b in zip(samples, samples[1:], strict=False) if (a < 0) != (b < 0))
+    assert abs(flips / audio.duration(heard) - 880) < 45
+
+
 def test_record_keeps_what_the_caller_sent(sip: Telephonist, webapp: WebApp, tmp_path: Path) -> None:
     record = (
         '<Response><Record maxLength="3" playBeep="false" trim="do-not-trim" action="/recorded"/></Response>'
@@ -127,9 +146,7 @@ def test_record_keeps_what_the_caller_sent(sip: Telephonist, webapp: WebApp, tmp
     pcm, rate = audio.pcm_of_wav(wav.content)
     assert rate == 8000 and 2.9 <= audio.duration(pcm) <= 3.1
     # The recording is a stretch of the capture SIPp played, sample for sample (PCMA decoded).
-    capture = g711.alaw_decode(
-        b"".join(RtpPacket.parse(p).payload for p in sipp.pcap_rtp(sipp.PCAPS / "g711a.pcap"))
-    )
+    capture = g711.alaw_decode(b"".join(RtpPacket.parse(p).payload for p in sipp.pcap_rtp(sipp.G711A)))
     loud = next(
         i for i in range(0, len(pcm), 2) if abs(int.from_bytes(pcm[i : i + 2], "little", signed=True)) > 1000
     )

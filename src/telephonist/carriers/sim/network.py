@@ -222,7 +222,7 @@ class SimLeg(Leg):
         self.call_sid = call_sid
         self.number = number
         self.local = local
-        self.bridged: SimLeg | None = None
+        self.bridged: Leg | None = None
         self.room: SimRoom | None = None
         self.taps: list[Callable[[str], None]] = []  # media streams listening to the far end
         self.inputs = inputs  # per-call GatherInput; the phone's own queue is used when this runs out
@@ -326,17 +326,9 @@ class SimLeg(Leg):
 
     # -- media between parties ----------------------------------------------------------------------
     # A virtual phone's transcript already shows what the platform said to it; what reaches it from
-    # the other party of a bridge is a `heard` event. A far end that is another platform leg gets the
-    # platform's audio as input from its own far end, and passes it on if it is bridged in turn.
-    def bridge(self, other: Leg) -> None:
-        assert isinstance(other, SimLeg)
-        self.bridged, other.bridged = other, self
-
-    def unbridge(self) -> None:
-        if self.bridged is not None and self.bridged.bridged is self:
-            self.bridged.bridged = None
-        self.bridged = None
-
+    # the other party of a bridge (`bridge` and `unbridge` are the base class's) is a `heard` event. A
+    # far end that is another platform leg gets the platform's audio as input from its own far end, and
+    # passes it on if it is bridged in turn.
     def _to_peer(self, event: dict[str, Any]) -> None:
         """The platform sends audio down a leg whose far end is another platform leg."""
         if self.number is None and self.peer is not None:
@@ -350,7 +342,7 @@ class SimLeg(Leg):
                 self._put("speech:" + event["speech"])
         self._pass_on(event)
 
-    def _to_far_end(self, event: dict[str, Any]) -> None:
+    def to_far_end(self, event: dict[str, Any]) -> None:
         if self.number is not None:
             transcripts.add(self.net.p.db, self.call_sid, {"event": "heard", **event})
         elif self.peer is not None:
@@ -380,7 +372,7 @@ class SimLeg(Leg):
     def _pass_on(self, event: dict[str, Any]) -> None:
         """What the far end sent reaches the other party of a bridge, or the others in a conference."""
         if self.bridged is not None:
-            self.bridged._to_far_end(event)
+            self.bridged.to_far_end(event)
         if self.room is not None:
             self.room.send(self, event)
 
@@ -544,4 +536,4 @@ class SimRoom:
         for leg, other in list(self.seats.items()):
             if leg is source or other.hold or (seat.coaching is not None and leg is not seat.coaching):
                 continue
-            leg._to_far_end(event)
+            leg.to_far_end(event)

@@ -85,3 +85,28 @@ def verify(credentials: str, method: str, realm: str, passwords: dict[str, str])
         qop, params.get("nc", ""), params.get("cnonce", ""),
     )  # fmt: skip
     return username if hmac.compare_digest(expected, params.get("response", "")) else None
+
+
+def new_nonce(secret: bytes, now: float) -> str:
+    """A nonce that proves itself: when it was made, signed with `secret` (no table of nonces to keep)."""
+    stamp = f"{now:.3f}"
+    return stamp + "." + hmac.new(secret, stamp.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def nonce_age(secret: bytes, nonce: str, now: float) -> float | None:
+    """How old a nonce of `new_nonce` is, or None when we did not make it."""
+    stamp, _, mac = nonce.rpartition(".")
+    good = hmac.new(secret, stamp.encode(), hashlib.sha256).hexdigest()[:24]
+    if not stamp or not hmac.compare_digest(mac, good):
+        return None
+    try:
+        return now - float(stamp)
+    except ValueError:
+        return None
+
+
+def credentials_nonce(credentials: str) -> str:
+    try:
+        return parse_auth(credentials)[1].get("nonce", "")
+    except ValueError:
+        return ""

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import secrets
 import socket
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import phonenumbers
 
-from telephonist.carriers.sip import auth, sdp
+from telephonist.carriers.sip import auth, registrar, sdp
 from telephonist.carriers.sip.dialog import ALLOW, Dialog, response
 from telephonist.carriers.sip.leg import SipLeg
 from telephonist.carriers.sip.media import Clock, RtpStream
@@ -28,13 +32,20 @@ from telephonist.carriers.sip.message import (
     new_tag,
 )
 from telephonist.carriers.sip.transaction import Addr, Endpoint, Malformed, RequestIn, ResponseIn, TimedOut
+from telephonist.store import sip as sip_store
+from telephonist.store import transcripts
+from telephonist.store.db import Row
 
 if TYPE_CHECKING:
     from telephonist.app import Platform
     from telephonist.config import SipTrunk
 
 log = logging.getLogger("telephonist.sip")
+trace = logging.getLogger("telephonist.sip.trace")
+_CALL_ID = re.compile(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*(\S+)")
+_CSEQ = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*([^\r\n]+)")
 FLOOD_RATE = 500.0  # datagrams a second from one address other than a trunk
+NONCE_LIFETIME = 300.0  # seconds a digest challenge may be answered
 
 
 class _Socket(asyncio.DatagramProtocol):
@@ -56,13 +67,20 @@ class SipCarrier:
         self.core = Endpoint()
         self.clock = Clock()
         self.legs: dict[str, SipLeg] = {}  # by Call-ID
+        self.registrar = registrar.Registrar()
+        self.secret = secrets.token_bytes(32)  # signs our digest nonces
         self.trunk_hosts: set[str] = set()
         self._transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.trace = s.sip_trace
+        if self.trace:
+            trace.setLevel(logging.INFO)  # whatever the log level of the rest
         self._tasks: set[asyncio.Task[None]] = set()
         # Responses to INVITEs we sent, by transaction key, for the legs placing them (None: Timer B).
         self._placing: dict[str, asyncio.Queue[Response | None]] = {}
         self._trunk_addr: dict[str, Addr] = {}
+        self._trunk_by_host: dict[str, SipTrunk] = {}
         self._next_invite: dict[str, float] = {}  # per trunk, for max_cps
         self._buckets: dict[str, tuple[float, float]] = {}  # per address: flood tokens and when counted
         self._noted: dict[tuple[str, str], tuple[int, float]] = {}  # warnings held back, and since when
@@ -80,6 +98,7 @@ class SipCarrier:
                 trunk.host, trunk.port, type=socket.SOCK_DGRAM, family=socket.AF_INET
             )
             self.trunk_hosts |= {str(info[4][0]) for info in infos}
+            self._trunk_by_host |= {str(info[4][0]): trunk for info in infos}
             self._trunk_addr[trunk.name] = (str(infos[0][4][0]), trunk.port)
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Socket(self), local_addr=(self.host, self.port), family=socket.AF_INET
@@ -100,13 +119,75 @@ class SipCarrier:
         for task in list(self._tasks):
             task.cancel()
 
+    def status(self) -> dict[str, Any]:
+        """What `telephonist sip` shows: where SIP listens, the trunks, the registrations, the live calls."""
+        now, clock = time.time(), time.monotonic()
+        calls = [
+            {
+                "call_sid": leg.call_sid,
+                "sip_call_id": call_id,
+                "direction": "outbound" if leg.route is not None else "inbound",
+                "trunk": leg.trunk.name if leg.trunk is not None else None,
+                "remote": f"{leg.stream.remote[0]}:{leg.stream.remote[1]}" if leg.stream.remote else None,
+                "codec": leg.stream.encoding,
+                "state": "answered" if leg.answered else "ringing",
+                "seconds": round(clock - leg.started) if leg.answered else 0,
+                "rtp_sent": leg.stream.sender.packet_count,
+                "rtp_received": leg.stream.received,
+            }
+            for call_id, leg in self.legs.items()
+        ]
+        trunks = [
+            {
+                "name": t.name,
+                "sid": t.sid,
+                "address": f"{t.transport} {t.host}:{t.port}",
+                "prefixes": t.prefixes,
+                "max_cps": t.max_cps,
+                "calls": sum(1 for leg in self.legs.values() if leg.trunk is t),
+            }
+            for t in self.p.settings.sip_trunks
+        ]
+        registrations = [
+            {
+                "aor": b.aor,
+                "contact": b.contact,
+                "source": f"{b.source[0]}:{b.source[1]}",
+                "expires_in": round(b.expires_at - now),
+                "account_sid": b.account_sid,
+                "domain_sid": b.domain_sid,
+            }
+            for b in self.registrar.all(now)
+        ]
+        listening = f"udp {self.host}:{self.port}" if self.running else None
+        return {"listening": listening, "trunks": trunks, "registrations": registrations, "calls": calls}
+
     # -- the transaction layer's loop -------------------------------------------------------------------
     def received(self, data: bytes, addr: Addr) -> None:
         now = self._now()
         if addr[0] not in self.trunk_hosts and not self._admit(addr[0], now):
             return
+        if self.trace:
+            self._trace("<-", data, addr)
         self.core.receive(data, addr, now)
         self._pump()
+
+    def _trace(self, arrow: str, data: bytes, addr: Addr) -> None:
+        """One line a SIP message, with the SID of its call: a ladder of every call in the log."""
+        first = data.split(b"\n", 1)[0].strip().decode(errors="replace")[:120]
+        found = _CALL_ID.search(data)
+        call_id = found[1].decode(errors="replace") if found else "-"
+        leg = self.legs.get(call_id)
+        cseq_line = _CSEQ.search(data)
+        trace.info(
+            "%s %s %s:%d %s (Call-ID %s, CSeq %s)",
+            leg.call_sid if leg is not None else "-",
+            arrow,
+            *addr,
+            first,
+            call_id,
+            cseq_line[1].decode(errors="replace") if cseq_line else "-",
+        )
 
     def _admit(self, host: str, now: float) -> bool:
         """A flood from one address is dropped before it is parsed: FLOOD_RATE datagrams a second, in
@@ -156,16 +237,21 @@ class SipCarrier:
     def _flush(self) -> None:
         if self._transport is not None:
             for data, addr in self.core.datagrams():
+                if self.trace:
+                    self._trace("->", data, addr)
                 self._transport.sendto(data, addr)
         when = self.core.get_timer()
+        if when == self._timer_at:
+            return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._timer_at = when
         if when is not None and self._transport is not None:
             self._timer = asyncio.get_running_loop().call_at(when, self._on_timer)
 
     def _on_timer(self) -> None:
-        self._timer = None
+        self._timer, self._timer_at = None, None
         self.core.handle_timer(self._now())
         self._pump()
 
@@ -197,6 +283,8 @@ class SipCarrier:
                 return
             self._respond(req, 100)
             self._spawn(self._incoming(req, addr))
+        elif req.method == "REGISTER":
+            self._register(req, addr)
         elif req.method in ("BYE", "INFO"):
             self._respond(req, 481)
         else:
@@ -257,8 +345,7 @@ class SipCarrier:
             self.end(leg, None)
             leg.remote_hangup()
             return
-        leg.stream.configure(negotiated)
-        leg.stream.peers.add(negotiated.remote[0])
+        leg.stream.configure(negotiated, leg.stream.peer)
 
     def _reinvite(self, req: Request, leg: SipLeg) -> None:
         assert leg.dialog is not None
@@ -272,7 +359,7 @@ class SipCarrier:
             self._respond(req, 488)
             return
         leg.sdp_version += 1
-        leg.stream.configure(negotiated)
+        leg.stream.configure(negotiated, leg.stream.peer)
         self._respond(req, 200, to_tag=leg.dialog.local.tag, contact=self.contact, body=str(answer).encode())
 
     # -- calls from trunks ------------------------------------------------------------------------------
@@ -286,33 +373,110 @@ class SipCarrier:
         task.add_done_callback(self._tasks.discard)
 
     async def _incoming(self, invite: Request, addr: Addr) -> None:
-        """An INVITE from a trunk to a platform number: answered by that number's VoiceUrl."""
-        call_id = invite.headers.get("Call-ID") or ""
-        local_tag = new_tag()
+        """A new INVITE: from a phone of a SIP Domain (its Request-URI names the domain), answered by the
+        domain's VoiceUrl; or from a trunk to a platform number, answered by that number's VoiceUrl."""
+        try:
+            uri = Uri.parse(invite.uri)
+        except SipError:
+            self._final(invite, 416)
+            return
+        with self.p.db.read() as q:
+            domain = sip_store.domain_by_name(q, uri.host)
+        if domain is not None:
+            user = self._authenticate(invite, domain, "calls")
+            if user is None:
+                return
+            name = domain["domain_name"]
+            to = f"sip:{uri.user}@{name}" if uri.user else f"sip:{name}"
+            # The domain as the engine sees a number: its webhooks, its account.
+            owner = {
+                "sid": None,
+                "account_sid": domain["account_sid"],
+                "phone_number": to,
+                "voice_application_sid": None,
+                "voice_url": domain["voice_url"],
+                "voice_method": domain["voice_method"] or "POST",
+                "voice_fallback_url": domain["voice_fallback_url"],
+                "voice_fallback_method": domain["voice_fallback_method"] or "POST",
+                "status_callback": domain["voice_status_callback_url"],
+                "status_callback_method": domain["voice_status_callback_method"] or "POST",
+            }
+            await self._ring(invite, addr, f"sip:{user}@{name}", owner)
+            return
         if addr[0] not in self.trunk_hosts:
             log.warning("INVITE from %s, which is no trunk: 403", addr[0])
-            self._respond(invite, 403, to_tag=local_tag)
-            self._flush()
+            self._final(invite, 403)
             return
-        to, caller = _number(invite.uri), _caller(invite)
+        dialled = _number(invite.uri)
         with self.p.db.read() as q:
-            number = self.p.sim.owner(q, to) if to else None
+            number = self.p.sim.owner(q, dialled) if dialled else None
         if number is None:
             log.info("INVITE for %s, which is no platform number: 404", invite.uri)
-            self._respond(invite, 404, to_tag=local_tag)
-            self._flush()
+            self._final(invite, 404)
             return
+        await self._ring(invite, addr, _caller(invite), number, self._trunk_by_host.get(addr[0]))
+
+    def _final(self, request: Request, status: int, **kw: Any) -> None:
+        self._respond(request, status, to_tag=new_tag(), **kw)
+        self._flush()
+
+    def _authenticate(self, req: Request, domain: Row, kind: Literal["calls", "registrations"]) -> str | None:
+        """The user of the domain's credential lists for `kind` whose digest credentials `req` carries; else
+        None, `req` answered with a challenge (401 for REGISTER, 407 for INVITE) or 403 when the domain
+        takes nobody's."""
+        with self.p.db.read() as q:
+            users = sip_store.credentials(q, domain["sid"], kind)
+        if not users:
+            log.info("%s for %s, which has no credential list for %s: 403", req.method, domain["sid"], kind)
+            self._final(req, 403)
+            return None
+        realm, now = domain["domain_name"], time.time()
+        proxy = req.method != "REGISTER"
+        given = req.headers.get("Proxy-Authorization" if proxy else "Authorization")
+        stale = False
+        if given:
+            user = auth.verify(given, req.method, realm, users)
+            age = auth.nonce_age(self.secret, auth.credentials_nonce(given), now)
+            if user is not None and age is not None and 0 <= age < NONCE_LIFETIME:
+                return user
+            stale = user is not None  # the right password with an old nonce: ask again, quietly
+            if not stale:
+                self._note(self._source(req), f"wrong credentials for {realm}")
+        challenge = auth.challenge(realm, auth.new_nonce(self.secret, now), stale)
+        header = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        self._final(req, 407 if proxy else 401, extra=((header, challenge),))
+        return None
+
+    @staticmethod
+    def _source(req: Request) -> str:
+        via = Via.parse(req.headers.get("Via") or "")
+        return via.param("received") or via.host
+
+    async def _ring(
+        self,
+        invite: Request,
+        addr: Addr,
+        caller: str,
+        owner: Mapping[str, Any],
+        trunk: SipTrunk | None = None,
+    ) -> None:
+        """Answer the offer, ring the call and run the owner's (a number's or a domain's) VoiceUrl."""
+        call_id = invite.headers.get("Call-ID") or ""
+        local_tag = new_tag()
         try:
             offer = sdp.SessionDescription.parse(invite.body) if invite.body else None
         except sdp.SdpError as err:
             log.warning("INVITE with a bad SDP offer from %s: %s", addr[0], err)
-            self._respond(invite, 488, to_tag=local_tag)
-            self._flush()
+            self._final(invite, 488)
             return
         stream = RtpStream(self.clock, "")
         await stream.open(self.host, self.rtp_ports)
-        stream.peers = {addr[0]}
+        if self.core.final_status(invite):  # CANCELled while the port was opened
+            stream.close()
+            return
+        stream.peer = addr[0]
         leg = SipLeg(self, "", stream, invite)
+        leg.source = addr
         leg.dialog = Dialog.as_uas(invite, local_tag)
         leg.offer = offer
         if offer is not None:
@@ -321,17 +485,80 @@ class SipCarrier:
             except sdp.SdpError as err:
                 log.warning("INVITE from %s: %s: 488", addr[0], err)
                 stream.close()
-                self._respond(invite, 488, to_tag=local_tag)
-                self._flush()
+                self._final(invite, 488)
                 return
-            stream.configure(negotiated)
-            stream.peers.add(negotiated.remote[0])
+            stream.configure(negotiated, addr[0])
         self.legs[call_id] = leg
-        sid = self.p.voice.start_inbound(caller, number, leg=leg)
+        sid = self.p.voice.start_inbound(caller, owner, leg=leg, trunk_sid=trunk.sid if trunk else None)
         leg.call_sid = stream.call_sid = sid
-        log.info("call %s: INVITE %s from %s (Call-ID %s)", sid, to, caller, call_id)
+        leg.trunk = trunk
+        self._event(leg, call_id, addr)
         self._respond(invite, 180, to_tag=local_tag)
         self._flush()
+
+    # -- registrations -------------------------------------------------------------------------------
+    def _register(self, req: Request, addr: Addr) -> None:
+        """REGISTER of a phone to a SIP Domain with registration on (§10.3)."""
+        to = NameAddr.parse(req.headers.get("To") or "").uri
+        with self.p.db.read() as q:
+            domain = sip_store.domain_by_name(q, to.host)
+        if domain is None or not domain["sip_registration"]:
+            self._final(req, 404 if domain is None else 403)
+            return
+        user = self._authenticate(req, domain, "registrations")
+        if user is None:
+            return
+        if (to.user or "") != user:  # a user registers its own address, nobody else's
+            self._final(req, 403)
+            return
+        now, key = time.time(), registrar.aor(user, domain["domain_name"])
+        given = [c.strip() for c in req.headers.get_all("Contact")]
+        try:
+            default = int(req.headers.get("Expires") or registrar.DEFAULT_EXPIRES)
+            contacts = [NameAddr.parse(c) for c in given if c != "*"]
+            wanted = [(c, int(c.param("expires") or default)) for c in contacts]
+        except (SipError, ValueError):
+            self._final(req, 400)
+            return
+        if "*" in given and (default != 0 or len(given) > 1):  # §10.3 step 6
+            self._final(req, 400)
+            return
+        if any(0 < e < registrar.MIN_EXPIRES for _, e in wanted):
+            self._final(req, 423, extra=(("Min-Expires", str(registrar.MIN_EXPIRES)),))
+            return
+        if "*" in given:
+            self.registrar.clear(key)
+        call_id, number = req.headers.get("Call-ID") or "", cseq(req.headers)[0]
+        for contact, expires in wanted:
+            expires = min(expires, registrar.MAX_EXPIRES)
+            binding = registrar.Binding(
+                key,
+                str(contact.uri),
+                addr,
+                now + expires,
+                call_id,
+                number,
+                domain["account_sid"],
+                domain["sid"],
+            )
+            if not self.registrar.update(binding, expires):
+                self._final(req, 500, extra=(("Retry-After", "1"),))  # out of order (§10.3 step 7)
+                return
+        bound = tuple(
+            ("Contact", f"<{b.contact}>;expires={max(0, int(b.expires_at - now))}")
+            for b in self.registrar.lookup(key, now)
+        )
+        self._final(req, 200, extra=bound)
+        if wanted:
+            log.info("%s registered at %s:%d", key, *addr)
+
+    def _event(self, leg: SipLeg, call_id: str, addr: Addr) -> None:
+        """The SIP side of a call among its events: its Call-ID, the far end, the trunk."""
+        event = {"event": "sip", "call_id": call_id, "remote": f"{addr[0]}:{addr[1]}"}
+        if leg.trunk is not None:
+            event["trunk"] = leg.trunk.name
+        transcripts.add(self.p.db, leg.call_sid, event)
+        log.info("call %s: SIP Call-ID %s with %s:%d", leg.call_sid, call_id, *addr)
 
     def answer(self, leg: SipLeg) -> None:
         """The engine answers: 200 OK with our SDP (an answer, or an offer when the INVITE had none)."""
@@ -352,7 +579,9 @@ class SipCarrier:
         elif status is None:
             via = Via("UDP", self.host, self.port)
             bye = leg.dialog.request("BYE", via, self.contact)
-            self.core.request(bye, leg.dialog.next_hop(), self._now())
+            # A phone behind NAT is reached where its requests come from, not at its private Contact.
+            hop = leg.source if leg.source is not None and not leg.dialog.route_set else leg.dialog.next_hop()
+            self.core.request(bye, hop, self._now())
         self._flush()
 
     def forget(self, leg: SipLeg) -> None:
@@ -368,10 +597,8 @@ class SipCarrier:
             leg.remote_hangup()
 
     # -- calls to trunks ------------------------------------------------------------------------------
-    def route(self, to: str) -> SipTrunk | None:
-        """The trunk whose prefix matches `to` the longest, when SIP runs."""
-        if not self.running:
-            return None
+    def _trunk_for(self, to: str) -> SipTrunk | None:
+        """The trunk whose prefix matches `to` the longest."""
         best: tuple[int, SipTrunk | None] = (0, None)
         for trunk in self.p.settings.sip_trunks:
             for prefix in trunk.prefixes:
@@ -379,28 +606,69 @@ class SipCarrier:
                     best = (len(prefix), trunk)
         return best[1]
 
-    def outbound(self, call_sid: str, to: str, from_: str, trunk: SipTrunk) -> SipLeg:
-        """The leg of a call to `to` through `trunk`; `wait_answer` sends the INVITE."""
+    def target(self, to: str, account_sid: str) -> Target | None:
+        """Where a call to `to` goes over SIP, when it does: a number of a trunk's prefixes, a `sip:` URI,
+        or `client:<user>` (and `sip:<user>@<domain>` of our domains) registered by a phone."""
+        if not self.running:
+            return None
+        if to.startswith("client:"):
+            return self._registered(self.registrar.find_user(account_sid, to[7:], time.time()))
+        if to.startswith(("sip:", "sips:")):
+            try:
+                uri = Uri.parse(to.split("?", 1)[0])
+            except SipError:
+                return None
+            with self.p.db.read() as q:
+                domain = sip_store.domain_by_name(q, uri.host)
+            if domain is not None:  # one of ours: the phone registered there
+                key = registrar.aor(uri.user or "", domain["domain_name"])
+                return self._registered(self.registrar.lookup(key, time.time()))
+            return Target(str(uri), str(uri), (uri.host, uri.port or 5060))
+        trunk = self._trunk_for(to)
+        if trunk is None:
+            return None
+        at = f"sip:{to}@{_host(trunk.host)}:{trunk.port}"
+        return Target(at, at, self._trunk_addr[trunk.name], trunk.username, trunk.password, trunk)
+
+    @staticmethod
+    def _registered(bindings: list[registrar.Binding]) -> Target | None:
+        if not bindings:
+            return None
+        b = bindings[0]  # the freshest registration
+        return Target(b.contact, f"sip:{b.aor}", b.source, nat=True)
+
+    def outbound(self, call_sid: str, target: Target, from_: str) -> SipLeg:
+        """The leg of a call to `target` from `from_`; `wait_answer` sends the INVITE."""
         leg = SipLeg(self, call_sid, RtpStream(self.clock, call_sid), None)
-        leg.route = (trunk, to, from_)
+        leg.route = target
+        leg.caller = from_
         return leg
 
     async def place(self, leg: SipLeg, timeout: float) -> str:
-        """INVITE the trunk and wait: 'answered', 'busy', 'no-answer' or 'failed' (SIP's answer kept in
+        """INVITE the target and wait: 'answered', 'busy', 'no-answer' or 'failed' (SIP's answer kept in
         `leg.sip_code`). Unanswered after `timeout` seconds (or cancelled), the INVITE is CANCELled."""
-        assert leg.route is not None
-        trunk, to, from_ = leg.route
-        await self._pace(trunk)
+        target = leg.route
+        assert target is not None
+        if target.trunk is not None:
+            await self._pace(target.trunk)
         await leg.stream.open(self.host, self.rtp_ports)
-        addr = self._trunk_addr[trunk.name]
-        leg.stream.peers = {addr[0]}
+        try:
+            addr = await self._resolve(target.hop)
+        except OSError as err:
+            log.warning("call %s: cannot resolve %s: %s", leg.call_sid, target.hop[0], err)
+            leg.sip_code = 404
+            return "failed"
+        leg.stream.peer = addr[0]
+        if target.nat:
+            leg.source = addr
         offer = sdp.offer(self.host, leg.stream.port, leg.session_id)
-        invite = Request("INVITE", f"sip:{to}@{_host(trunk.host)}:{trunk.port}")
+        invite = Request("INVITE", target.uri)
         h = invite.headers
         h.add("Via", str(Via("UDP", self.host, self.port, (("branch", new_branch()), ("rport", None)))))
         h.add("Max-Forwards", "70")
-        h.add("From", str(NameAddr(Uri("sip", from_, self.host, self.port)).with_tag(new_tag())))
-        h.add("To", f"<sip:{to}@{_host(trunk.host)}:{trunk.port}>")
+        caller = leg.caller.removeprefix("client:")
+        h.add("From", str(NameAddr(Uri("sip", caller, self.host, self.port)).with_tag(new_tag())))
+        h.add("To", f"<{target.to}>")
         h.add("Call-ID", new_call_id(self.host))
         h.add("CSeq", "1 INVITE")
         h.add("Contact", self.contact)
@@ -409,8 +677,10 @@ class SipCarrier:
         h.add("Content-Type", "application/sdp")
         invite.body = str(offer).encode()
         self.legs[h.get("Call-ID") or ""] = leg
+        leg.trunk = target.trunk
+        self._event(leg, h.get("Call-ID") or "", addr)
         try:
-            return await asyncio.wait_for(self._invite(leg, invite, offer, addr, trunk), timeout)
+            return await asyncio.wait_for(self._invite(leg, invite, offer, addr, target), timeout)
         except (TimeoutError, asyncio.CancelledError) as stop:
             self._cancel_invite(leg, addr)
             if isinstance(stop, asyncio.CancelledError):
@@ -418,8 +688,15 @@ class SipCarrier:
             leg.sip_code = 487
             return "no-answer"
 
+    @staticmethod
+    async def _resolve(hop: Addr) -> Addr:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            hop[0].strip("[]"), hop[1], type=socket.SOCK_DGRAM, family=socket.AF_INET
+        )
+        return str(infos[0][4][0]), hop[1]
+
     async def _invite(
-        self, leg: SipLeg, invite: Request, offer: sdp.SessionDescription, addr: Addr, trunk: SipTrunk
+        self, leg: SipLeg, invite: Request, offer: sdp.SessionDescription, addr: Addr, target: Target
     ) -> str:
         authorized = False
         while True:
@@ -437,9 +714,9 @@ class SipCarrier:
                 leg.sip_code = 408
                 return "no-answer"
             leg.sip_code = resp.status
-            if resp.status in (401, 407) and not authorized and trunk.username:
+            if resp.status in (401, 407) and not authorized and target.username:
                 authorized = True
-                again = self._authorized(invite, resp, trunk)
+                again = self._authorized(invite, resp, target)
                 if again is not None:
                     invite = again
                     continue
@@ -448,11 +725,11 @@ class SipCarrier:
                 return _OUTCOME.get(resp.status, "failed")
             return self._answered(leg, invite, resp, offer)
 
-    def _authorized(self, invite: Request, challenge: Response, trunk: SipTrunk) -> Request | None:
+    def _authorized(self, invite: Request, challenge: Response, target: Target) -> Request | None:
         """The INVITE again with credentials (§22.2): a new branch and CSeq, the same Call-ID and tag."""
         name = "WWW-Authenticate" if challenge.status == 401 else "Proxy-Authenticate"
         credentials = auth.answer(
-            challenge.headers.get(name) or "", "INVITE", invite.uri, trunk.username, trunk.password
+            challenge.headers.get(name) or "", "INVITE", invite.uri, target.username, target.password
         )
         if credentials is None:
             return None
@@ -476,9 +753,9 @@ class SipCarrier:
             log.warning("call %s: the trunk's SDP answer is unusable (%s): hanging up", leg.call_sid, err)
             self.end(leg, None)
             return "failed"
-        leg.stream.configure(negotiated)
-        leg.stream.peers.add(negotiated.remote[0])
+        leg.stream.configure(negotiated, leg.stream.peer)
         leg.answered = True
+        leg.started = time.monotonic()
         leg.stream.start()
         return "answered"
 
@@ -504,6 +781,20 @@ class SipCarrier:
         self._next_invite[trunk.name] = at + 1 / trunk.max_cps
         if at > now:
             await asyncio.sleep(at - now)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an outgoing INVITE goes: its Request-URI and To, the next hop, the credentials for a
+    challenge, the trunk (for its call rate); `nat`: a registered phone, reached where it registered from."""
+
+    uri: str
+    to: str
+    hop: Addr
+    username: str = ""
+    password: str = ""
+    trunk: SipTrunk | None = None
+    nat: bool = False
 
 
 # SIP's final answers to an INVITE as the call's outcome (§21; the rest is 'failed').

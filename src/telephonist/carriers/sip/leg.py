@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from array import array
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from telephonist.carriers.base import GatherResult, Heard, Leg, Sound
 from telephonist.carriers.sip import sdp
 from telephonist.carriers.sip.dialog import Dialog
 from telephonist.carriers.sip.media import RtpStream
 from telephonist.carriers.sip.message import Request
-from telephonist.media import audio, tts
+from telephonist.media import audio, decode, tts
 from telephonist.twiml.verbs import Gather
+from telephonist.webhooks.client import FetchError
 
 if TYPE_CHECKING:
-    from telephonist.carriers.sip.carrier import SipCarrier
+    from telephonist.carriers.sip.carrier import SipCarrier, Target
     from telephonist.config import SipTrunk
 
 log = logging.getLogger("telephonist.sip")
@@ -37,9 +39,13 @@ class SipLeg(Leg):
         self.call_sid = call_sid
         self.stream = stream
         self.invite = invite  # the caller's, or (outgoing) the last we sent
-        self.route: tuple[SipTrunk, str, str] | None = None  # outgoing: the trunk, To and From
+        self.route: Target | None = None  # outgoing: where the INVITE goes
+        self.caller = ""  # outgoing: the From
+        self.source: tuple[str, int] | None = None  # where in-dialog requests go, when not to the Contact
         self.ack: tuple[Request, tuple[str, int]] | None = None  # outgoing: the ACK of the 2xx and its hop
         self.sip_code: int | None = None  # the last SIP status of the INVITE
+        self.trunk: SipTrunk | None = None  # the trunk it came in by or left through
+        self.started = 0.0  # when it was answered (time.monotonic)
         self.dialog: Dialog | None = None
         self.offer: sdp.SessionDescription | None = None  # the INVITE's (None: a late offer, ours in the 200)
         self.answer_sdp: sdp.SessionDescription | None = None  # what our 200 carries
@@ -49,7 +55,7 @@ class SipLeg(Leg):
         self._input = asyncio.Event()
         self.ended = asyncio.Event()
         self.answered = False
-        self.bridged: SipLeg | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.taps: list[Callable[[str], None]] = []
         self._recording: list[bytes] | None = None
         self._last_sound = 0.0
@@ -63,6 +69,7 @@ class SipLeg(Leg):
     async def answer(self) -> None:
         if not self.answered and not self.ended.is_set():
             self.answered = True
+            self.started = time.monotonic()
             self.carrier.answer(self)
             self.stream.start()
 
@@ -95,16 +102,21 @@ class SipLeg(Leg):
         await self._send(await tts.synthesize(text, language), interruptible)
 
     async def play(self, url: str, interruptible: bool = False) -> None:
-        await self._send(await self._fetch(url), interruptible)
+        try:
+            pcm = await self._fetch(url)
+        except (FetchError, ValueError) as err:  # as on Twilio: the verb is skipped, the call goes on
+            log.warning("call %s: <Play> %s cannot be played: %s", self.call_sid, url, err)
+            return
+        await self._send(pcm, interruptible)
 
     async def _fetch(self, url: str) -> bytes:
-        """A <Play> URL as call audio: a WAV file (16-bit mono, any rate), fetched once."""
+        """A <Play> URL as call audio (WAV, MP3, any file FFmpeg reads), fetched and decoded once."""
         if url not in _PLAYED:
             _, data = await self.carrier.p.webhooks.download(url, MAX_PROMPT_BYTES)
-            pcm, rate = audio.pcm_of_wav(data)
+            pcm = await asyncio.to_thread(decode.call_audio, data)
             if len(_PLAYED) >= _PLAYED_SIZE:
                 _PLAYED.clear()
-            _PLAYED[url] = audio.resample(pcm, rate)
+            _PLAYED[url] = pcm
         return _PLAYED[url]
 
     async def play_digits(self, digits: str) -> None:
@@ -124,11 +136,13 @@ class SipLeg(Leg):
         self._input.set()
         for tap in list(self.taps):
             tap(key)
-        if self.bridged is not None:
+        if isinstance(self.bridged, SipLeg):
             self.bridged.stream.send_keys(key)
+        elif self.bridged is not None:
+            self.bridged.to_far_end({"digits": key})
 
     def _audio(self, pcm: bytes) -> None:
-        if self.bridged is not None:
+        if isinstance(self.bridged, SipLeg):
             self.bridged.stream.feed(pcm)
         if self._recording is not None:
             self._recording.append(pcm)
@@ -205,15 +219,19 @@ class SipLeg(Leg):
             self.keys.get_nowait()
 
     # -- two parties ------------------------------------------------------------------------------------
-    def bridge(self, other: Leg) -> None:
-        if not isinstance(other, SipLeg):
-            raise TypeError("a SIP leg is bridged only with another SIP leg")
-        self.bridged, other.bridged = other, self
+    # Bridged with another SIP leg, audio and keys are relayed as they come; with a virtual phone's leg,
+    # its keys are sent as RFC 4733 events and its words spoken by espeak-ng, and our keys reach it.
+    def to_far_end(self, event: dict[str, Any]) -> None:
+        if event.get("digits"):
+            self.stream.send_keys(event["digits"])
+        words = event.get("speech") or event.get("text")
+        if words and not self.ended.is_set():
+            task = asyncio.ensure_future(self._speak(str(words)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-    def unbridge(self) -> None:
-        if self.bridged is not None and self.bridged.bridged is self:
-            self.bridged.bridged = None
-        self.bridged = None
+    async def _speak(self, words: str) -> None:
+        self.stream.feed(await tts.synthesize(words), limit=None)
 
     # -- ending -------------------------------------------------------------------------------------
     async def hangup(self) -> None:

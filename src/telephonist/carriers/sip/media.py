@@ -89,7 +89,9 @@ class RtpStream(asyncio.DatagramProtocol):
         self.on_key: Callable[[str], None] = lambda key: None
         self.on_audio: Callable[[bytes], None] = lambda pcm: None
         self.latched = False
-        self.peers: set[str] = set()  # hosts media is accepted from
+        self.received = 0  # RTP packets
+        self.peer = ""  # the far end's signalling host
+        self.nat = False
 
     async def open(self, host: str, ports: tuple[int, int]) -> None:
         """Bind an even port of the range (RFC 3550 §11: RTP on even ports)."""
@@ -107,7 +109,12 @@ class RtpStream(asyncio.DatagramProtocol):
             return
         raise OSError(f"no free RTP port in {low}-{high}")
 
-    def configure(self, negotiated: Negotiated) -> None:
+    def configure(self, negotiated: Negotiated, peer: str) -> None:
+        """Send as `negotiated`. `peer` is the host the far end's SIP comes from: when its SDP names another
+        address, the far end is behind NAT and its media is answered where it comes from (symmetric RTP,
+        RFC 4961) — but only when it comes from `peer`, or anyone could take the call's audio."""
+        self.peer = peer
+        self.nat = negotiated.remote[0] != peer
         if not self.latched:
             self.remote = negotiated.remote
         self.encoding = negotiated.encoding
@@ -135,9 +142,9 @@ class RtpStream(asyncio.DatagramProtocol):
         self._marks.append((self._sent + self._queued, done))
         await done
 
-    def feed(self, pcm: bytes) -> None:
-        """Audio from another leg (a bridge): sent as it comes, never more than MAX_BACKLOG behind."""
-        if len(self._out) < MAX_BACKLOG:
+    def feed(self, pcm: bytes, limit: int | None = MAX_BACKLOG) -> None:
+        """Audio from another leg (a bridge): sent as it comes, never more than `limit` bytes behind."""
+        if limit is None or len(self._out) < limit:
             self._out += pcm
             self._queued += len(pcm)
 
@@ -183,12 +190,12 @@ class RtpStream(asyncio.DatagramProtocol):
             packet = RtpPacket.parse(data)
         except RtpError:
             return
+        self.received += 1
         if addr != self.remote:
-            # Symmetric RTP (RFC 4961): answer where the media comes from, as long as it comes from the
-            # caller's signalling or SDP address (anyone else could steal the call's audio).
-            if addr[0] not in self.peers:
-                return
-            self.remote, self.latched = addr, True
+            if addr[0] != self.peer and (self.remote is None or addr[0] != self.remote[0]):
+                return  # not from the far end
+            if self.nat and addr[0] == self.peer:
+                self.remote, self.latched = addr, True
         if packet.payload_type == self.dtmf_type:
             self._dtmf(packet)
             return

@@ -222,6 +222,11 @@ class Endpoint:
         tx = self._servers.get((branch, sent_by, "INVITE"))
         return tx.request if tx is not None and not tx.final else None
 
+    def final_status(self, request: Request) -> int:
+        """The final status sent to `request` (0 while none has been, or once its transaction is gone)."""
+        tx = self._servers.get(_server_key(request))
+        return tx.final if tx is not None else 0
+
     def datagrams(self) -> list[tuple[bytes, Addr]]:
         out, self._out = self._out, []
         return out

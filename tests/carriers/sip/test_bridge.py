@@ -1,0 +1,62 @@
+"""<Dial> between two SIP parties: a caller from one trunk and a callee on another (both SIPp), each
+hearing what the other sends, sample for sample."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from tests.carriers.sip import sipp
+from tests.conftest import WebApp, running, wait_until
+
+from telephonist.media import g711, tts
+from telephonist.media.rtp import RtpPacket
+
+pytestmark = [sipp.needs_sipp, pytest.mark.skipif(not tts.available(), reason="espeak-ng is not installed")]
+NUMBER = "+15005550006"
+CALLEE = "+15559990001"
+
+
+def heard(sink: sipp.RtpSink) -> bytes:
+    return g711.alaw_decode(b"".join(RtpPacket.parse(data).payload for _, data in sink.packets))
+
+
+def carries_the_capture(pcm: bytes, capture: bytes) -> bool:
+    """A second of `pcm` from its first loud sample is a stretch of `capture`."""
+    loud = next(
+        (
+            i
+            for i in range(0, len(pcm), 2)
+            if abs(int.from_bytes(pcm[i : i + 2], "little", signed=True)) > 1000
+        ),
+        None,
+    )
+    return loud is not None and len(pcm) >= loud + 16000 and capture.find(pcm[loud : loud + 16000]) >= 0
+
+
+def test_dialled_parties_hear_each_other(tmp_path: Path, webapp: WebApp) -> None:
+    capture = g711.alaw_decode(b"".join(RtpPacket.parse(p).payload for p in sipp.pcap_rtp(sipp.G711A)))
+    (tmp_path / "server").mkdir()
+    with contextlib.ExitStack() as stack, sipp.rtp_sink() as to_caller, sipp.rtp_sink() as to_callee:
+        callee_scenario = sipp.scenario(tmp_path, "uas.xml", sipp.play_audio())
+        callee, port = sipp.answer(tmp_path, callee_scenario, rtp_port=to_callee.port, formats="8 101")
+        stack.callback(callee.kill)
+        trunks = [{"name": "b", "host": "127.0.0.1", "port": port, "prefixes": ["+1555999"]}]
+        tel = stack.enter_context(
+            running(tmp_path / "server", time_scale=1.0, sip_port=sipp.free_udp_port(), sip_trunks=trunks)
+        )
+        twiml = f'<Response><Dial timeLimit="4">{CALLEE}</Dial></Response>'
+        number = tel.client().incoming_phone_numbers.list(phone_number=NUMBER)[0]
+        number.update(voice_url=webapp.twiml("/voice", twiml))
+        caller_scenario = sipp.scenario(tmp_path, "uac.xml", sipp.play_audio())
+        done = sipp.run(
+            tmp_path, caller_scenario, tel.platform.sip.port, NUMBER, rtp_port=to_caller.port, formats="8 101"
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + sipp.messages_log(tmp_path)
+        code, out = sipp.finish(callee)
+        assert code == 0, out + sipp.messages_log(tmp_path)
+        calls = wait_until(lambda: len(c := tel.client().calls.list(status="completed")) == 2 and c)
+        assert {c.direction for c in calls} == {"inbound", "outbound-dial"}
+    assert carries_the_capture(heard(to_callee), capture)  # the caller's audio reached the callee
+    assert carries_the_capture(heard(to_caller), capture)  # and the callee's the caller
