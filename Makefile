@@ -48,6 +48,7 @@ lint: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	$(PY) bench/rest.py
 	$(PY) bench/sms.py
+	$(PY) bench/sip.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

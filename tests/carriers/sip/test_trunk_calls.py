@@ -7,6 +7,8 @@ import asyncio
 import math
 import socket
 import statistics
+import threading
+import time
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +18,8 @@ import pytest
 from tests.carriers.sip import sipp
 from tests.conftest import Telephonist, WebApp, running, wait_until
 
-from telephonist.media import audio, g711, tts
-from telephonist.media.rtp import RtpPacket
+from telephonist.media import asr, audio, g711, tts
+from telephonist.media.rtp import RtpPacket, Sender
 
 pytestmark = [sipp.needs_sipp, pytest.mark.skipif(not tts.available(), reason="espeak-ng is not installed")]
 NUMBER = "+15005550006"  # the default account's number
@@ -69,6 +71,9 @@ def test_say_reaches_the_caller_as_paced_rtp(sip: Telephonist, webapp: WebApp, t
     heard = g711.ulaw_decode(b"".join(p.payload for p in packets))
     start = heard.find(spoken[:320])
     assert start >= 0 and heard[start : start + len(spoken)] == spoken
+    # And the recogniser, told what might have been said, hears those words.
+    words = asr.transcribe(heard, "hello world, goodbye now, thank you, hold the line")
+    assert words is not None and words[0] == "hello world"
 
 
 def test_rfc4733_keys_drive_a_gather(sip: Telephonist, webapp: WebApp, tmp_path: Path) -> None:
@@ -152,6 +157,36 @@ def test_record_keeps_what_the_caller_sent(sip: Telephonist, webapp: WebApp, tmp
     )
     piece = pcm[loud : loud + 640]
     assert len(piece) == 640 and capture.find(piece) >= 0
+
+
+def test_speech_drives_a_gather(sip: Telephonist, webapp: WebApp, tmp_path: Path) -> None:
+    hints = "yes please, no thanks, cancel my order, track my order"
+    gather = (
+        f'<Response><Gather input="speech" hints="{hints}" speechTimeout="auto" action="/heard">'
+        "<Say>How can I help you today</Say></Gather></Response>"
+    )
+    voice_url(sip, webapp.twiml("/voice", gather))
+    webapp.twiml("/heard", "<Response><Hangup/></Response>")
+    said = asyncio.run(tts.synthesize("cancel my order")) + audio.silence(1.5)
+    with sipp.rtp_sink() as sink:
+        path = sipp.scenario(tmp_path, "uac.xml")
+        caller = threading.Thread(
+            target=sipp.run,
+            args=(tmp_path, path, sip.platform.sip.port, NUMBER),
+            kwargs={"rtp_port": sink.port},
+        )
+        caller.start()
+        leg = wait_until(lambda: [leg for leg in sip.platform.sip.legs.values() if leg.answered])[0]
+        time.sleep(0.5)  # the caller speaks over the prompt: barge-in
+        sender = Sender()
+        for i in range(0, len(said), 320):
+            packet = sender.packet(g711.ulaw_encode(said[i : i + 320]), 160, payload_type=0)
+            sink.sock.sendto(bytes(packet), ("127.0.0.1", leg.stream.port))
+            time.sleep(0.02)
+        hit = webapp.wait_hits("/heard")[0]
+        caller.join(30)
+    assert hit.param("SpeechResult") == "cancel my order"
+    assert 0 < float(hit.param("Confidence") or 0) <= 1
 
 
 def test_cancel_while_ringing_ends_the_call_as_canceled(sip: Telephonist, tmp_path: Path) -> None:

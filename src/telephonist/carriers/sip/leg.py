@@ -7,6 +7,7 @@ import logging
 import secrets
 import time
 from array import array
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from telephonist.carriers.sip import sdp
 from telephonist.carriers.sip.dialog import Dialog
 from telephonist.carriers.sip.media import RtpStream
 from telephonist.carriers.sip.message import Request
-from telephonist.media import audio, decode, tts
+from telephonist.media import asr, audio, decode, tts
 from telephonist.twiml.verbs import Gather
 from telephonist.webhooks.client import FetchError
 
@@ -24,10 +25,50 @@ if TYPE_CHECKING:
     from telephonist.config import SipTrunk
 
 log = logging.getLogger("telephonist.sip")
+AUTO_SPEECH_END = 1.0  # seconds of quiet that end an utterance with speechTimeout="auto"
+MAX_UTTERANCE = 60.0
 SILENT = 300  # mean absolute amplitude below which a 20 ms frame counts as silence (about -40 dBFS)
 MAX_PROMPT_BYTES = 20 * 1024 * 1024  # a <Play> file larger than this is refused (11751)
 _PLAYED: dict[str, bytes] = {}  # fetched <Play> audio as call PCM, by URL
 _PLAYED_SIZE = 64
+
+
+def loud(pcm: bytes) -> bool:
+    samples = array("h", pcm)
+    return sum(map(abs, samples)) > SILENT * len(samples)
+
+
+class Listener:
+    """What a caller says to a `<Gather input="speech">`: audio from a little before the first loud frame
+    until `end_after` seconds of quiet."""
+
+    LEAD = 15  # frames kept from before the speech began (about 0.3 s)
+
+    def __init__(self, end_after: float) -> None:
+        self.end_after = end_after
+        self.frames: deque[bytes] = deque(maxlen=self.LEAD)
+        self.started = False
+        self.quiet = 0.0
+        self.done = asyncio.Event()
+
+    def feed(self, pcm: bytes) -> bool:
+        """Take a frame of what the caller sends; True when speech begins with it."""
+        if self.done.is_set():
+            return False
+        self.frames.append(pcm)
+        if not self.started:
+            if loud(pcm):
+                self.started = True
+                self.frames = deque(self.frames)  # from here on everything is kept
+                return True
+            return False
+        self.quiet = 0.0 if loud(pcm) else self.quiet + audio.duration(pcm)
+        if self.quiet >= self.end_after:
+            self.done.set()
+        return False
+
+    def pcm(self) -> bytes:
+        return b"".join(self.frames)
 
 
 class SipLeg(Leg):
@@ -58,6 +99,7 @@ class SipLeg(Leg):
         self._tasks: set[asyncio.Task[None]] = set()
         self.taps: list[Callable[[str], None]] = []
         self._recording: list[bytes] | None = None
+        self._listener: Listener | None = None  # while a <Gather input="speech"> listens
         self._last_sound = 0.0
         stream.on_key = self._key
         stream.on_audio = self._audio
@@ -146,18 +188,40 @@ class SipLeg(Leg):
             self.bridged.stream.feed(pcm)
         if self._recording is not None:
             self._recording.append(pcm)
-            samples = array("h", pcm)
-            if sum(map(abs, samples)) > SILENT * len(samples):
+            if loud(pcm):
                 self._last_sound = asyncio.get_running_loop().time()
+        if self._listener is not None and self._listener.feed(pcm):
+            self._input.set()  # the caller speaks: prompts stop (barge-in)
 
     def begin_gather(self, gather: Gather) -> None:
-        pass  # keys are taken as they arrive; a real caller's input needs no script
+        """Keys are taken as they arrive; for speech, what the caller says from now on is kept."""
+        self._listener = None
+        if "speech" in gather.input:
+            timeout = gather.speech_timeout or str(gather.timeout)
+            self._listener = Listener(AUTO_SPEECH_END if timeout == "auto" else float(timeout))
 
     def has_input(self) -> bool:
         return not self.keys.empty()
 
     async def collect(self, gather: Gather) -> GatherResult:
-        digits = ""
+        listener, self._listener = self._listener, None
+        try:
+            return await self._collect(gather, listener)
+        finally:
+            if listener is not None:
+                listener.done.set()
+
+    async def _collect(self, gather: Gather, listener: Listener | None) -> GatherResult:
+        if listener is not None:
+            self._listener = listener
+            heard = await self._speech_or_key(listener, gather.timeout, keys="dtmf" in gather.input)
+            self._listener = None
+            if heard == "speech":
+                words = await asyncio.to_thread(asr.transcribe, listener.pcm(), gather.hints)
+                return GatherResult(speech=words[0], confidence=words[1]) if words else GatherResult()
+            if heard == "nothing":
+                return GatherResult()
+        digits = ""  # keys: the first input decides, as on Twilio
         while True:
             key = await self._next_key(gather.timeout)
             if not key:  # quiet for `timeout` seconds, or hung up
@@ -169,6 +233,34 @@ class SipLeg(Leg):
             digits += key
             if gather.num_digits is not None and len(digits) >= gather.num_digits:
                 return GatherResult(digits)
+
+    async def _speech_or_key(self, listener: Listener, timeout: float, keys: bool) -> str:
+        """'speech' once the caller has said something and gone quiet; 'key' when a key comes first (and
+        keys count); 'nothing' after `timeout` seconds with nothing said, or when the call ends. An
+        utterance under way may run to MAX_UTTERANCE."""
+        waits: dict[str, asyncio.Future[Any]] = {
+            "speech": asyncio.ensure_future(listener.done.wait()),
+            "ended": asyncio.ensure_future(self.ended.wait()),
+        }
+        if keys:
+            waits["key"] = asyncio.ensure_future(self._key_arrives())
+        try:
+            await asyncio.wait(waits.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if listener.started and not any(w.done() for w in waits.values()):
+                await asyncio.wait(waits.values(), timeout=MAX_UTTERANCE, return_when=asyncio.FIRST_COMPLETED)
+            if waits["ended"].done():
+                return "nothing"
+            if "key" in waits and waits["key"].done():
+                return "key"
+            return "speech" if listener.started else "nothing"
+        finally:
+            for task in waits.values():
+                task.cancel()
+
+    async def _key_arrives(self) -> None:
+        while self.keys.empty():
+            self._input.clear()
+            await self._input.wait()
 
     async def _next_key(self, timeout: float) -> str | None:
         """The next key; '' once the far end has hung up; None after `timeout` seconds without one."""
