@@ -1,4 +1,5 @@
-"""Audio files to call audio with PyAV: WAV of other rates and channel counts, MP3, and what is not audio."""
+"""Audio files to call audio with PyAV (WAV of other rates and channel counts, MP3, what is not audio), and
+the built-in tune that Twilio's hold-music URLs play offline."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from array import array
 
 import pytest
 
-from telephonist.media import audio, decode
+from telephonist.media import audio, decode, music
 
 
 def tone(rate: int, seconds: float, channels: int = 1, hz: float = 440.0) -> bytes:
@@ -54,3 +55,12 @@ def test_mp3() -> None:
 def test_what_is_not_audio_is_a_value_error(data: bytes) -> None:
     with pytest.raises(ValueError):
         decode.call_audio(data)
+
+
+def test_hold_music_is_built_in_for_twilios_music_urls() -> None:
+    assert music.is_hold_music("http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3")
+    assert music.is_hold_music("http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3")
+    assert not music.is_hold_music("https://example.com/hold.mp3")
+    tune = music.hold_music()
+    assert audio.duration(tune) == 12.0
+    assert 500 < max(array("h", tune)) <= 4000  # audible, not loud

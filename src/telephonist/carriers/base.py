@@ -95,6 +95,11 @@ class Leg(ABC):
         (0: no limit), `max_length` seconds, or a hang-up."""
 
     bridged: Leg | None = None
+    room: Any = None  # the conference mixer it is in (carriers/sim's SimRoom), if any
+
+    @abstractmethod
+    def hear_audio(self, pcm: bytes) -> None:
+        """Audio (call PCM) from the other members of a conference, for the far end to hear."""
 
     def bridge(self, other: Leg) -> None:
         """Connect this leg's far end with `other`'s: each hears what the other sends, until unbridged."""

@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from sqlalchemy import insert, select, update
 
-from telephonist.carriers.sim.network import Seat, SimLeg, SimRoom
+from telephonist.carriers.sim.network import Seat, SimRoom
 from telephonist.sids import new_sid
 from telephonist.store.db import utcnow
 from telephonist.store.models import conferences, participants
@@ -104,7 +104,7 @@ class Conferences:
             )
             return "failed", room.sid
         coached = room.members.get(target.coach or "")
-        seat = Seat(muted=target.muted, coaching=cast(SimLeg, coached.session.leg) if coached else None)
+        seat = Seat(muted=target.muted, coaching=coached.session.leg if coached else None)
         member = Member(session, target, seat)
         self._join(room, member)
         waits: set[asyncio.Future[Any]] = {
@@ -290,7 +290,7 @@ class Conferences:
             member.music = None
         if coach is not None:
             coached = room.members.get(coach)
-            member.seat.coaching = cast(SimLeg, coached.session.leg) if coached else None
+            member.seat.coaching = coached.session.leg if coached else None
             self._save(room, call_sid, coaching=coached is not None, call_sid_to_coach=coach or None)
             self._notify(room, "modify", call_sid)
 

@@ -1,9 +1,12 @@
-"""<Dial> between two SIP parties: a caller from one trunk and a callee on another (both SIPp), each
-hearing what the other sends, sample for sample."""
+"""<Dial> between two SIP parties, a caller from one trunk and a callee on another, and a conference of
+two SIP callers (all SIPp): each hears what the others send, sample for sample, and never itself."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
+from array import array
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,52 @@ def test_dialled_parties_hear_each_other(tmp_path: Path, webapp: WebApp) -> None
         assert {c.direction for c in calls} == {"inbound", "outbound-dial"}
     assert carries_the_capture(heard(to_callee), capture)  # the caller's audio reached the callee
     assert carries_the_capture(heard(to_caller), capture)  # and the callee's the caller
+
+
+def test_conference_members_hear_each_other_but_not_themselves(tmp_path: Path, webapp: WebApp) -> None:
+    capture = g711.alaw_decode(b"".join(RtpPacket.parse(p).payload for p in sipp.pcap_rtp(sipp.G711A)))
+    trunks = [{"name": "loopback", "host": "127.0.0.1"}]
+    (tmp_path / "server").mkdir()
+    with (
+        running(tmp_path / "server", time_scale=1.0, sip_port=sipp.free_udp_port(), sip_trunks=trunks) as tel,
+        sipp.rtp_sink() as to_speaker,
+        sipp.rtp_sink() as to_listener,
+    ):
+        twiml = '<Response><Dial><Conference waitUrl="" beep="false">room</Conference></Dial></Response>'
+        number = tel.client().incoming_phone_numbers.list(phone_number=NUMBER)[0]
+        number.update(voice_url=webapp.twiml("/voice", twiml))
+        port = tel.platform.sip.port
+        speaker_dir, listener_dir = tmp_path / "speaker", tmp_path / "listener"
+        speaker_dir.mkdir()
+        listener_dir.mkdir()
+        calls = [
+            threading.Thread(
+                target=sipp.run,
+                args=(listener_dir, sipp.scenario(listener_dir, "uac.xml"), port, NUMBER),
+                kwargs={"rtp_port": to_listener.port, "formats": "8 101"},
+            ),
+            threading.Thread(
+                target=sipp.run,
+                args=(speaker_dir, sipp.scenario(speaker_dir, "uac.xml", sipp.play_audio()), port, NUMBER),
+                kwargs={"rtp_port": to_speaker.port, "formats": "8 101"},
+            ),
+        ]
+        calls[0].start()
+        wait_until(
+            lambda: tel.client().conferences.list(status="in-progress") or tel.client().conferences.list()
+        )
+        calls[1].start()
+        conference = wait_until(
+            lambda: (
+                (c := tel.client().conferences.list(status="in-progress"))
+                and len(c[0].participants.list()) == 2
+                and c
+            )
+        )[0]
+        time.sleep(4)  # the speaker talks
+        conference.update(status="completed")
+        for call in calls:
+            call.join(30)
+    assert carries_the_capture(heard(to_listener), capture)  # the speaker was heard
+    # and heard nothing of itself (the listener said nothing).
+    assert max(abs(s) for s in array("h", heard(to_speaker)) or [0]) < 1000

@@ -18,7 +18,7 @@ import pytest
 from tests.carriers.sip import sipp
 from tests.conftest import Telephonist, WebApp, running, wait_until
 
-from telephonist.media import asr, audio, g711, tts
+from telephonist.media import asr, audio, g711, music, tts
 from telephonist.media.rtp import RtpPacket, Sender
 
 pytestmark = [sipp.needs_sipp, pytest.mark.skipif(not tts.available(), reason="espeak-ng is not installed")]
@@ -187,6 +187,28 @@ def test_speech_drives_a_gather(sip: Telephonist, webapp: WebApp, tmp_path: Path
         caller.join(30)
     assert hit.param("SpeechResult") == "cancel my order"
     assert 0 < float(hit.param("Confidence") or 0) <= 1
+
+
+def test_a_queued_caller_hears_hold_music(sip: Telephonist, webapp: WebApp, tmp_path: Path) -> None:
+    voice_url(sip, webapp.twiml("/voice", "<Response><Enqueue>support</Enqueue></Response>"))
+    with sipp.rtp_sink() as sink:
+        path = sipp.scenario(tmp_path, "uac.xml")
+        caller = threading.Thread(
+            target=sipp.run,
+            args=(tmp_path, path, sip.platform.sip.port, NUMBER),
+            kwargs={"rtp_port": sink.port},
+        )
+        caller.start()
+        queue = wait_until(lambda: (q := sip.client().queues.list()) and q[0].current_size == 1 and q[0])
+        time.sleep(3)
+        sip.client().queues(queue.sid).members("Front").update(
+            url=webapp.twiml("/bye", "<Response><Hangup/></Response>")
+        )
+        caller.join(30)
+    heard = g711.ulaw_decode(b"".join(RtpPacket.parse(d).payload for _, d in sink.packets))
+    tune = g711.ulaw_decode(g711.ulaw_encode(music.hold_music()))
+    start = heard.find(tune[:640])
+    assert start >= 0 and heard[start : start + 16000] == tune[:16000]  # a second of it, intact
 
 
 def test_cancel_while_ringing_ends_the_call_as_canceled(sip: Telephonist, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from telephonist.carriers.base import GatherResult, Heard, Leg, Sound
+from telephonist.media import audio
 from telephonist.messaging.engine import SubmitResult
 from telephonist.messaging.media import urls_of
 from telephonist.store import transcripts
@@ -223,7 +224,6 @@ class SimLeg(Leg):
         self.number = number
         self.local = local
         self.bridged: Leg | None = None
-        self.room: SimRoom | None = None
         self.taps: list[Callable[[str], None]] = []  # media streams listening to the far end
         self.inputs = inputs  # per-call GatherInput; the phone's own queue is used when this runs out
         self.keys: asyncio.Queue[str] = asyncio.Queue()
@@ -341,6 +341,9 @@ class SimLeg(Leg):
             if "speech" in event:
                 self._put("speech:" + event["speech"])
         self._pass_on(event)
+
+    def hear_audio(self, pcm: bytes) -> None:
+        """A virtual phone hears words (events), not audio: a real member's sound does not reach it."""
 
     def to_far_end(self, event: dict[str, Any]) -> None:
         if self.number is not None:
@@ -496,6 +499,10 @@ class SimLeg(Leg):
         self.on_remote_hangup()
 
 
+FRAME_BYTES = 320  # 20 ms of call audio
+FRAME_SECONDS = 0.020
+
+
 @dataclass
 class Seat:
     """How a leg sits in a conference: muted (not heard), on hold (neither hears nor is heard), or
@@ -503,31 +510,72 @@ class Seat:
 
     muted: bool = False
     hold: bool = False
-    coaching: SimLeg | None = None
+    coaching: Leg | None = None
 
 
 class SimRoom:
-    """A conference's audio: what one member's far end sends reaches every member that may hear it."""
+    """A conference's audio: what one member's far end sends reaches every member that may hear it. A
+    virtual phone's keys and words go as events; a real phone's audio is mixed, 20 ms at a time, into
+    what each other real member hears (all but its own, as a conference bridge does)."""
 
     def __init__(self, on_speech: Callable[[Leg, dict[str, Any]], None] | None = None) -> None:
-        self.seats: dict[SimLeg, Seat] = {}
+        self.seats: dict[Leg, Seat] = {}
         self.on_speech = on_speech  # told of each utterance a member's far end sends (speaker events)
+        self._audio: dict[Leg, bytearray] = {}  # what each member sent, not mixed yet
+        self._ticking: asyncio.TimerHandle | None = None
+        self._next = 0.0
 
     def add(self, leg: Leg, seat: Seat) -> None:
-        assert isinstance(leg, SimLeg)
         leg.room = self
         self.seats[leg] = seat
 
     def seat(self, leg: Leg) -> Seat:
-        assert isinstance(leg, SimLeg)
         return self.seats[leg]
 
     def remove(self, leg: Leg) -> None:
-        assert isinstance(leg, SimLeg)
         self.seats.pop(leg, None)
+        self._audio.pop(leg, None)
         leg.room = None
 
-    def send(self, source: SimLeg, event: dict[str, Any]) -> None:
+    def _hears(self, listener: Leg, source: Leg) -> bool:
+        seat, heard = self.seats.get(listener), self.seats.get(source)
+        if seat is None or heard is None or listener is source or seat.hold or heard.muted or heard.hold:
+            return False
+        return heard.coaching is None or heard.coaching is listener  # a coach is heard by its agent only
+
+    def audio_from(self, source: Leg, pcm: bytes) -> None:
+        """Audio a real member's far end sent; mixed on the room's next 20 ms."""
+        if source not in self.seats:
+            return
+        pending = self._audio.setdefault(source, bytearray())
+        if len(pending) < 10 * FRAME_BYTES:  # a member far ahead loses audio rather than lagging
+            pending += pcm
+        if self._ticking is None:
+            loop = asyncio.get_running_loop()
+            self._next = loop.time() + FRAME_SECONDS
+            self._ticking = loop.call_at(self._next, self._tick)
+
+    def _tick(self) -> None:
+        frames = {}
+        for leg, pending in self._audio.items():
+            if pending:
+                frames[leg] = bytes(pending[:FRAME_BYTES]).ljust(FRAME_BYTES, b"\0")
+                del pending[:FRAME_BYTES]
+        for listener in list(self.seats):
+            heard = [frame for source, frame in frames.items() if self._hears(listener, source)]
+            if heard:
+                mixed = heard[0]
+                for frame in heard[1:]:
+                    mixed = audio.mix(mixed, frame)
+                listener.hear_audio(mixed)
+        if not frames:
+            self._ticking = None
+            return
+        loop = asyncio.get_running_loop()
+        self._next = max(self._next + FRAME_SECONDS, loop.time())
+        self._ticking = loop.call_at(self._next, self._tick)
+
+    def send(self, source: Leg, event: dict[str, Any]) -> None:
         seat = self.seats.get(source)
         if seat is None or seat.muted or seat.hold:
             return

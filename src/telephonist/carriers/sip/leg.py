@@ -16,7 +16,7 @@ from telephonist.carriers.sip import sdp
 from telephonist.carriers.sip.dialog import Dialog
 from telephonist.carriers.sip.media import RtpStream
 from telephonist.carriers.sip.message import Request
-from telephonist.media import asr, audio, decode, tts
+from telephonist.media import asr, audio, decode, music, tts
 from telephonist.twiml.verbs import Gather
 from telephonist.webhooks.client import FetchError
 
@@ -153,6 +153,8 @@ class SipLeg(Leg):
 
     async def _fetch(self, url: str) -> bytes:
         """A <Play> URL as call audio (WAV, MP3, any file FFmpeg reads), fetched and decoded once."""
+        if music.is_hold_music(url):
+            return music.hold_music()
         if url not in _PLAYED:
             _, data = await self.carrier.p.webhooks.download(url, MAX_PROMPT_BYTES)
             pcm = await asyncio.to_thread(decode.call_audio, data)
@@ -186,6 +188,8 @@ class SipLeg(Leg):
     def _audio(self, pcm: bytes) -> None:
         if isinstance(self.bridged, SipLeg):
             self.bridged.stream.feed(pcm)
+        if self.room is not None:
+            self.room.audio_from(self, pcm)
         if self._recording is not None:
             self._recording.append(pcm)
             if loud(pcm):
@@ -321,6 +325,9 @@ class SipLeg(Leg):
             task = asyncio.ensure_future(self._speak(str(words)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def hear_audio(self, pcm: bytes) -> None:
+        self.stream.feed(pcm)
 
     async def _speak(self, words: str) -> None:
         self.stream.feed(await tts.synthesize(words), limit=None)
