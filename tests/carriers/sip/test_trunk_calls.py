@@ -19,7 +19,7 @@ from tests.carriers.sip import sipp
 from tests.conftest import Telephonist, WebApp, running, wait_until
 
 from telephonist.media import asr, audio, g711, music, tts
-from telephonist.media.rtp import RtpPacket, Sender
+from telephonist.media.rtp import RtpPacket, Sender, SenderReport
 
 pytestmark = [sipp.needs_sipp, pytest.mark.skipif(not tts.available(), reason="espeak-ng is not installed")]
 NUMBER = "+15005550006"  # the default account's number
@@ -67,7 +67,7 @@ def test_say_reaches_the_caller_as_paced_rtp(sip: Telephonist, webapp: WebApp, t
     assert abs(statistics.mean(gaps) - 0.020) < 0.002  # 20 ms pacing
 
     # What arrived is the synthesized prompt itself, through G.711: the same samples, in order.
-    spoken = g711.ulaw_decode(g711.ulaw_encode(asyncio.run(tts.synthesize("Hello world"))))
+    spoken = g711.ulaw_decode(g711.ulaw_encode(asyncio.run(tts.synthesize("Hello world", voice="man"))))
     heard = g711.ulaw_decode(b"".join(p.payload for p in packets))
     start = heard.find(spoken[:320])
     assert start >= 0 and heard[start : start + len(spoken)] == spoken
@@ -209,6 +209,27 @@ def test_a_queued_caller_hears_hold_music(sip: Telephonist, webapp: WebApp, tmp_
     tune = g711.ulaw_decode(g711.ulaw_encode(music.hold_music()))
     start = heard.find(tune[:640])
     assert start >= 0 and heard[start : start + 16000] == tune[:16000]  # a second of it, intact
+
+
+def test_sender_reports_go_to_the_rtcp_port(sip: Telephonist, webapp: WebApp, tmp_path: Path) -> None:
+    voice_url(sip, webapp.twiml("/voice", '<Response><Pause length="6"/></Response>'))
+    with sipp.rtp_sink() as sink, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtcp:
+        rtcp.bind(("127.0.0.1", sink.port + 1))
+        rtcp.settimeout(15)
+        path = sipp.scenario(tmp_path, "uac.xml")
+        caller = threading.Thread(
+            target=sipp.run,
+            args=(tmp_path, path, sip.platform.sip.port, NUMBER),
+            kwargs={"rtp_port": sink.port},
+        )
+        caller.start()
+        report = SenderReport.parse(rtcp.recv(2048))
+        caller.join(30)
+    ssrcs = {RtpPacket.parse(d).ssrc for _, d in sink.packets}
+    assert (
+        ssrcs == {report.ssrc} and report.cname and 200 <= report.packet_count <= 300
+    )  # about 5 s of packets
+    assert report.octet_count == 160 * report.packet_count
 
 
 def test_cancel_while_ringing_ends_the_call_as_canceled(sip: Telephonist, tmp_path: Path) -> None:

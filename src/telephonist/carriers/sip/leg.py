@@ -141,7 +141,7 @@ class SipLeg(Leg):
                 await playing
 
     async def say(self, text: str, voice: str, language: str, interruptible: bool = False) -> None:
-        await self._send(await tts.synthesize(text, language), interruptible)
+        await self._send(await tts.synthesize(text, language, voice), interruptible)
 
     async def play(self, url: str, interruptible: bool = False) -> None:
         try:

@@ -7,16 +7,27 @@ import asyncio
 import logging
 import secrets
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import cast
 
 from telephonist.carriers.sip.sdp import Negotiated
 from telephonist.media import g711
-from telephonist.media.rtp import EVENT_KEYS, DtmfEvent, JitterBuffer, RtpError, RtpPacket, Sender, is_rtcp
+from telephonist.media.rtp import (
+    EVENT_KEYS,
+    DtmfEvent,
+    JitterBuffer,
+    RtpError,
+    RtpPacket,
+    Sender,
+    is_rtcp,
+    ntp_timestamp,
+)
 
 log = logging.getLogger("telephonist.sip.rtp")
 PTIME = 0.020  # seconds a packet
+REPORT_TICKS = 250  # an RTCP sender report every 5 s of sending
 FRAME = 160  # samples a packet at 8 kHz
 FRAME_BYTES = FRAME * 2  # of 16-bit PCM
 SILENCE = bytes(FRAME_BYTES)
@@ -89,6 +100,8 @@ class RtpStream(asyncio.DatagramProtocol):
         self.on_key: Callable[[str], None] = lambda key: None
         self.on_audio: Callable[[bytes], None] = lambda pcm: None
         self.latched = False
+        self._ticks = 0
+        self.cname = f"telephonist-{secrets.token_hex(6)}"  # RFC 7022: a random CNAME a stream
         self.received = 0  # RTP packets
         self.peer = ""  # the far end's signalling host
         self.nat = False
@@ -178,6 +191,11 @@ class RtpStream(asyncio.DatagramProtocol):
             packet = self.sender.packet(_ENCODE[self.encoding](frame), FRAME, payload_type=self.payload_type)
         if self.sending and self.remote is not None and self.transport is not None:
             self.transport.sendto(bytes(packet), self.remote)
+            self._ticks += 1
+            if self._ticks % REPORT_TICKS == 0:
+                # RFC 3550 §6.4.1: a sender report now and then, to the RTCP port beside the far end's RTP.
+                report = self.sender.report(ntp_timestamp(time.time()), cname=self.cname)
+                self.transport.sendto(bytes(report), (self.remote[0], self.remote[1] + 1))
 
     # -- receiving ----------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
