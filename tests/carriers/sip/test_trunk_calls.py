@@ -18,7 +18,7 @@ import pytest
 from tests.carriers.sip import sipp
 from tests.conftest import Telephonist, WebApp, running, wait_until
 
-from telephonist.media import asr, audio, g711, music, tts
+from telephonist.media import asr, audio, dtmf, g711, music, tts
 from telephonist.media.rtp import RtpPacket, Sender, SenderReport
 
 pytestmark = [sipp.needs_sipp, pytest.mark.skipif(not tts.available(), reason="espeak-ng is not installed")]
@@ -89,6 +89,33 @@ def test_rfc4733_keys_drive_a_gather(sip: Telephonist, webapp: WebApp, tmp_path:
     hit = webapp.wait_hits("/gathered")[0]
     assert hit.param("Digits") == "42"
     assert wait_until(lambda: call_of(sip)["status"] == "completed")
+
+
+def test_in_band_tones_drive_a_gather_when_no_events_were_offered(
+    sip: Telephonist, webapp: WebApp, tmp_path: Path
+) -> None:
+    gather = '<Response><Gather numDigits="2" action="/gathered"><Pause length="5"/></Gather></Response>'
+    voice_url(sip, webapp.twiml("/voice", gather))
+    webapp.twiml("/gathered", "<Response><Hangup/></Response>")
+    keys = dtmf.tone("4") + audio.silence(0.1) + dtmf.tone("2") + audio.silence(0.1)
+    with sipp.rtp_sink() as sink:
+        path = sipp.scenario(tmp_path, "uac.xml")
+        caller = threading.Thread(
+            target=sipp.run,
+            args=(tmp_path, path, sip.platform.sip.port, NUMBER),
+            kwargs={"rtp_port": sink.port, "formats": "0"},
+        )
+        caller.start()
+        leg = wait_until(lambda: [leg for leg in sip.platform.sip.legs.values() if leg.answered])[0]
+        sender = Sender()
+        for i in range(0, len(keys), 320):
+            sink.sock.sendto(
+                bytes(sender.packet(g711.ulaw_encode(keys[i : i + 320]), 160)), ("127.0.0.1", leg.stream.port)
+            )
+            time.sleep(0.02)
+        hit = webapp.wait_hits("/gathered")[0]
+        caller.join(30)
+    assert hit.param("Digits") == "42"
 
 
 def test_sip_info_keys_drive_a_gather(sip: Telephonist, webapp: WebApp, tmp_path: Path) -> None:

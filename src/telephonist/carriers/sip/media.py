@@ -14,6 +14,7 @@ from typing import cast
 
 from telephonist.carriers.sip.sdp import Negotiated
 from telephonist.media import g711
+from telephonist.media.dtmf import ToneDetector
 from telephonist.media.rtp import (
     EVENT_KEYS,
     DtmfEvent,
@@ -88,6 +89,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self.encoding = "PCMU"
         self.payload_type = 0
         self.dtmf_type: int | None = None
+        self.tones: ToneDetector | None = None
         self.sender = Sender()
         self.jitter = JitterBuffer()
         self.sending = False
@@ -133,6 +135,8 @@ class RtpStream(asyncio.DatagramProtocol):
         self.encoding = negotiated.encoding
         self.payload_type = negotiated.payload_type
         self.dtmf_type = negotiated.dtmf_payload_type
+        # Without RFC 4733 events the far end's keys can only be tones in its audio.
+        self.tones = ToneDetector() if self.dtmf_type is None else None
         self.sending = negotiated.direction in ("sendrecv", "sendonly") and negotiated.remote[1] != 0
 
     def start(self) -> None:
@@ -220,7 +224,11 @@ class RtpStream(asyncio.DatagramProtocol):
         if packet.payload_type != self.payload_type:
             return
         for ready in self.jitter.push(packet):
-            self.on_audio(_DECODE[self.encoding](ready.payload))
+            pcm = _DECODE[self.encoding](ready.payload)
+            if self.tones is not None:
+                for key in self.tones.feed(pcm):
+                    self.on_key(key)
+            self.on_audio(pcm)
 
     def _dtmf(self, packet: RtpPacket) -> None:
         """One key per event: the first packet of a new timestamp reports it (its repeats and end
