@@ -97,6 +97,12 @@ class Leg(ABC):
     bridged: Leg | None = None
     room: Any = None  # the conference mixer it is in (carriers/sim's SimRoom), if any
 
+    def capture(self, sink: Callable[[str, bytes], None]) -> Callable[[], None] | None:
+        """Call `sink(track, pcm)` with the leg's real audio from now on ("inbound": what the far end sends,
+        "outbound": what it is sent), until the function returned is called; None for a carrier without
+        audio (the simulated network, whose recordings are rebuilt from the transcript)."""
+        return None
+
     @abstractmethod
     def hear_audio(self, pcm: bytes) -> None:
         """Audio (call PCM) from the other members of a conference, for the far end to hear."""

@@ -1,6 +1,8 @@
 """Recordings of whole calls: `Record=true` on a new call, `<Dial record>`, and the REST controls (start,
 pause, resume, stop) of a live call.
 
+On a real carrier (SIP) the leg's audio is captured as it passes: what the far end sent (the inbound
+track) and what it was sent (the outbound track: the platform's prompts, or the other party of a Dial).
 On the simulated network the audio is rebuilt from the call's transcript when the recording stops: what
 the platform said and the other party said or played (the outbound track), what the caller said (the
 inbound track), each at the moment it happened, in simulated time. `mono` mixes the two, `dual` keeps
@@ -58,6 +60,26 @@ def recording_options(params: Any, source: str) -> Options:
     )
 
 
+SLACK = round(0.1 * audio.RATE) * audio.WIDTH  # arrival jitter a track absorbs without a gap
+
+
+@dataclass
+class Tracks:
+    """A recording's real audio (a call over a real carrier): each track's PCM, placed at the recording
+    time it passed, so that a stretch the far end sent nothing is silence."""
+
+    inbound: bytearray = field(default_factory=bytearray)
+    outbound: bytearray = field(default_factory=bytearray)
+    release: Any = None  # stops the capture
+
+    def add(self, track: str, pcm: bytes, at: float) -> None:
+        buf = self.inbound if track == "inbound" else self.outbound
+        behind = round(at * audio.RATE) * audio.WIDTH - len(pcm) - len(buf)
+        if behind > SLACK:  # a pause in what was sent, not the jitter of its arrival
+            buf += bytes(behind)
+        buf += pcm
+
+
 @dataclass
 class CallRecording:
     """One recording of a call (the windows of time it covers, and the other leg it also hears: a Dial's),
@@ -71,6 +93,7 @@ class CallRecording:
     windows: list[list[dt.datetime | None]] = field(default_factory=list)  # [start, end] of each stretch
     conference_sid: str | None = None
     peers: set[str] = field(default_factory=set)
+    tracks: Tracks | None = None
 
     @property
     def status(self) -> str:
@@ -88,7 +111,30 @@ class CallRecorder:
         rec = CallRecording(
             new_sid("RE"), call["sid"], call["account_sid"], options, peer_sid, [[utcnow(), None]]
         )
+        session = self.p.voice.sessions.get(call["sid"])
+        if session is not None:  # a real carrier's leg: its audio, not a rebuilt transcript
+            tracks = Tracks()
+            tracks.release = session.leg.capture(lambda track, pcm: self._capture(rec, track, pcm))
+            rec.tracks = tracks if tracks.release is not None else None
         return self._begin(rec)
+
+    def _capture(self, rec: CallRecording, track: str, pcm: bytes) -> None:
+        at = self._position(rec)
+        if rec.tracks is not None and at is not None:
+            rec.tracks.add(track, pcm, at)
+
+    def _position(self, rec: CallRecording) -> float | None:
+        """Seconds into the recording now (None while paused): real seconds, as real audio is."""
+        if rec.status != "in-progress":
+            return None
+        now, first = utcnow(), rec.windows[0][0]
+        assert first is not None
+        if not rec.options.skip_paused:
+            return (now - first).total_seconds()
+        done = sum(((e - s).total_seconds() for s, e in rec.windows[:-1] if s and e), 0.0)
+        start = rec.windows[-1][0]
+        assert start is not None
+        return done + (now - start).total_seconds()
 
     def start_conference(self, account_sid: str, conference_sid: str, calls: set[str]) -> CallRecording:
         """A conference's recording (source Conference): everything said in the room, once."""
@@ -143,6 +189,8 @@ class CallRecorder:
     async def stop(self, rec: CallRecording) -> tuple[str, int]:
         """Render, keep and report the recording; (its status, its duration in seconds)."""
         self.live.pop(rec.sid, None)
+        if rec.tracks is not None and rec.tracks.release is not None:
+            rec.tracks.release()
         if rec.status == "in-progress":
             rec.windows[-1][1] = utcnow()
         try:
@@ -239,6 +287,13 @@ class CallRecorder:
         outbound = array("h", audio.silence(length))
         if rec.conference_sid is not None:
             return await self._render_room(rec, length)
+        if rec.tracks is not None:
+            size = len(inbound) * audio.WIDTH
+            return self._channels(
+                rec,
+                bytes(rec.tracks.inbound[:size]).ljust(size, b"\0"),
+                bytes(rec.tracks.outbound[:size]).ljust(size, b"\0"),
+            )
         assert rec.call_sid is not None
         sids = [rec.call_sid] + ([rec.peer_sid] if rec.peer_sid else [])
         with self.p.db.tx() as conn:
@@ -253,13 +308,18 @@ class CallRecorder:
                 continue
             start = at - audio.duration(pcm) if ends_here else at
             audio.overlay(inbound if track == "inbound" else outbound, pcm, max(0.0, start))
-        chosen = {"inbound": (inbound, None), "outbound": (outbound, None)}.get(rec.options.track)
+        return self._channels(rec, inbound.tobytes(), outbound.tobytes())
+
+    @staticmethod
+    def _channels(rec: CallRecording, inbound: bytes, outbound: bytes) -> bytes:
+        """The tracks as the recording was asked for: one of them, two channels, or mixed."""
+        chosen = {"inbound": inbound, "outbound": outbound}.get(rec.options.track)
         if chosen is not None:
-            pcm = chosen[0].tobytes()
+            pcm = chosen
         elif rec.options.channels == 2:
-            return audio.interleave(inbound.tobytes(), outbound.tobytes())
+            return audio.interleave(inbound, outbound)
         else:
-            pcm = audio.mix(inbound.tobytes(), outbound.tobytes())
+            pcm = audio.mix(inbound, outbound)
         return audio.trim(pcm) if rec.options.trim else pcm
 
     @staticmethod

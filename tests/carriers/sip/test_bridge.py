@@ -4,11 +4,14 @@ two SIP callers (all SIPp): each hears what the others send, sample for sample, 
 from __future__ import annotations
 
 import contextlib
+import io
 import threading
 import time
+import wave
 from array import array
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.carriers.sip import sipp
 from tests.conftest import WebApp, running, wait_until
@@ -112,3 +115,36 @@ def test_conference_members_hear_each_other_but_not_themselves(tmp_path: Path, w
     assert carries_the_capture(heard(to_listener), capture)  # the speaker was heard
     # and heard nothing of itself (the listener said nothing).
     assert max(abs(s) for s in array("h", heard(to_speaker)) or [0]) < 1000
+
+
+def test_dial_record_dual_keeps_each_party_on_its_channel(tmp_path: Path, webapp: WebApp) -> None:
+    capture = g711.alaw_decode(b"".join(RtpPacket.parse(p).payload for p in sipp.pcap_rtp(sipp.G711A)))
+    (tmp_path / "server").mkdir()
+    with contextlib.ExitStack() as stack:
+        callee, port = sipp.answer(
+            tmp_path, sipp.scenario(tmp_path, "uas.xml"), formats="8 101"
+        )  # says nothing
+        stack.callback(callee.kill)
+        trunks = [{"name": "b", "host": "127.0.0.1", "port": port, "prefixes": ["+1555999"]}]
+        tel = stack.enter_context(
+            running(tmp_path / "server", time_scale=1.0, sip_port=sipp.free_udp_port(), sip_trunks=trunks)
+        )
+        dial = '<Dial timeLimit="4" record="record-from-answer-dual" action="/dialled">'
+        twiml = f"<Response>{dial}{CALLEE}</Dial></Response>"
+        number = tel.client().incoming_phone_numbers.list(phone_number=NUMBER)[0]
+        number.update(voice_url=webapp.twiml("/voice", twiml))
+        webapp.twiml("/dialled", "<Response><Hangup/></Response>")
+        caller = sipp.scenario(tmp_path, "uac.xml", sipp.play_audio())
+        done = sipp.run(tmp_path, caller, tel.platform.sip.port, NUMBER, formats="8 101")
+        assert done.returncode == 0, done.stdout[-2000:] + sipp.messages_log(tmp_path)
+        code, out = sipp.finish(callee)
+        assert code == 0, out
+        dialled = webapp.wait_hits("/dialled")[0]
+        wav = httpx.get(str(dialled.param("RecordingUrl")) + ".wav", timeout=10).content
+    with wave.open(io.BytesIO(wav)) as w:
+        assert (w.getnchannels(), w.getframerate()) == (2, 8000)
+        frames = array("h", w.readframes(w.getnframes()))
+    caller_side, callee_side = frames[0::2].tobytes(), frames[1::2].tobytes()
+    assert 3 <= int(dialled.param("RecordingDuration") or 0) <= 5
+    assert carries_the_capture(caller_side, capture)  # the caller's voice on the first channel
+    assert max(abs(s) for s in array("h", callee_side)) < 1000  # the callee said nothing

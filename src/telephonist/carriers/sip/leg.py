@@ -97,6 +97,7 @@ class SipLeg(Leg):
         self.ended = asyncio.Event()
         self.answered = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._captures: list[Callable[[str, bytes], None]] = []  # recordings of the call's audio
         self.taps: list[Callable[[str], None]] = []
         self._recording: list[bytes] | None = None
         self._listener: Listener | None = None  # while a <Gather input="speech"> listens
@@ -186,6 +187,8 @@ class SipLeg(Leg):
             self.bridged.to_far_end({"digits": key})
 
     def _audio(self, pcm: bytes) -> None:
+        for sink in list(self._captures):
+            sink("inbound", pcm)
         if isinstance(self.bridged, SipLeg):
             self.bridged.stream.feed(pcm)
         if self.room is not None:
@@ -325,6 +328,22 @@ class SipLeg(Leg):
             task = asyncio.ensure_future(self._speak(str(words)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def capture(self, sink: Callable[[str, bytes], None]) -> Callable[[], None] | None:
+        self._captures.append(sink)
+        self.stream.on_sent = self._sent
+
+        def release() -> None:
+            if sink in self._captures:
+                self._captures.remove(sink)
+            if not self._captures:
+                self.stream.on_sent = None
+
+        return release
+
+    def _sent(self, pcm: bytes) -> None:
+        for sink in list(self._captures):
+            sink("outbound", pcm)
 
     def hear_audio(self, pcm: bytes) -> None:
         self.stream.feed(pcm)

@@ -101,6 +101,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self._last_event: int | None = None  # timestamp of the last key received (its packets repeat)
         self.on_key: Callable[[str], None] = lambda key: None
         self.on_audio: Callable[[bytes], None] = lambda pcm: None
+        self.on_sent: Callable[[bytes], None] | None = None  # each frame of audio sent, while recorded
         self.latched = False
         self._ticks = 0
         self.cname = f"telephonist-{secrets.token_hex(6)}"  # RFC 7022: a random CNAME a stream
@@ -192,6 +193,8 @@ class RtpStream(asyncio.DatagramProtocol):
                     done.set_result(None)
             if len(frame) < FRAME_BYTES:
                 frame += SILENCE[len(frame) :]
+            if self.on_sent is not None:
+                self.on_sent(frame)
             packet = self.sender.packet(_ENCODE[self.encoding](frame), FRAME, payload_type=self.payload_type)
         if self.sending and self.remote is not None and self.transport is not None:
             self.transport.sendto(bytes(packet), self.remote)
