@@ -46,7 +46,7 @@ class SipTrunk(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     host: str
     port: int = Field(default=5060, gt=0, lt=65536)
-    transport: Literal["udp"] = "udp"
+    transport: Literal["udp", "tcp"] = "udp"
     # Destinations this trunk serves, by E.164 prefix ("+44", "+1555"); the longest match wins.
     prefixes: list[str] = Field(default_factory=list)
     # Digest credentials for the trunk's 401/407 challenges to our INVITEs.

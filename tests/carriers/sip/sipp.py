@@ -55,6 +55,7 @@ def run(
     *,
     rtp_port: int | None = None,
     formats: str = "0 101",
+    transport: str = "u1",
     timeout: int = 30,
 ) -> subprocess.CompletedProcess[str]:
     """One call of scenario `path` to `number` at Telephonist's SIP port; SIPp exits 0 when it succeeded.
@@ -63,7 +64,7 @@ def run(
     args = ["sipp", "-sf", str(path), "-m", "1", "-l", "1", "-i", "127.0.0.1", "-p", str(free_udp_port())]
     args += ["-mp", str(media), "-s", number, "-nostdin", "-timeout", f"{timeout}s"]
     args += ["-timeout_error", "-trace_err", "-trace_msg", "-key", "rtpport", str(rtp_port or media)]
-    args += ["-key", "formats", formats]
+    args += ["-key", "formats", formats, "-t", transport]
     args.append(f"127.0.0.1:{sip_port}")
     return subprocess.run(
         args, cwd=tmp_path, capture_output=True, text=True, timeout=timeout + 10, check=False
@@ -71,14 +72,20 @@ def run(
 
 
 def answer(
-    tmp_path: Path, path: Path, *, rtp_port: int | None = None, formats: str = "0 101", timeout: int = 30
+    tmp_path: Path,
+    path: Path,
+    *,
+    rtp_port: int | None = None,
+    formats: str = "0 101",
+    transport: str = "u1",
+    timeout: int = 30,
 ) -> tuple[subprocess.Popen[str], int]:
     """SIPp as the trunk's far end, waiting for one call of scenario `path` (answering with `formats` on
     `rtp_port`, else on its own media port); the process and its SIP port."""
     port, media = free_udp_port(), free_udp_port() & ~1
     args = ["sipp", "-sf", str(path), "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-mp", str(media)]
     args += ["-nostdin", "-timeout", f"{timeout}s", "-timeout_error", "-trace_err", "-trace_msg"]
-    args += ["-key", "rtpport", str(rtp_port or media), "-key", "formats", formats]
+    args += ["-key", "rtpport", str(rtp_port or media), "-key", "formats", formats, "-t", transport]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(0.3)  # bound and listening
     return proc, port

@@ -34,13 +34,13 @@ def test_a_live_call_in_the_cli_metrics_and_call_resource(
 ) -> None:
     caplog.set_level(logging.INFO, logger="telephonist.sip.trace")
     number = sip.client().incoming_phone_numbers.list(phone_number=NUMBER)[0]
-    number.update(voice_url=webapp.twiml("/voice", '<Response><Pause length="3"/></Response>'))
+    number.update(voice_url=webapp.twiml("/voice", '<Response><Pause length="30"/></Response>'))
     caller = threading.Thread(
         target=sipp.run, args=(tmp_path, sipp.scenario(tmp_path, "uac.xml"), sip.platform.sip.port, NUMBER)
     )
     caller.start()
+    live = wait_until(lambda: [c for c in sip.platform.sip.status()["calls"] if c["state"] == "answered"])
     try:
-        live = wait_until(lambda: [c for c in sip.platform.sip.status()["calls"] if c["state"] == "answered"])
         shown = subprocess.run(
             [
                 sys.executable,
@@ -59,6 +59,7 @@ def test_a_live_call_in_the_cli_metrics_and_call_resource(
         ).stdout
         metrics = httpx.get(f"{sip.base_url}/metrics").text
     finally:
+        sip.client().calls(live[0]["call_sid"]).update(status="completed")  # the platform hangs up
         caller.join(30)
     assert f"SIP on udp 127.0.0.1:{sip.platform.sip.port}" in shown
     trunk_line = next(line for line in shown.splitlines() if line.startswith("loopback"))

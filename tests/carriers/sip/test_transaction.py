@@ -166,3 +166,25 @@ def test_malformed_requests_are_reported_and_answered_when_possible() -> None:
     assert isinstance(ep.next_event(), Malformed) and ep.datagrams() == []
     ep.receive(b"\r\n\r\n", PEER, 0.0)  # a keep-alive
     assert events(ep) == [] and ep.datagrams() == []
+
+
+def test_over_a_reliable_transport_only_2xx_are_retransmitted() -> None:
+    ep = Endpoint()
+    ep.reliable.add(PEER)
+    invite = incoming_invite(ep)
+    ep.respond(invite, response(invite, 486, to_tag="b"), 0.0)
+    assert sent(ep) == ["SIP/2.0 486 Busy Here"]
+    assert run_until(ep, 40.0) == []  # no Timer G
+    bye = Request("BYE", "sip:caller@127.0.0.1:5070")
+    for name, value in (
+        ("Via", "SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK-tcp"),
+        ("From", "<sip:a@h>;tag=b"),
+        ("To", "<sip:b@h>;tag=a"),
+        ("Call-ID", "call-2"),
+        ("CSeq", "1 BYE"),
+    ):
+        bye.headers.add(name, value)
+    key = ep.request(bye, PEER, 100.0)
+    sent(ep)
+    assert run_until(ep, 100.0 + 64 * T1) == []  # no Timer E, but Timer F still ends it
+    assert events(ep) == [TimedOut(key)]

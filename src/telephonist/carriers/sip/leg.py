@@ -86,6 +86,7 @@ class SipLeg(Leg):
         self.ack: tuple[Request, tuple[str, int]] | None = None  # outgoing: the ACK of the 2xx and its hop
         self.sip_code: int | None = None  # the last SIP status of the INVITE
         self.trunk: SipTrunk | None = None  # the trunk it came in by or left through
+        self.transport = "UDP"  # or TCP: how its signalling goes
         self.started = 0.0  # when it was answered (time.monotonic)
         self.dialog: Dialog | None = None
         self.offer: sdp.SessionDescription | None = None  # the INVITE's (None: a late offer, ours in the 200)

@@ -100,6 +100,8 @@ class Endpoint:
         self._seq = count()
         self._events: deque[Event] = deque()
         self._out: list[tuple[bytes, Addr]] = []
+        # Peers reached over a stream (TCP): no retransmissions but of 2xx (§17.1.1.2, §17.2.1, §13.3.1.4).
+        self.reliable: set[Addr] = set()
 
     # -- input ------------------------------------------------------------------------------------
     def receive(self, data: bytes, addr: Addr, now: float) -> None:
@@ -197,7 +199,8 @@ class Endpoint:
             self._at(now + 64 * T1, lambda now: self._2xx_timeout(call, pending))
             self._at(now + 64 * T1, forget)
         elif request.method == "INVITE":
-            self._at(now + T1, lambda now: self._timer_g(tx, now))
+            if addr not in self.reliable:  # Timer G: over TCP the transport does the retransmitting
+                self._at(now + T1, lambda now: self._timer_g(tx, now))
             self._at(now + 64 * T1, forget)  # Timer H: no ACK came
         else:
             self._at(now + 64 * T1, forget)  # Timer J
@@ -209,7 +212,8 @@ class Endpoint:
         data = bytes(request)
         self._clients[key] = _Client(request, addr, data)
         self._out.append((data, addr))
-        self._at(now + T1, lambda now: self._retransmit(key, now))  # Timer A / E
+        if addr not in self.reliable:
+            self._at(now + T1, lambda now: self._retransmit(key, now))  # Timer A / E
         self._at(now + 64 * T1, lambda now: self._client_timeout(key))  # Timer B / F
         return key
 
