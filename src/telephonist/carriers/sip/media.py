@@ -115,12 +115,15 @@ class RtpStream(asyncio.DatagramProtocol):
         low, high = ports
         for _ in range(50):
             port = secrets.randbelow((high - low) // 2) * 2 + low
+            # Bound here, not by the loop: a port in use then leaves no half-made transport behind.
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                await loop.create_datagram_endpoint(
-                    lambda: self, local_addr=(host, port), family=socket.AF_INET
-                )
+                sock.bind((host, port))
             except OSError:
+                sock.close()
                 continue
+            sock.setblocking(False)
+            await loop.create_datagram_endpoint(lambda: self, sock=sock)
             self.port = port
             return
         raise OSError(f"no free RTP port in {low}-{high}")
