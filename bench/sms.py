@@ -49,18 +49,17 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from procs import Proc, free_port, http, percentile, pin, wait_http
 
 BENCH_DIR = Path(__file__).resolve().parent
 PEERS = BENCH_DIR / "sms_peers.py"
@@ -114,97 +113,6 @@ class Ceiling:
 
 
 # -- processes ----------------------------------------------------------------------------------------------
-
-
-def pin(cpu: int) -> list[str]:
-    """A taskset prefix pinning to `cpu`, or nothing on a one-CPU machine or without taskset."""
-    if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
-        return []
-    return ["taskset", "-c", str(cpu)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Proc:
-    """A subprocess we started, its output in `log`."""
-
-    def __init__(self, label: str, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.label, self.log = label, log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        self.pid = self.proc.pid
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def tail(self, lines: int = 15) -> str:
-        return "\n".join(self.output().splitlines()[-lines:])
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> None:
-        """Wait until a line of the output matches `pattern`."""
-        deadline = time.monotonic() + timeout
-        while not re.search(pattern, self.output(), re.M):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.label} exited with {self.proc.returncode}:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.label}: no {pattern!r} after {timeout:.0f} s:\n{self.tail()}")
-            time.sleep(0.05)
-
-    def cpu_seconds(self) -> float:
-        """utime + stime so far."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def settle(self, timeout: float = 30.0) -> None:
-        """Wait until the process uses under 5% of a CPU."""
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            before = self.cpu_seconds()
-            time.sleep(0.5)
-            if self.cpu_seconds() - before < 0.025:
-                return
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def http(method: str, url: str, body: bytes | None = None, auth: str | None = None) -> tuple[int, bytes]:
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    if auth:
-        headers["Authorization"] = auth
-    req = urllib.request.Request(url, body, headers, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def wait_http(proc: Proc, url: str, auth: str | None = None, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.proc.poll() is not None:
-            raise RuntimeError(f"{proc.label} exited with {proc.proc.returncode}:\n{proc.tail()}")
-        with contextlib.suppress(OSError):
-            if http("GET", url, auth=auth)[0] == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{proc.label} not ready after {timeout:.0f} s:\n{proc.tail()}")
 
 
 # -- the load generator -------------------------------------------------------------------------------------
@@ -263,13 +171,6 @@ async def create_messages(
 
     await asyncio.gather(*(connection() for _ in range(connections)))
     return sent, start, last, errors
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def run_e2e(

@@ -79,6 +79,10 @@ class Leg(ABC):
     async def pause(self, seconds: float, interruptible: bool = False) -> None: ...
 
     @abstractmethod
+    async def beep(self) -> None:
+        """The tone before a recording starts."""
+
+    @abstractmethod
     def begin_gather(self, gather: Gather) -> None:
         """Start listening for input (prompts may still be playing; input barges in)."""
 

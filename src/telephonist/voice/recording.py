@@ -87,6 +87,7 @@ class RecordVerb:
         await s._ensure_answered()
         if verb.play_beep:
             s._event({"event": "beep"})
+            await s.leg.beep()
         start = self.start = utcnow()
         with s.p.db.tx() as conn:
             conn.execute(

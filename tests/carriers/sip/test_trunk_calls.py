@@ -259,6 +259,20 @@ def test_sender_reports_go_to_the_rtcp_port(sip: Telephonist, webapp: WebApp, tm
     assert report.octet_count == 160 * report.packet_count
 
 
+def test_record_beeps_first(sip: Telephonist, webapp: WebApp, tmp_path: Path) -> None:
+    voice_url(sip, webapp.twiml("/voice", '<Response><Record maxLength="1" action="/recorded"/></Response>'))
+    webapp.twiml("/recorded", "<Response><Hangup/></Response>")
+    with sipp.rtp_sink() as sink:
+        done = sipp.run(
+            tmp_path, sipp.scenario(tmp_path, "uac.xml"), sip.platform.sip.port, NUMBER, rtp_port=sink.port
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + sipp.messages_log(tmp_path)
+    heard = audio.trim(g711.ulaw_decode(b"".join(RtpPacket.parse(d).payload for _, d in sink.packets)), 1000)
+    samples = array("h", heard)
+    flips = sum(1 for a, b in zip(samples, samples[1:], strict=False) if (a < 0) != (b < 0))
+    assert 0.2 <= audio.duration(heard) <= 0.3 and abs(flips / audio.duration(heard) - 2000) < 100  # 1 kHz
+
+
 def test_cancel_while_ringing_ends_the_call_as_canceled(sip: Telephonist, tmp_path: Path) -> None:
     # A VoiceUrl that never answers keeps the call ringing until the trunk gives up.
     with socket.socket() as silent:

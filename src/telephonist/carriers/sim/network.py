@@ -354,6 +354,9 @@ class SimLeg(Leg):
     async def pause(self, seconds: float, interruptible: bool = False) -> None:
         await self._wait(seconds, interruptible)
 
+    async def beep(self) -> None:
+        """A virtual phone's transcript shows the beep (the session's event): nothing to wait for."""
+
     # -- input --------------------------------------------------------------------------------------
     def _put(self, key: str) -> None:
         self.keys.put_nowait(key)

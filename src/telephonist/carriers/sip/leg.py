@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import time
 from array import array
@@ -29,6 +30,14 @@ AUTO_SPEECH_END = 1.0  # seconds of quiet that end an utterance with speechTimeo
 MAX_UTTERANCE = 60.0
 SILENT = 300  # mean absolute amplitude below which a 20 ms frame counts as silence (about -40 dBFS)
 MAX_PROMPT_BYTES = 20 * 1024 * 1024  # a <Play> file larger than this is refused (11751)
+# The beep before a recording: a quarter second of 1 kHz, faded in and out.
+BEEP = array(
+    "h",
+    (
+        round(6000 * min(1.0, i / 80, (2000 - i) / 80) * math.sin(2 * math.pi * 1000 * i / 8000))
+        for i in range(2000)
+    ),
+).tobytes()
 _PLAYED: dict[str, bytes] = {}  # fetched <Play> audio as call PCM, by URL
 _PLAYED_SIZE = 64
 
@@ -172,6 +181,9 @@ class SipLeg(Leg):
                 self.stream.send_keys(part)
                 await asyncio.sleep(0.2 * len(part))
             await asyncio.sleep(0.5)
+
+    async def beep(self) -> None:
+        await self._send(BEEP, False)
 
     async def pause(self, seconds: float, interruptible: bool = False) -> None:
         await self._send(audio.silence(seconds), interruptible)
