@@ -53,6 +53,10 @@ class SipTrunk(BaseModel):
     username: str = ""
     password: str = ""
     max_cps: float = Field(default=0.0, ge=0)  # INVITEs a second to this trunk; 0: no limit
+    # Caller-ID rules: a number every call through the trunk shows (its own, say), else the call's From;
+    # and how numbers are written in the INVITE: "+15551234567", "15551234567" or national "5551234567".
+    caller_id: str = ""
+    number_format: Literal["e164", "no-plus", "national"] = "e164"
 
     @property
     def sid(self) -> str:

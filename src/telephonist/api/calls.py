@@ -97,6 +97,9 @@ def _program(ctx: Ctx, code_url: int) -> dict[str, Any]:
         out["Twiml"] = twiml
     out |= url_param(ctx, "FallbackUrl", "FallbackMethod")
     out |= url_param(ctx, "StatusCallback", "StatusCallbackMethod")
+    for name in ("SipAuthUsername", "SipAuthPassword"):  # for a sip: To that challenges
+        if p.get(name):
+            out[name] = p.get(name)
     return out
 
 

@@ -335,9 +335,11 @@ def _noun(el: Element, w: list[tuple[int, str]]) -> DialTarget:
         if not _SIP_URI.fullmatch(text):
             raise TwiMLError(13243, f"<Sip> '{text}' is not a SIP URI")
         address = text
+    credentials = {"username": r.text("username") or "", "password": r.text("password") or ""}
     return DialTarget(
         kind=el.tag.lower(),
         address=address,
+        **(credentials if el.tag == "Sip" else {}),
         url=r.text("url"),
         method=r.method("method", 13221 if el.tag == "Number" else 13241),
         send_digits=digits,

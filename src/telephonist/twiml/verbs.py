@@ -88,6 +88,8 @@ class DialTarget:
     status_callback_method: str = "POST"
     status_callback_event: tuple[str, ...] = ("completed",)
     parameters: tuple[tuple[str, str], ...] = ()  # <Client><Parameter name value>
+    username: str = ""  # <Sip username password>: the credentials for the far end's digest challenge
+    password: str = ""
     machine_detection: str | None = None  # Enable, DetectMessageEnd
     amd_status_callback: str | None = None
     amd_status_callback_method: str = "POST"

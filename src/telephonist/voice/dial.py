@@ -241,6 +241,8 @@ class DialRunner:
             }
         if target.url:
             params |= {"Url": urljoin(parent.document_url, target.url), "Method": target.method}
+        if target.username:  # as the REST API takes them for a sip: To
+            params |= {"SipAuthUsername": target.username, "SipAuthPassword": target.password}
         if target.machine_detection:
             params["MachineDetection"] = target.machine_detection
             if target.amd_status_callback:  # as on Twilio, with a callback the detection is asynchronous

@@ -88,7 +88,7 @@ class VoiceEngine:
         virtual endpoint."""
         with self.p.db.read() as q:
             number = self.p.sim.owner(q, row["to"])
-        target = self.p.sip.target(row["to"], row["account_sid"]) if number is None else None
+        target = self.p.sip.target(row["to"], row["account_sid"], row["params"]) if number is None else None
         if target is not None:
             if target.trunk is not None:
                 with self.p.db.tx() as conn:

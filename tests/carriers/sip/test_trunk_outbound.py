@@ -91,3 +91,54 @@ def test_a_trunk_challenge_is_answered_with_digest_credentials(tmp_path: Path, w
     )
     assert code == 0, log
     assert final.status == "completed"
+
+
+def test_dial_sip_answers_the_challenge_with_its_credentials(tmp_path: Path, webapp: WebApp) -> None:
+    (tmp_path / "server").mkdir()
+    proc, port = sipp.answer(tmp_path, sipp.scenario(tmp_path, "uas_auth.xml"))
+    with contextlib.ExitStack() as stack:
+        stack.callback(proc.kill)
+        tel = stack.enter_context(running(tmp_path / "server", time_scale=1.0, sip_port=sipp.free_udp_port()))
+        sip = f"sip:+15559990001@127.0.0.1:{port}"
+        noun = f'<Sip username="trunkuser" password="trunkpass">{sip}</Sip>'
+        dial = f'<Response><Dial timeLimit="2">{noun}</Dial></Response>'
+        number = tel.client().incoming_phone_numbers.list(phone_number=NUMBER)[0]
+        number.update(voice_url=webapp.twiml("/voice", dial))
+        call = tel.sim("POST", "/Phones/+15557770001/Calls", To=NUMBER).json()
+        dialled = wait_until(
+            lambda: tel.client().calls.list(parent_call_sid=call["sid"], status="completed"), 20
+        )
+        code, out = sipp.finish(proc)
+    assert code == 0, out + sipp.messages_log(tmp_path)  # SIPp checked the digest
+    assert dialled[0].to == sip and 'Authorization: Digest username="trunkuser"' in sipp.messages_log(
+        tmp_path
+    )
+
+
+@pytest.mark.parametrize(
+    ("rules", "uri_user", "from_user"),
+    [
+        ({"number_format": "no-plus", "caller_id": "+15550001111"}, "15559990001", "15550001111"),
+        ({"number_format": "national"}, "5559990001", "5005550006"),
+    ],
+)
+def test_a_trunks_caller_id_rules(
+    tmp_path: Path, webapp: WebApp, rules: dict[str, str], uri_user: str, from_user: str
+) -> None:
+    (tmp_path / "server").mkdir()
+    proc, port = sipp.answer(tmp_path, sipp.scenario(tmp_path, "uas_busy.xml"))
+    trunk = {"name": "rules", "host": "127.0.0.1", "port": port, "prefixes": ["+1555999"], **rules}
+    with contextlib.ExitStack() as stack:
+        stack.callback(proc.kill)
+        tel = stack.enter_context(
+            running(tmp_path / "server", time_scale=1.0, sip_port=sipp.free_udp_port(), sip_trunks=[trunk])
+        )
+        created = tel.client().calls.create(
+            to=CALLEE, from_=NUMBER, url=webapp.twiml("/voice", "<Response/>")
+        )
+        assert tel.call_final(created.sid).status == "busy"
+        code, out = sipp.finish(proc)
+    log = sipp.messages_log(tmp_path)
+    assert code == 0, out + log
+    assert f"INVITE sip:{uri_user}@127.0.0.1:{port} SIP/2.0" in log
+    assert f"From: <sip:{from_user}@127.0.0.1:" in log

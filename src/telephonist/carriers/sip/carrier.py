@@ -659,9 +659,10 @@ class SipCarrier:
                     best = (len(prefix), trunk)
         return best[1]
 
-    def target(self, to: str, account_sid: str) -> Target | None:
-        """Where a call to `to` goes over SIP, when it does: a number of a trunk's prefixes, a `sip:` URI,
-        or `client:<user>` (and `sip:<user>@<domain>` of our domains) registered by a phone."""
+    def target(self, to: str, account_sid: str, params: Mapping[str, Any] | None = None) -> Target | None:
+        """Where a call to `to` goes over SIP, when it does: a number of a trunk's prefixes, a `sip:` URI
+        (with the call's SipAuthUsername/SipAuthPassword for its challenge), or `client:<user>` (and
+        `sip:<user>@<domain>` of our domains) registered by a phone."""
         if not self.running:
             return None
         if to.startswith("client:"):
@@ -676,11 +677,15 @@ class SipCarrier:
             if domain is not None:  # one of ours: the phone registered there
                 key = registrar.aor(uri.user or "", domain["domain_name"])
                 return self._registered(self.registrar.lookup(key, time.time()))
-            return Target(str(uri), str(uri), (uri.host, uri.port or 5060))
+            user, password = (
+                (params or {}).get("SipAuthUsername", ""),
+                (params or {}).get("SipAuthPassword", ""),
+            )
+            return Target(str(uri), str(uri), (uri.host, uri.port or 5060), user, password)
         trunk = self._trunk_for(to)
         if trunk is None:
             return None
-        at = f"sip:{to}@{_host(trunk.host)}:{trunk.port}"
+        at = f"sip:{_written(to, trunk.number_format)}@{_host(trunk.host)}:{trunk.port}"
         return Target(at, at, self._trunk_addr[trunk.name], trunk.username, trunk.password, trunk)
 
     @staticmethod
@@ -729,6 +734,8 @@ class SipCarrier:
         h.add("Via", str(self.via(leg).with_params(branch=new_branch(), rport=None)))
         h.add("Max-Forwards", "70")
         caller = leg.caller.removeprefix("client:")
+        if target.trunk is not None:  # the trunk's caller-ID rules
+            caller = _written(target.trunk.caller_id or caller, target.trunk.number_format)
         h.add("From", str(NameAddr(Uri("sip", caller, self.host, self.port)).with_tag(new_tag())))
         h.add("To", f"<{target.to}>")
         h.add("Call-ID", new_call_id(self.host))
@@ -861,6 +868,18 @@ class Target:
 
 # SIP's final answers to an INVITE as the call's outcome (§21; the rest is 'failed').
 _OUTCOME = {486: "busy", 600: "busy", 603: "busy", 408: "no-answer", 480: "no-answer", 487: "no-answer"}
+
+
+def _written(number: str, style: str) -> str:
+    """An E.164 number as a trunk wants it: as is, without its `+`, or in national form (digits only)."""
+    if style == "no-plus" or not number.startswith("+"):
+        return number.removeprefix("+")
+    if style == "national":
+        try:
+            return str(phonenumbers.parse(number).national_number)
+        except phonenumbers.NumberParseException:
+            return number.removeprefix("+")
+    return number
 
 
 def _host(host: str) -> str:
