@@ -426,6 +426,13 @@ class SipCarrier:
         task.add_done_callback(self._tasks.discard)
 
     async def _incoming(self, invite: Request, addr: Addr) -> None:
+        try:
+            await self._route(invite, addr)
+        except Exception:  # a fault of ours: the caller hears 500, the rest goes on
+            log.exception("INVITE %s from %s:%d failed", invite.headers.get("Call-ID"), *addr)
+            self._final(invite, 500)
+
+    async def _route(self, invite: Request, addr: Addr) -> None:
         """A new INVITE: from a phone of a SIP Domain (its Request-URI names the domain), answered by the
         domain's VoiceUrl; or from a trunk to a platform number, answered by that number's VoiceUrl."""
         try:
