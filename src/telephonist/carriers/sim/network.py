@@ -525,6 +525,7 @@ class SimRoom:
         self.seats: dict[Leg, Seat] = {}
         self.on_speech = on_speech  # told of each utterance a member's far end sends (speaker events)
         self._audio: dict[Leg, bytearray] = {}  # what each member sent, not mixed yet
+        self._dry: set[Leg] = set()  # members with too little audio waiting to be heard smoothly
         self._ticking: asyncio.TimerHandle | None = None
         self._next = 0.0
 
@@ -538,6 +539,7 @@ class SimRoom:
     def remove(self, leg: Leg) -> None:
         self.seats.pop(leg, None)
         self._audio.pop(leg, None)
+        self._dry.discard(leg)
         leg.room = None
 
     def _hears(self, listener: Leg, source: Leg) -> bool:
@@ -561,9 +563,14 @@ class SimRoom:
     def _tick(self) -> None:
         frames = {}
         for leg, pending in self._audio.items():
-            if pending:
-                frames[leg] = bytes(pending[:FRAME_BYTES]).ljust(FRAME_BYTES, b"\0")
+            # Whole frames only, and a member that ran dry waits for two before it is heard again:
+            # packets arrive unevenly, and a half-empty frame would be a click in everyone's ear.
+            if len(pending) >= (2 if leg in self._dry else 1) * FRAME_BYTES:
+                self._dry.discard(leg)
+                frames[leg] = bytes(pending[:FRAME_BYTES])
                 del pending[:FRAME_BYTES]
+            else:
+                self._dry.add(leg)
         for listener in list(self.seats):
             heard = [frame for source, frame in frames.items() if self._hears(listener, source)]
             if heard:
@@ -571,7 +578,7 @@ class SimRoom:
                 for frame in heard[1:]:
                     mixed = audio.mix(mixed, frame)
                 listener.hear_audio(mixed)
-        if not frames:
+        if not any(self._audio.values()):
             self._ticking = None
             return
         loop = asyncio.get_running_loop()
