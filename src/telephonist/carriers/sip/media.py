@@ -93,6 +93,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self.sender = Sender()
         self.jitter = JitterBuffer()
         self.sending = False
+        self._priming = False  # fed audio held until two frames have come
         self._out = bytearray()  # PCM still to send
         self._sent = 0  # PCM bytes sent since the stream began (play marks count against it)
         self._queued = 0
@@ -164,7 +165,11 @@ class RtpStream(asyncio.DatagramProtocol):
         await done
 
     def feed(self, pcm: bytes, limit: int | None = MAX_BACKLOG) -> None:
-        """Audio from another leg (a bridge): sent as it comes, never more than `limit` bytes behind."""
+        """Audio from another leg (a bridge, a conference): sent as it comes, never more than `limit`
+        bytes behind. After a pause it starts once two frames are in hand, so that audio arriving on
+        another clock is not cut into pieces."""
+        if not self._out:
+            self._priming = True
         if limit is None or len(self._out) < limit:
             self._out += pcm
             self._queued += len(pcm)
@@ -186,8 +191,12 @@ class RtpStream(asyncio.DatagramProtocol):
         if self._events:
             packet = self._events.popleft()
         else:
-            frame = bytes(self._out[:FRAME_BYTES])
-            del self._out[:FRAME_BYTES]
+            if self._priming and len(self._out) < 2 * FRAME_BYTES and not self._marks:
+                frame = b""  # fed audio waits for its second frame: silence meanwhile
+            else:
+                self._priming = False
+                frame = bytes(self._out[:FRAME_BYTES])
+                del self._out[:FRAME_BYTES]
             self._sent += len(frame)
             self._queued -= len(frame)
             while self._marks and self._marks[0][0] <= self._sent:
