@@ -42,6 +42,15 @@ _PLAYED: dict[str, bytes] = {}  # fetched <Play> audio as call PCM, by URL
 _PLAYED_SIZE = 64
 
 
+def _speech_end(gather: Gather) -> float:
+    """Seconds of quiet that end an utterance: `speechTimeout` (`auto`: one second), else `timeout`."""
+    given = gather.speech_timeout or str(gather.timeout)
+    try:
+        return AUTO_SPEECH_END if given == "auto" else max(0.5, float(given))
+    except ValueError:  # not a number: Twilio's default
+        return AUTO_SPEECH_END
+
+
 def loud(pcm: bytes) -> bool:
     samples = array("h", pcm)
     return sum(map(abs, samples)) > SILENT * len(samples)
@@ -217,8 +226,7 @@ class SipLeg(Leg):
         """Keys are taken as they arrive; for speech, what the caller says from now on is kept."""
         self._listener = None
         if "speech" in gather.input:
-            timeout = gather.speech_timeout or str(gather.timeout)
-            self._listener = Listener(AUTO_SPEECH_END if timeout == "auto" else float(timeout))
+            self._listener = Listener(_speech_end(gather))
 
     def has_input(self) -> bool:
         return not self.keys.empty()
