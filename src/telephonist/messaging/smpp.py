@@ -175,8 +175,8 @@ class SmppGateway:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._sending:
-            await asyncio.wait(self._sending, timeout=5.0)
+        if self._sending:  # a throttled SMSC may hold a submit's answer back for seconds
+            await asyncio.wait(self._sending, timeout=15.0)
         await asyncio.gather(*(c.stop() for c in self.carriers.values()), return_exceptions=True)
 
     # -- from the engine's send poller ----------------------------------------------------------------

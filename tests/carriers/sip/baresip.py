@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.carriers.sip.sipp import free_udp_port
+from tests.carriers.sip.sipp import free_even_udp_port, free_udp_port
 
 from telephonist.media import audio
 
@@ -62,7 +62,7 @@ class Phone:
 def start(home: Path, user: str, password: str, domain: str, sip_port: int, microphone: Path) -> Phone:
     """A phone registered as `user@domain` through Telephonist at `sip_port` on loopback."""
     home.mkdir(parents=True, exist_ok=True)
-    port, control, rtp = free_udp_port(), free_tcp_port(), free_udp_port() & ~1
+    port, control, rtp = free_udp_port(), free_tcp_port(), free_even_udp_port()
     (home / "config").write_text(
         "\n".join(
             [

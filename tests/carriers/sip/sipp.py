@@ -23,6 +23,22 @@ needs_sipp = pytest.mark.skipif(
 )
 
 
+def free_even_udp_port() -> int:
+    """An even UDP port with the odd one after it free too (RTP and RTCP)."""
+    while True:
+        port = free_udp_port() & ~1
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtcp,
+        ):
+            try:
+                rtp.bind(("127.0.0.1", port))
+                rtcp.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
 def free_udp_port() -> int:
     """A port free over UDP and TCP alike (SIP listens on both)."""
     while True:
@@ -67,7 +83,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """One call of scenario `path` to `number` at Telephonist's SIP port; SIPp exits 0 when it succeeded.
     The SDP offers `formats` on `rtp_port` ([rtpport] in the scenarios), else on SIPp's own media port."""
-    media = free_udp_port() & ~1
+    media = free_even_udp_port()
     args = ["sipp", "-sf", str(path), "-m", "1", "-l", "1", "-i", "127.0.0.1", "-p", str(free_udp_port())]
     args += ["-mp", str(media), "-s", number, "-nostdin", "-timeout", f"{timeout}s"]
     args += ["-timeout_error", "-trace_err", "-trace_msg", "-key", "rtpport", str(rtp_port or media)]
@@ -89,7 +105,7 @@ def answer(
 ) -> tuple[subprocess.Popen[str], int]:
     """SIPp as the trunk's far end, waiting for one call of scenario `path` (answering with `formats` on
     `rtp_port`, else on its own media port); the process and its SIP port."""
-    port, media = free_udp_port(), free_udp_port() & ~1
+    port, media = free_udp_port(), free_even_udp_port()
     args = ["sipp", "-sf", str(path), "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-mp", str(media)]
     args += ["-nostdin", "-timeout", f"{timeout}s", "-timeout_error", "-trace_err", "-trace_msg"]
     args += ["-key", "rtpport", str(rtp_port or media), "-key", "formats", formats, "-t", transport]
@@ -168,7 +184,7 @@ class RtpSink:
 class rtp_sink:  # noqa: N801 - used as a context manager, like open()
     def __enter__(self) -> RtpSink:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", free_udp_port() & ~1))
+        sock.bind(("127.0.0.1", free_even_udp_port()))
         self.sink = RtpSink(sock)
         threading.Thread(target=self.sink._run, daemon=True).start()
         return self.sink
