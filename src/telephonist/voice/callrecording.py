@@ -283,17 +283,17 @@ class CallRecorder:
 
     async def _render(self, rec: CallRecording) -> bytes:
         length = self._length(rec)
-        inbound = array("h", audio.silence(length))
-        outbound = array("h", audio.silence(length))
         if rec.conference_sid is not None:
             return await self._render_room(rec, length)
         if rec.tracks is not None:
-            size = len(inbound) * audio.WIDTH
+            size = len(audio.silence(length))
             return self._channels(
                 rec,
                 bytes(rec.tracks.inbound[:size]).ljust(size, b"\0"),
                 bytes(rec.tracks.outbound[:size]).ljust(size, b"\0"),
             )
+        inbound = array("h", audio.silence(length))
+        outbound = array("h", audio.silence(length))
         assert rec.call_sid is not None
         sids = [rec.call_sid] + ([rec.peer_sid] if rec.peer_sid else [])
         with self.p.db.tx() as conn:
