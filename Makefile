@@ -29,7 +29,13 @@ $(VENV)/.installed: pyproject.toml | $(PY) $(VENV)/.system
 	$(PY) -m pip install -q -e .
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(PY) $(VENV)/.system
+# Debian's chromium is the browser of the console and WebRTC tests (Playwright drives it; nothing is downloaded).
+$(VENV)/.browser: | $(PY)
+	command -v chromium >/dev/null || \
+	  { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(PY) $(VENV)/.system $(VENV)/.browser
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
