@@ -40,6 +40,8 @@ from telephonist.api.forms import Params
 from telephonist.carriers.sim import SimNetwork
 from telephonist.carriers.sip.carrier import SipCarrier
 from telephonist.config import Settings
+from telephonist.console import Console
+from telephonist.console.routes import routes as console_routes
 from telephonist.messaging.engine import MessagingEngine
 from telephonist.messaging.smpp import SmppGateway
 from telephonist.messaging.smpp_face import SmppFace
@@ -241,6 +243,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         *sim.routes,
         *carriers.routes,
         Route("/twimlets/{name}", serve_twimlet, methods=["GET", "POST"]),
+        *console_routes,
     ]
     app = Starlette(
         routes=routes,
@@ -248,6 +251,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         exception_handlers={TwilioError: handle_twilio_error, HTTPException: handle_http_error},
     )
     app.state.platform = platform
+    app.state.console = Console(platform)
     app.add_middleware(HotRoutes)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # added last: the outer of the two
     return app

@@ -23,7 +23,7 @@ Telephonist {__version__} is running (simulated phone network, database {setting
   Account SID    {sid}
   Auth token     {token}
   Phone number   +15005550006
-  Console        {base}/console   (arrives with the web console; the REST API and {base}/sim/v1 are live)
+  Console        {base}/console   (sign in with the Account SID and auth token above)
 {_smpp_lines(settings)}
 Point the twilio SDK at it:
   client = twilio.rest.Client("{sid}", "<auth token above>")

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     # SIP trunks (JSON list of SipTrunk); INVITEs from other hosts are refused (403).
     sip_trunks: list[SipTrunk] = Field(default_factory=list)
     sip_trace: bool = False  # log every SIP message (first line, Call-ID, CSeq) with its call's SID
+    # Signs the console's session cookies; give every API process the same one (random when unset).
+    console_secret: str | None = None
 
     @field_validator("account_sid")
     @classmethod

@@ -20,7 +20,7 @@ from telephonist.api.render import API, account_uri, json_response, no_content, 
 from telephonist.numbers import MAGIC_INVALID, address, formatted, is_url, to_e164
 from telephonist.states import CALL_FINAL
 from telephonist.store.db import Row, utcnow
-from telephonist.store.models import calls
+from telephonist.store.models import call_events, calls
 from telephonist.store.models import incoming_phone_numbers as ipn
 from telephonist.voice.interpreter import Source
 
@@ -326,7 +326,41 @@ async def delete_call(request: Request) -> Response:
         if row["status"] not in CALL_FINAL:
             raise TwilioError(20009, "Cannot delete this resource before it is complete", 400)
         conn.execute(delete(calls).where(calls.c.sid == row["sid"]))
+        conn.execute(delete(call_events).where(call_events.c.call_sid == row["sid"]))
     return no_content()
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def render_event(row: Row) -> dict[str, Any]:
+    """A webhook request of the call and the application's answer, as Twilio's Call Event shows them
+    (parameter names in snake case)."""
+    e = row["event"]
+    return {
+        "request": {
+            "method": e["method"],
+            "url": e["url"],
+            "parameters": {_snake(k): v for k, v in e["parameters"]},
+        },
+        "response": {
+            "date_created": rfc2822(row["date_created"]),
+            "request_duration": e["request_duration"],
+            "response_code": e["response_code"],
+            "content_type": e["content_type"],
+            "response_body": e["response_body"],
+        },
+    }
+
+
+async def list_events(request: Request) -> Response:
+    ctx = await context(request)
+    with ctx.tx() as conn:
+        sid = fetch_owned(conn, calls, request.path_params["Sid"], ctx.account_sid, ctx.path)["sid"]
+        where = [call_events.c.call_sid == sid, call_events.c.event["event"].as_string() == "webhook"]
+        page = paginate(conn, call_events, where, ctx.params, ctx.path, [], "events", render_event)
+    return json_response(page)
 
 
 _BASE = f"{API}/Accounts/{{AccountSid}}/Calls"
@@ -336,4 +370,5 @@ routes = [
     Route(f"{_BASE}/{{Sid}}.json", fetch_call, methods=["GET"]),
     Route(f"{_BASE}/{{Sid}}.json", update_call, methods=["POST"]),
     Route(f"{_BASE}/{{Sid}}.json", delete_call, methods=["DELETE"]),
+    Route(f"{_BASE}/{{Sid}}/Events.json", list_events, methods=["GET"]),
 ]

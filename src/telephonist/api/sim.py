@@ -157,7 +157,8 @@ async def fetch_call(request: Request) -> Response:
             .where(call_events.c.call_sid == row["sid"])
             .order_by(call_events.c.seq)
         ).scalars()
-        transcript = list(events)
+        # What the parties heard and did; webhooks (the call's Events) and status changes are the console's.
+        transcript = [e for e in events if e["event"] not in ("webhook", "status")]
     return json_response(
         {
             "sid": row["sid"],

@@ -42,7 +42,7 @@ from telephonist.voice.queues import EnqueueVerb
 from telephonist.voice.recording import RecordVerb
 from telephonist.voice.streams import MediaStream
 from telephonist.webhooks.callbacks import account_token, enqueue_callback
-from telephonist.webhooks.client import FetchError
+from telephonist.webhooks.client import Exchange, FetchError
 from telephonist.webhooks.params import geo_params
 
 if TYPE_CHECKING:
@@ -403,7 +403,7 @@ class CallSession:
         fallback = self.params.get("FallbackUrl")
         while True:
             try:
-                fetched = await self.p.webhooks.request(url, method, params, token)
+                fetched = await self.p.webhooks.request(url, method, params, token, self._exchange)
                 if fetched.content_type not in ("text/xml", "application/xml", "text/html", ""):
                     raise FetchError(
                         12300,
@@ -464,6 +464,7 @@ class CallSession:
                 .values(status=status, date_updated=utcnow(), **values)
             )
             self.call = conn.execute(select(calls).where(calls.c.sid == self.sid)).mappings().one()
+        self._event({"event": "status", "status": status})
         event = _EVENT_FOR.get(status) or ("completed" if status in CALL_FINAL else None)
         if event:
             self._callback_event(event, status)
@@ -523,6 +524,9 @@ class CallSession:
     # -- records ------------------------------------------------------------------------------------
     def _event(self, event: dict[str, Any]) -> None:
         transcripts.add(self.p.db, self.sid, event)
+
+    def _exchange(self, exchange: Exchange) -> None:
+        self._event(exchange.as_event())
 
     def _notify(
         self,

@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from telephonist.store import notifications
+from telephonist.store import notifications, transcripts
 from telephonist.store.cache import MISSING, TTLCache
 from telephonist.store.db import Tx, raw
 from telephonist.store.jobs import Job, JobRunner, enqueue, finish, retry
 from telephonist.store.models import accounts
-from telephonist.webhooks.client import FetchError, Webhooks
+from telephonist.webhooks.client import FetchError, Observer, Webhooks
 
 log = logging.getLogger("telephonist.webhooks")
 KIND = "webhook"
@@ -56,6 +56,12 @@ class CallbackSender:
         self.webhooks = webhooks
         self._tokens: TTLCache[str, str | None] = TTLCache()  # account -> auth token (tokens never change)
 
+    def _observer(self, call_sid: str | None) -> Observer | None:
+        """A call's callbacks go into its events (the console's timeline, `Calls/{Sid}/Events`)."""
+        if call_sid is None:
+            return None
+        return lambda exchange: transcripts.add(self.db, call_sid, exchange.as_event())
+
     async def handle(self, job: Job) -> None:
         p = job.payload
         token = self._tokens.get(p["account_sid"])
@@ -68,7 +74,9 @@ class CallbackSender:
             return
         params = [(k, v) for k, v in p["params"]]
         try:
-            await self.webhooks.request(p["url"], p["method"], params, token)
+            await self.webhooks.request(
+                p["url"], p["method"], params, token, self._observer(p.get("call_sid"))
+            )
         except FetchError as err:
             with self.db.tx() as conn:
                 if err.code == 11205 and job.attempts < 1:

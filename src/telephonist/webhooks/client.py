@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 from telephonist import twimlets
@@ -42,6 +44,41 @@ class Fetched:
     status: int
     content_type: str
     body: str
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One webhook request and what came back (or the Twilio code it failed with): what a call's
+    Events resource and the console's timeline show."""
+
+    method: str
+    url: str
+    params: list[tuple[str, str]]
+    request_headers: dict[str, str]
+    status: int | None
+    headers: dict[str, str]
+    content_type: str
+    body: str
+    duration_ms: int
+    error: int | None = None
+
+    def as_event(self) -> dict[str, Any]:
+        return {
+            "event": "webhook",
+            "method": self.method,
+            "url": self.url,
+            "parameters": self.params,
+            "request_headers": self.request_headers,
+            "response_code": self.status,
+            "response_headers": self.headers,
+            "content_type": self.content_type,
+            "response_body": self.body,
+            "request_duration": self.duration_ms,
+            "error_code": self.error,
+        }
+
+
+Observer = Callable[[Exchange], None]
 
 
 class FetchError(Exception):
@@ -80,8 +117,16 @@ class Webhooks:
     async def close(self) -> None:
         await self.http.close()
 
-    async def request(self, url: str, method: str, params: list[tuple[str, str]], auth_token: str) -> Fetched:
-        """Send one signed webhook request and return the response, or raise FetchError."""
+    async def request(
+        self,
+        url: str,
+        method: str,
+        params: list[tuple[str, str]],
+        auth_token: str,
+        observe: Observer | None = None,
+    ) -> Fetched:
+        """Send one signed webhook request and return the response, or raise FetchError; `observe` is
+        told of the exchange either way."""
         url = document_url = strip_fragment(url)
         method = method.upper()
         if method == "GET" and params:
@@ -91,11 +136,14 @@ class Webhooks:
             body_params: list[tuple[str, str]] = []
         else:
             body_params = params
+        started = time.monotonic()
         try:
             local = twimlets.serve(url, body_params)
         except LookupError:
             raise FetchError(11200, "HTTP retrieval failure: status 404", url, 404) from None
         if local is not None:
+            if observe is not None:
+                observe(Exchange(method, url, body_params, {}, 200, {}, "text/xml", local, 0))
             return Fetched(url, 200, "text/xml", local)
         headers = {
             "User-Agent": USER_AGENT,
@@ -105,9 +153,32 @@ class Webhooks:
         if body_params:
             headers["Content-Type"] = FORM
         body = form_encode(body_params).encode() if body_params else None
-        with _failures(url, 11750, TOO_LARGE):
-            resp = await self.http.request(method, url, headers, body, MAX_RESPONSE_BYTES)
+        try:
+            with _failures(url, 11750, TOO_LARGE):
+                resp = await self.http.request(method, url, headers, body, MAX_RESPONSE_BYTES)
+        except FetchError as err:
+            if observe is not None:
+                took = round((time.monotonic() - started) * 1000)
+                observe(Exchange(method, url, body_params, headers, err.status, {}, "", "", took, err.code))
+            raise
         text = _text(resp)
+        if observe is not None:
+            took = round((time.monotonic() - started) * 1000)
+            error = None if 200 <= resp.status < 300 else 11200
+            observe(
+                Exchange(
+                    method,
+                    url,
+                    body_params,
+                    headers,
+                    resp.status,
+                    resp.headers,
+                    resp.content_type,
+                    text,
+                    took,
+                    error,
+                )
+            )
         if not 200 <= resp.status < 300:
             raise FetchError(11200, f"HTTP retrieval failure: status {resp.status}", url, resp.status, text)
         # Relative URLs in the document resolve against where it came from, less our parameters.
