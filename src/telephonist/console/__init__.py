@@ -67,16 +67,14 @@ class Console:
         path: str,
         data: list[tuple[str, str]] | None = None,
     ) -> httpx.Response:
-        """A REST request (`path` after /2010-04-01) with the signed-in account's credentials."""
+        """A request of the REST or /sim/v1 API with the signed-in account's credentials."""
         transport = httpx.ASGITransport(app=request.app)
         credentials = (session.account_sid, session.account["auth_token"])
         async with httpx.AsyncClient(
             transport=transport, base_url="http://console", auth=credentials
         ) as client:
             headers = {"Content-Type": "application/x-www-form-urlencoded"} if data is not None else {}
-            return await client.request(
-                method, "/2010-04-01" + path, content=urlencode(data or []), headers=headers
-            )
+            return await client.request(method, path, content=urlencode(data or []), headers=headers)
 
 
 def signed_in(handler: Handler, page: bool = True) -> Callable[[Request], Awaitable[Response]]:

@@ -425,7 +425,7 @@ async def reveal_token(request: Request, session: Session, params: Params) -> Re
 async def add_subaccount(request: Request, session: Session, params: Params) -> Response:
     name = params.get("FriendlyName") or ""
     r = await _console(request).api(
-        request, session, "POST", "/Accounts.json", [("FriendlyName", name)] if name else []
+        request, session, "POST", "/2010-04-01/Accounts.json", [("FriendlyName", name)] if name else []
     )
     if r.status_code != 201:
         return _account(request, session, status=400, error=r.json().get("message", ""))
@@ -445,7 +445,7 @@ async def add_key(request: Request, session: Session, params: Params) -> Respons
 
 # -- shared ----------------------------------------------------------------------------------------------
 def _own(session: Session, path: str) -> str:
-    return f"/Accounts/{session.account_sid}{path}"
+    return f"/2010-04-01/Accounts/{session.account_sid}{path}"
 
 
 def _owned(conn: Connection, table: Table, sid: str, session: Session) -> Row | None:

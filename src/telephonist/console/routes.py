@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from telephonist.console import live, pages
+from telephonist.console import live, pages, phones
 
 P = "/console"
 routes: list[BaseRoute] = [
@@ -23,6 +23,11 @@ routes: list[BaseRoute] = [
     Route(f"{P}/numbers/{{sid}}", pages.number_page, methods=["GET"]),
     Route(f"{P}/numbers/{{sid}}", pages.number_update, methods=["POST"]),
     Route(f"{P}/numbers/{{sid}}/delete", pages.number_delete, methods=["POST"]),
+    Route(f"{P}/phones", phones.phone_list, methods=["GET"]),
+    Route(f"{P}/phones/calls/{{sid}}", phones.call_state, methods=["GET"]),
+    Route(f"{P}/phones/calls/{{sid}}/{{action}}", phones.call_action, methods=["POST"]),
+    Route(f"{P}/phones/{{number}}", phones.phone_page, methods=["GET"]),
+    Route(f"{P}/phones/{{number}}/{{action}}", phones.phone_action, methods=["POST"]),
     Route(f"{P}/debugger", pages.debugger, methods=["GET"]),
     Route(f"{P}/account", pages.account_page, methods=["GET"]),
     Route(f"{P}/account/token", pages.reveal_token, methods=["POST"]),
