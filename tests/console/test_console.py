@@ -163,3 +163,42 @@ def test_dashboard_charts_count_the_hour(page: Page, tel: Telephonist, webapp: W
     expect(charts.nth(1).locator(".legend")).to_contain_text("delivered 3")
     expect(charts.nth(1).locator("svg.chart rect")).to_have_count(1)
     shot(page, "dashboard")
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def test_mms_shows_its_picture(page: Page, tel: Telephonist, webapp: WebApp) -> None:
+    picture = webapp.file("/dot.png", PNG, "image/png")
+    msg = tel.client().messages.create(to=CALLER, from_="+15005550006", body="a dot", media_url=[picture])
+    wait_until(lambda: tel.client().messages(msg.sid).fetch().status == "delivered")
+    sign_in(page, tel)
+    page.goto(f"{tel.base_url}/console/messages/{msg.sid}")
+    img = page.locator(".media img")
+    expect(img).to_have_count(1)
+    assert img.evaluate("i => i.complete && i.naturalWidth") == 1  # loaded, past the page's CSP
+
+
+def test_call_page_plays_its_recording(page: Page, tel: Telephonist, webapp: WebApp) -> None:
+    tel.sim("POST", "/Phones", PhoneNumber=CALLER, GatherInput="speech:please call me back about the invoice")
+    webapp.twiml("/done", "<Response><Hangup/></Response>")
+    voice = webapp.twiml(
+        "/rec", '<Response><Say>Leave a message</Say><Record maxLength="10" action="/done"/></Response>'
+    )
+    call = tel.client().calls.create(to=CALLER, from_="+15005550006", url=voice)
+    tel.call_final(call.sid, timeout=30)
+    wait_until(lambda: tel.client().recordings.list(call_sid=call.sid), timeout=20)
+    wait_until(lambda: tel.client().recordings.list(call_sid=call.sid)[0].status == "completed", timeout=20)
+    sign_in(page, tel)
+    page.goto(f"{tel.base_url}/console/calls/{call.sid}")
+    audio = page.locator("audio")
+    expect(audio).to_have_count(1)
+    seconds = audio.evaluate(
+        "a => new Promise(ok => { a.onloadedmetadata = () => ok(a.duration); a.preload = 'metadata'; "
+        "a.load(); })"
+    )
+    assert 1 < seconds < 15
+    shot(page, "call-recording")
