@@ -35,16 +35,27 @@ $(VENV)/.browser: | $(PY)
 	  { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(PY) $(VENV)/.system $(VENV)/.browser
+# Debian's PostgreSQL server: the tests start a cluster of their own on a free port (tests/pgserver.py).
+$(VENV)/.postgresql: | $(PY)
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(PY) $(VENV)/.system $(VENV)/.browser $(VENV)/.postgresql
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
 serve: $(VENV)/.installed
 	$(VENV)/bin/telephonist serve --port $(PORT)
 
-# pytest, then the linters; the exit status fails if either does.
+# What reads and writes the store runs again on PostgreSQL (the carriers' protocol tests need not).
+PG_TESTS ?= tests/api tests/messaging tests/test_durability.py tests/test_migrations.py tests/testing
+
+# pytest on SQLite, the store's tests on PostgreSQL, then the linters; the exit status fails if any does.
 test: $(VENV)/.test-installed
-	$(PY) -m pytest -q; status=$$?; $(MAKE) --no-print-directory lint || status=1; exit $$status
+	$(PY) -m pytest -q; status=$$?; \
+	TELEPHONIST_TEST_STORE=postgresql $(PY) -m pytest -q $(PG_TESTS) || status=1; \
+	$(MAKE) --no-print-directory lint || status=1; exit $$status
 
 lint: $(VENV)/.test-installed
 	$(PY) -m ruff check src tests bench

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import socket
 import threading
 import time
@@ -22,6 +24,8 @@ from telephonist.app import Platform, create_app
 from telephonist.config import Settings
 from telephonist.testing import wait_for
 
+# `TELEPHONIST_TEST_STORE=postgresql` runs the servers of the tests on PostgreSQL (a server the tests start).
+STORE = os.environ.get("TELEPHONIST_TEST_STORE", "sqlite")
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-token-0123456789abcdef"
 
@@ -79,6 +83,26 @@ class Telephonist:
         return wait_until(lambda: (c := client.calls(call_sid).fetch()).status in finals and c, timeout)
 
 
+_pg: Any = None
+_pg_databases: dict[Path, str] = {}
+
+
+def database_url(tmp_path: Path) -> str:
+    """The test's database: a SQLite file in its folder, or a PostgreSQL database of its own (the same
+    one again when a test restarts its server on the same folder)."""
+    if STORE != "postgresql":
+        return f"sqlite:///{tmp_path}/telephonist.db"
+    global _pg
+    if _pg is None:
+        from pgserver import PgServer
+
+        _pg = PgServer()
+        atexit.register(_pg.stop)
+    if tmp_path not in _pg_databases:
+        _pg_databases[tmp_path] = _pg.new_database()
+    return _pg_databases[tmp_path]
+
+
 def start_server(
     tmp_path: Path, time_scale: float = 0.01, **overrides: Any
 ) -> tuple[uvicorn.Server, threading.Thread, Telephonist]:
@@ -86,7 +110,7 @@ def start_server(
     settings = Settings(
         host="127.0.0.1",
         port=port,
-        db=f"sqlite:///{tmp_path}/telephonist.db",
+        db=database_url(tmp_path),
         account_sid=ACCOUNT_SID,
         auth_token=AUTH_TOKEN,
         time_scale=time_scale,

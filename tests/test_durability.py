@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ACCOUNT_SID, AUTH_TOKEN, free_port, wait_until
+from conftest import ACCOUNT_SID, AUTH_TOKEN, database_url, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +36,9 @@ def body(i: int) -> str:
 
 
 class Server:
-    """`python -m telephonist serve` as a subprocess on a database file."""
+    """`python -m telephonist serve` as a subprocess on a database."""
 
-    def __init__(self, db: Path, log: Path) -> None:
+    def __init__(self, db: str, log: Path) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = os.environ | {
@@ -61,7 +61,7 @@ class Server:
                 "--port",
                 str(self.port),
                 "--db",
-                f"sqlite:///{db}",
+                db,
             ],
             env=env,
             stdout=self.log,
@@ -145,7 +145,7 @@ def all_messages(h: httpx.Client) -> list[dict[str, Any]]:
 
 def test_kill_9_during_a_burst_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     started = time.monotonic()
-    db = tmp_path / "t.db"
+    db = database_url(tmp_path)  # a SQLite file, or a PostgreSQL database that outlives the kill too
     log = tmp_path / "server.log"
     first = Server(db, log)
     second: Server | None = None

@@ -9,12 +9,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
+from conftest import database_url
 from telephonist.store.db import Database
 from telephonist.store.models import metadata
 
 
 def test_migrations_build_the_models_schema(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/migrated.db"
+    url = database_url(tmp_path)  # SQLite, or PostgreSQL with TELEPHONIST_TEST_STORE=postgresql
     db = Database(url)
     db.migrate()
     db.close()

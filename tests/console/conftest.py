@@ -26,8 +26,10 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module-scoped: Playwright's sync API runs an event loop in this thread while it is open, and the
+    # tests after these ones call asyncio.run().
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.pool import NullPool
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from conftest import AUTH_TOKEN, Hit, Telephonist, wait_until
+from conftest import AUTH_TOKEN, Hit, Telephonist, database_url, wait_until
+from telephonist.store.models import jobs
 
 PLATFORM_NUMBER = "+15005550006"
 # A 1×1 PNG: what an MMS carries in these tests.
@@ -64,15 +66,17 @@ def text_in(tel: Telephonist, phone: str, body: str, to: str = PLATFORM_NUMBER) 
     return str(r.json()["sid"])
 
 
-def pending_jobs(db: Path) -> int:
-    """Durable jobs still in the platform's database (read through a separate connection)."""
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+def pending_jobs(url: str) -> int:
+    """Durable jobs still in the platform's database (read through a connection of its own)."""
+    engine = create_engine(url, poolclass=NullPool)
     try:
-        return int(con.execute("SELECT count(*) FROM jobs").fetchone()[0])
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(jobs)).scalar_one())
     finally:
-        con.close()
+        engine.dispose()
 
 
 def settle(tmp_path: Path, timeout: float = 10.0) -> None:
     """Wait until the platform has no work left (every send, receipt, webhook and callback done)."""
-    wait_until(lambda: pending_jobs(tmp_path / "telephonist.db") == 0, timeout)
+    url = database_url(tmp_path)
+    wait_until(lambda: pending_jobs(url) == 0, timeout)

@@ -70,6 +70,8 @@ _DUE = (
     .where(messages.c.status == "queued", messages.c.send_after <= bindparam("now"))
     .order_by(messages.c.send_after)
     .limit(bindparam("n"))
+    # Several engines on one PostgreSQL database each take messages no other has locked (SQLite: ignored).
+    .with_for_update(skip_locked=True)
 )
 _NEXT_DUE = select(func.min(messages.c.send_after).label("due")).where(messages.c.status == "queued")
 _READY = (

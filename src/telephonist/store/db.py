@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, DateTime, bindparam, create_engine, event, insert
+from sqlalchemy import Connection, DateTime, Float, bindparam, create_engine, event, insert
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement
@@ -223,6 +223,8 @@ def _bind_processor(type_: Any, dialect: Dialect) -> Any:
 def _result_processor(type_: Any, dialect: Dialect) -> Any:
     if dialect.name == "sqlite" and isinstance(type_, DateTime):
         return dt.datetime.fromisoformat
+    if dialect.name == "postgresql" and isinstance(type_, Float):
+        return None  # psycopg gives a float8 as a float; SQLAlchemy's processor wants the column's type code
     return type_.dialect_impl(dialect).result_processor(dialect, None)
 
 

@@ -64,6 +64,7 @@ _CLAIM = (
             .where(jobs.c.run_at <= bindparam("now"), jobs.c.claimed_until < bindparam("now"))
             .order_by(jobs.c.id)
             .limit(bindparam("n"))
+            .with_for_update(skip_locked=True)  # PostgreSQL: engines claim disjoint jobs (SQLite: ignored)
         )
     )
     .values(claimed_until=bindparam("until"))

@@ -1,0 +1,117 @@
+"""A PostgreSQL server of the tests' own: a cluster made with initdb in a temporary folder and started on a
+free loopback port (as the `postgres` user when the tests run as root, since PostgreSQL refuses root),
+with one template database migrated once and a fresh copy of it for each test."""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from telephonist.store.db import Database
+
+
+def _bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed (Debian package postgresql; `make test` installs it)")
+    return Path(found[-1]).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PgServer:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="telephonist-pg-"))
+        self.port = _free_port()
+        self.root = os.geteuid() == 0
+        bindir = _bindir()
+        data = self.dir / "data"
+        if self.root:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
+        )
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": str(self.dir),
+            # A test database needs no durability: a crash of the tests loses nothing worth keeping.
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "400",
+        }
+        args = [str(bindir / "postgres"), "-D", str(data)]
+        for name, value in settings.items():
+            args += ["-c", f"{name}={value}"]
+        self._log = open(self.dir / "log", "wb")  # noqa: SIM115 (closed by stop)
+        self.proc = subprocess.Popen(self._as_postgres(args), stdout=subprocess.DEVNULL, stderr=self._log)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(self.dsn("postgres"), connect_timeout=2):
+                    break
+            except psycopg.OperationalError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((self.dir / "log").read_text()) from None
+                time.sleep(0.1)
+        self._names = itertools.count()
+        self._admin("CREATE DATABASE template_telephonist")
+        db = Database(self.url("template_telephonist"))
+        db.migrate()
+        db.close()
+
+    def _as_postgres(self, args: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *args] if self.root else args
+
+    def _run(self, args: list[str]) -> None:
+        subprocess.run(self._as_postgres(args), check=True, capture_output=True)
+
+    def _admin(self, sql: str) -> None:
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+    def dsn(self, name: str) -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={name}"
+
+    def url(self, name: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def new_database(self) -> str:
+        """The URL of a fresh, migrated database."""
+        name = f"t{os.getpid()}_{next(self._names)}"
+        self._admin(f"CREATE DATABASE {name} TEMPLATE template_telephonist")
+        return self.url(name)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
