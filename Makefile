@@ -58,8 +58,8 @@ test: $(VENV)/.test-installed
 	$(MAKE) --no-print-directory lint || status=1; exit $$status
 
 lint: $(VENV)/.test-installed
-	$(PY) -m ruff check src tests bench
-	$(PY) -m ruff format --check src tests bench
+	$(PY) -m ruff check src tests bench tools
+	$(PY) -m ruff format --check src tests bench tools
 	$(PY) -m mypy
 
 bench: $(VENV)/.test-installed

@@ -19,16 +19,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from telephonist import twimlets
 from telephonist.api import (
+    access_tokens,
     accounts,
     applications,
     calls,
     carriers,
     conferences,
     keys,
+    limits,
     media,
     messages,
     notifications,
     numbers,
+    openapi,
     queues,
     recordings,
     services,
@@ -39,6 +42,8 @@ from telephonist.api.errors import TwilioError, error_response, handle_twilio_er
 from telephonist.api.forms import Params
 from telephonist.carriers.sim import SimNetwork
 from telephonist.carriers.sip.carrier import SipCarrier
+from telephonist.carriers.webrtc.carrier import WebRtcCarrier
+from telephonist.carriers.webrtc.signalling import routes as webrtc_routes
 from telephonist.config import Settings
 from telephonist.console import Console
 from telephonist.console.routes import routes as console_routes
@@ -66,7 +71,9 @@ class Platform:
         self.settings = settings
         self.db = Database(settings.db)
         self.jobs = JobRunner(self.db)
-        self.webhooks = webhooks or Webhooks(timeout=settings.webhook_timeout)
+        self.webhooks = webhooks or Webhooks(
+            settings.webhook_timeout, settings.webhook_allow_private, trusted=[settings.base_url]
+        )
         # Read on every request, changed rarely: kept a second (see store/cache.py).
         self.credentials: TTLCache[str, Row] = TTLCache()  # Authorization header -> account
         self.owners: TTLCache[str, Row | None] = TTLCache()  # phone number -> its IncomingPhoneNumber
@@ -76,6 +83,7 @@ class Platform:
         self.smpp_face = SmppFace(self)
         self.voice = VoiceEngine(self)
         self.sip = SipCarrier(self)
+        self.webrtc = WebRtcCarrier(self)
         callbacks = CallbackSender(self.jobs, self.webhooks)
         self.jobs.batch_handlers["message.receipt"] = self.messaging.receipt_batch
         self.jobs.pollers.append((self.messaging.send_queued, self.messaging.next_send))
@@ -134,6 +142,7 @@ class Platform:
     async def stop(self) -> None:
         await self.voice.shutdown()
         await self.sip.stop()
+        await self.webrtc.stop()
         await self.smpp_face.stop()
         await self.smpp.stop()
         if self._runner is not None:
@@ -196,7 +205,7 @@ class BodyLimit:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            await error_response(TwilioError(20001, "Request body too large", 413))(scope, receive, send)
+            await error_response(TwilioError(20413, "Request Entity Too Large", 413))(scope, receive, send)
             return
         seen = 0
 
@@ -205,7 +214,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise TwilioError(20001, "Request body too large", 413)
+                raise TwilioError(20413, "Request Entity Too Large", 413)
             return message
 
         await self.app(scope, limited, send)
@@ -242,8 +251,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         *services.routes,
         *sim.routes,
         *carriers.routes,
+        *access_tokens.routes,
+        *webrtc_routes,
         Route("/twimlets/{name}", serve_twimlet, methods=["GET", "POST"]),
         *console_routes,
+        *openapi.routes,
     ]
     app = Starlette(
         routes=routes,
@@ -254,4 +266,6 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.state.console = Console(platform)
     app.add_middleware(HotRoutes)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # added last: the outer of the two
+    app.state.limits = limits.Limits(settings)
+    app.add_middleware(limits.InFlight, limits=app.state.limits)  # outermost: a slot is held to the end
     return app

@@ -77,7 +77,11 @@ class Settings(BaseSettings):
     # Simulated seconds per real second is 1/time_scale: 0.01 makes <Pause length="10"> last 0.1 s.
     time_scale: float = Field(default=1.0, gt=0, le=100)
     log_level: str = "info"
+    # The total time of one webhook, retries included, when its URL sets no `#tt` connection override.
     webhook_timeout: float = 15.0
+    # false refuses webhook and media URLs whose host resolves to a loopback, private, link-local, CGNAT,
+    # unique-local, multicast or unspecified address (11205); for operators, off in the embedded default.
+    webhook_allow_private: bool = True
     # Segments a second of some senders, e.g. '{"+15005550006": 50}' (JSON); the others send at the
     # carriers' defaults: 1 for a long code, 3 for a toll-free number, 100 for a short code.
     sender_mps: dict[str, float] = Field(default_factory=dict)
@@ -94,8 +98,22 @@ class Settings(BaseSettings):
     # SIP trunks (JSON list of SipTrunk); INVITEs from other hosts are refused (403).
     sip_trunks: list[SipTrunk] = Field(default_factory=list)
     sip_trace: bool = False  # log every SIP message (first line, Call-ID, CSeq) with its call's SID
+    # The address browsers reach for the browser phone's media (its ICE host candidate); unset, every
+    # address of the machine but loopback.
+    webrtc_host: str | None = None
     # Signs the console's session cookies; give every API process the same one (random when unset).
     console_secret: str | None = None
+    # Each account's REST requests (api/limits.py), beyond which 429 with code 20429: a token bucket (0: no
+    # rate limit) and requests in progress (0: no limit; 100 is Twilio's commonly cited concurrency).
+    api_requests_per_second: float = Field(default=10_000.0, ge=0)
+    api_burst: int = Field(default=20_000, ge=1)
+    api_concurrency: int = Field(default=100, ge=0)
+    # Outbound API calls an account starts a (simulated) second, as Twilio's CPS; the rest wait `queued`.
+    calls_per_second: float = Field(default=1.0, ge=0)
+    # Failed authentications one client address may make for one SID (ten times as many in all) before it
+    # is refused with 429 for a while; the allowance comes back over the window. 0: no limit.
+    auth_failures: int = Field(default=10, ge=0)
+    auth_failure_window: float = Field(default=60.0, gt=0)
 
     @field_validator("account_sid")
     @classmethod

@@ -158,3 +158,21 @@ def test_suspending_an_account_ends_its_sessions(tel: Telephonist) -> None:
         assert c.get("/console/calls").status_code == 200
         client.api.accounts(other.sid).update(status="suspended")
         assert c.get("/console/calls").status_code == 303
+
+
+def test_a_signed_out_session_cookie_is_refused_even_if_copied(tel: Telephonist) -> None:
+    with signed_in(tel) as c:
+        stolen = c.cookies.get("telephonist_console", path="/console")
+        assert stolen
+        token = csrf_of(c)
+        assert c.post("/console/signout", data={"csrf": token}).status_code == 303
+    with httpx.Client(base_url=tel.base_url) as thief:
+        thief.cookies.set("telephonist_console", stolen, path="/console")
+        assert thief.get("/console/calls").status_code == 303
+        assert thief.get("/console/live").status_code == 401
+
+
+def test_odd_paging_values_are_ignored_not_a_server_error(tel: Telephonist) -> None:
+    with signed_in(tel) as c:
+        for value in ("²", "9" * 40, "-1", "abc"):
+            assert c.get("/console/calls", params={"before": value}).status_code == 200

@@ -120,3 +120,10 @@ def test_twimlets_are_served_on_the_platform_too(tel: Telephonist) -> None:
     )
     tel.call_final(sid)
     assert [e["text"] for e in events(tel, sid, "say")] == ["Local"]
+
+
+def test_an_index_that_is_no_ascii_number_is_left_out(tel: Telephonist) -> None:
+    with tel.http as h:  # "²" passes str.isdigit() but not int()
+        r = h.get("/twimlets/message", params={"Message[0]": "First", "Message[²]": "Odd"})
+    assert r.status_code == 200
+    assert "<Say>First</Say>" in r.text and "Odd" not in r.text

@@ -23,14 +23,29 @@ def unauthorized() -> TwilioError:
     return TwilioError(20003, "Authenticate", 401)
 
 
-def authenticate(q: Raw, header: str | None) -> Row:
-    """The account whose credentials the request carries; 401 with code 20003 for anything else."""
+def _basic(header: str | None) -> tuple[str, str] | None:
+    """The user name and password of a Basic Authorization header, when it is one."""
     if not header or not header.startswith("Basic "):
-        raise unauthorized()
+        return None
     try:
         user, _, secret = base64.b64decode(header[6:], validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        raise unauthorized() from None
+        return None
+    return user, secret
+
+
+def claimed_user(header: str | None) -> str:
+    """The user name a header claims, unverified ("" for none): what failed attempts are counted by."""
+    credentials = _basic(header)
+    return credentials[0] if credentials is not None else ""
+
+
+def authenticate(q: Raw, header: str | None) -> Row:
+    """The account whose credentials the request carries; 401 with code 20003 for anything else."""
+    credentials = _basic(header)
+    if credentials is None:
+        raise unauthorized()
+    user, secret = credentials
     key = None
     if user.startswith("SK"):  # an API key acts as its account
         key = q.first(_KEY, sid=user)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Select, Table, bindparam, select
 from starlette.requests import Request
 
-from telephonist.api.auth import authenticate, authorize
+from telephonist.api.auth import authenticate, authorize, claimed_user
 from telephonist.api.errors import TwilioError, not_found
 from telephonist.api.forms import Params
 from telephonist.numbers import is_url
@@ -16,6 +16,7 @@ from telephonist.store.cache import MISSING
 from telephonist.store.db import Row, Tx, raw
 
 if TYPE_CHECKING:
+    from telephonist.api.limits import Limits
     from telephonist.app import Platform
 
 
@@ -36,24 +37,34 @@ class Ctx:
 
 
 async def context(request: Request, account_param: str | None = "AccountSid") -> Ctx:
+    """Authenticate, count the request against its account's limits, then read its parameters (so that
+    a refused request costs no body, and a slow body holds its account's slot)."""
     platform: Platform = request.app.state.platform
-    if request.method in ("POST", "PUT"):
-        params = Params.parse(await request.body())
-    else:
-        params = Params.parse(request.scope["query_string"])
+    limits: Limits = request.app.state.limits
     header = request.headers.get("authorization") or ""
+    limits.logins.check(request.scope, header)  # even a right (cached) header, while locked out
     caller = platform.credentials.get(header)
     if caller is MISSING:
-        with platform.db.read() as q:
-            caller = authenticate(q, header)
+        try:
+            with platform.db.read() as q:
+                caller = authenticate(q, header)
+        except TwilioError as err:
+            if err.code == 20003 and header:  # a request without credentials guesses nothing (SDK 5's first)
+                limits.logins.failed(request.scope, claimed_user(header))
+            raise
         platform.credentials.put(header, caller)  # only credentials of an active account get here
     account = caller = cast(Row, caller)
     if account_param is not None and request.path_params[account_param] != caller["sid"]:
         with platform.db.read() as q:
             account = authorize(q, caller, request.path_params[account_param])
+    limits.admit(request.scope, account["sid"])  # a subaccount has limits of its own
     if account_param == "AccountSid" and request.method != "GET" and account["status"] != "active":
         # A suspended or closed subaccount's records stay readable; nothing new is made on it.
         raise TwilioError(20005, "Account not active", 401)
+    if request.method in ("POST", "PUT"):
+        params = Params.parse(await request.body())
+    else:
+        params = Params.parse(request.scope["query_string"])
     return Ctx(platform, caller, account, params, request.scope["path"])
 
 

@@ -229,7 +229,9 @@ async def create_call(request: Request) -> Response:
                 and "Fallback" not in k
             }
             params |= application_params(app)
-        row = ctx.platform.voice.create_outbound(conn, ctx.account_sid, to, sender, params, number_sid)
+        trunk = ctx.platform.voice.trunk_for(conn, to, ctx.account_sid, params)
+        delay = request.app.state.limits.calls.reserve(ctx.account_sid, trunk)  # queued beyond the CPS
+        row = ctx.platform.voice.create_outbound(conn, ctx.account_sid, to, sender, params, number_sid, delay)
     ctx.platform.jobs.wake()
     return json_response(render_call(row), 201)
 

@@ -83,10 +83,13 @@ def parse_date_filter(name: str, value: str) -> dt.datetime:
     """`YYYY-MM-DD`, ISO 8601 (what twilio 9.x sends) or any reasonable date string, as naive UTC."""
     try:
         parsed: dt.datetime = dateparser.parse(value)
+        # In the try: converting to UTC fails on an offset of 24 hours or more, or leaves year 1.
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):
         raise TwilioError(20001, f"Invalid {name} value: {value}") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    if parsed.date() == dt.date.max:  # date_filters reads to the day after, which datetime cannot hold
+        raise TwilioError(20001, f"Invalid {name} value: {value}")
     return parsed
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -49,23 +49,29 @@ def _name(ctx: Ctx) -> str:
     return name
 
 
+def insert_key(conn: Connection, account_sid: str, friendly_name: str) -> tuple[Row, str]:
+    """A new key of the account, and its secret (kept too: it verifies the access tokens the key signs)."""
+    now = utcnow()
+    sid, secret = new_sid("SK"), new_token()
+    conn.execute(
+        insert(api_keys).values(
+            sid=sid,
+            account_sid=account_sid,
+            friendly_name=friendly_name,
+            secret_sha256=secret_digest(secret),
+            secret=secret,
+            date_created=now,
+            date_updated=now,
+        )
+    )
+    return conn.execute(select(api_keys).where(api_keys.c.sid == sid)).mappings().one(), secret
+
+
 async def create_key(request: Request) -> Response:
     ctx = await context(request)
     forbid_keys(ctx)
-    now = utcnow()
-    sid, secret = new_sid("SK"), new_token()
     with ctx.tx() as conn:
-        conn.execute(
-            insert(api_keys).values(
-                sid=sid,
-                account_sid=ctx.account_sid,
-                friendly_name=_name(ctx),
-                secret_sha256=secret_digest(secret),
-                date_created=now,
-                date_updated=now,
-            )
-        )
-        row = conn.execute(select(api_keys).where(api_keys.c.sid == sid)).mappings().one()
+        row, secret = insert_key(conn, ctx.account_sid, _name(ctx))
     return json_response(render_key(row) | {"secret": secret}, 201)
 
 

@@ -6,15 +6,20 @@ Rows are listed newest first by `seq`, so messages created while a client walks 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, Connection, Table, select
 
+from telephonist.api.errors import TwilioError
 from telephonist.api.forms import Params
 
 MAX_PAGE_SIZE = 1000
+# OFFSET and seq are signed 64-bit integers in SQLite and PostgreSQL: past that a query fails, not a page.
+MAX_OFFSET = 2**63 - 1
+_TOKEN = re.compile(r"P([AB])([0-9]{1,18})")
 
 
 def paginate(
@@ -32,13 +37,16 @@ def paginate(
     # twilio 9.x sends PageSize=N for list(limit=N) even past 1000; cap it instead of failing the call.
     page_size = max(1, min(params.integer("PageSize", 50, code=20007), MAX_PAGE_SIZE))
     page = max(0, params.integer("Page", 0))
+    if page * page_size > MAX_OFFSET:
+        raise TwilioError(20422, f"Invalid Page: {page}")
     token = params.get("PageToken") or ""
     query = (select(*columns) if columns else select(table)).where(*where)
     backwards = False
-    anchor = int(token[2:]) if token[:2] in ("PA", "PB") and token[2:].isdigit() else None
-    if anchor is not None and token.startswith("PA"):
+    match = _TOKEN.fullmatch(token)  # anything else is no token of ours: the page is read by its number
+    anchor = int(match[2]) if match else None
+    if match and match[1] == "A":
         query = query.where(table.c.seq < anchor).order_by(table.c.seq.desc())
-    elif anchor is not None:
+    elif match:
         backwards = True
         query = query.where(table.c.seq > anchor).order_by(table.c.seq.asc())
     else:

@@ -1,12 +1,14 @@
 """Signing in to the console: an account's SID and auth token exchanged for a signed session cookie.
 
-The cookie carries the account SID, a digest of its auth token (so a new token ends every session made
-with the old one) and the CSRF token its forms must send back. It is HttpOnly, SameSite=Strict and scoped
-to /console; the auth token itself never leaves the sign-in form's POST body.
+The cookie carries a session id, the account SID, a digest of its auth token (so a new token ends every
+session made with the old one) and the CSRF token its forms must send back. It is HttpOnly, SameSite=Strict
+and scoped to /console; the auth token itself never leaves the sign-in form's POST body. Signing out records
+the session id, so a copy of the cookie is worthless from then on.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -14,18 +16,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, insert, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from telephonist.store.db import Row
-from telephonist.store.models import accounts
+from telephonist.api.limits import guarded_sign_in
+from telephonist.store.db import Row, utcnow
+from telephonist.store.models import accounts, console_signouts
 
 COOKIE = "telephonist_console"
 SIGNIN_COOKIE = "telephonist_signin"  # the sign-in form's own CSRF token, before there is a session
 MAX_AGE = 12 * 3600
 PATH = "/console"
 _ACCOUNT = select(accounts).where(accounts.c.sid == bindparam("sid"))
+_SIGNED_OUT = select(console_signouts.c.session_id).where(console_signouts.c.session_id == bindparam("id"))
 
 
 def _digest(token: str) -> str:
@@ -34,6 +38,7 @@ def _digest(token: str) -> str:
 
 @dataclass(frozen=True)
 class Session:
+    id: str
     account: Row
     csrf: str
 
@@ -48,7 +53,12 @@ class Sessions:
 
     def issue(self, account: Row) -> str:
         return self._signer.dumps(
-            {"a": account["sid"], "t": _digest(account["auth_token"]), "c": secrets.token_urlsafe(24)}
+            {
+                "s": secrets.token_hex(16),
+                "a": account["sid"],
+                "t": _digest(account["auth_token"]),
+                "c": secrets.token_urlsafe(24),
+            }
         )
 
     def load(self, request: Request) -> Session | None:
@@ -62,13 +72,24 @@ class Sessions:
         except BadSignature:
             return None
         platform = request.app.state.platform
+        session_id = str(data.get("s"))
         with platform.db.read() as q:
             account = q.first(_ACCOUNT, sid=str(data.get("a")))
-        if account is None or account["status"] != "active":
+            ended = q.first(_SIGNED_OUT, id=session_id) is not None
+        if account is None or account["status"] != "active" or ended:
             return None
         if not hmac.compare_digest(str(data.get("t")), _digest(account["auth_token"])):
             return None
-        return Session(account, str(data.get("c")))
+        return Session(session_id, account, str(data.get("c")))
+
+    @staticmethod
+    def end(request: Request, session: Session) -> None:
+        """Sign out: the session is refused from now on, whoever holds its cookie."""
+        now = utcnow()
+        with request.app.state.platform.db.tx() as conn:
+            conn.execute(delete(console_signouts).where(console_signouts.c.expires < now))
+            expires = now + dt.timedelta(seconds=MAX_AGE)
+            conn.execute(insert(console_signouts).values(session_id=session.id, expires=expires))
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int = MAX_AGE) -> None:
@@ -96,6 +117,7 @@ def csrf_ok(request: Request, expected: str, given: str | None) -> bool:
     return same_origin(request) and bool(given) and hmac.compare_digest(expected, given or "")
 
 
+@guarded_sign_in
 def authenticate(request: Request, sid: str, token: str) -> Row | None:
     """The active account whose SID and auth token these are (compared in constant time)."""
     platform = request.app.state.platform

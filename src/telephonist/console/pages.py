@@ -53,7 +53,7 @@ def _listing(
 ) -> tuple[list[Row], int | None]:
     """A page of rows, newest first, and the `before` of the next (older) page if there is one."""
     query = select(table).where(*where)
-    if before and before.isdigit():
+    if before is not None and re.fullmatch(r"[0-9]{1,18}", before):  # isdigit() would also take "²"
         query = query.where(table.c.seq < int(before))
     rows: list[Row] = [
         dict(r) for r in conn.execute(query.order_by(table.c.seq.desc()).limit(PAGE + 1)).mappings()
@@ -99,6 +99,7 @@ async def signin(request: Request) -> Response:
 
 @signed_in
 async def signout(request: Request, session: Session, params: Params) -> Response:
+    _console(request).sessions.end(request, session)
     response = RedirectResponse(f"{auth.PATH}/signin", status_code=303)
     response.delete_cookie(auth.COOKIE, path=auth.PATH)
     return response

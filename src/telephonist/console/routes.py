@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from telephonist.console import live, pages, phones
+from telephonist.console import live, pages, phones, softphone
 
 P = "/console"
 routes: list[BaseRoute] = [
@@ -28,6 +28,8 @@ routes: list[BaseRoute] = [
     Route(f"{P}/phones/calls/{{sid}}/{{action}}", phones.call_action, methods=["POST"]),
     Route(f"{P}/phones/{{number}}", phones.phone_page, methods=["GET"]),
     Route(f"{P}/phones/{{number}}/{{action}}", phones.phone_action, methods=["POST"]),
+    Route(f"{P}/softphone", softphone.softphone_page, methods=["GET"]),
+    Route(f"{P}/softphone/token", softphone.softphone_token, methods=["POST"]),
     Route(f"{P}/debugger", pages.debugger, methods=["GET"]),
     Route(f"{P}/account", pages.account_page, methods=["GET"]),
     Route(f"{P}/account/token", pages.reveal_token, methods=["POST"]),

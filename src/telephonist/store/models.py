@@ -298,12 +298,14 @@ applications = _resource(
     indexes=(Index("ix_applications_account_seq", "account_sid", "seq"),),
 )
 
-# API keys: the secret is shown once, at creation; only its SHA-256 is kept.
+# API keys: the secret is shown once, at creation. Basic auth checks its SHA-256; the secret itself verifies
+# the access tokens the key signs (HS256 needs it). Keys made before it was kept have none.
 api_keys = _resource(
     "api_keys",
     Column("account_sid", String(34), nullable=False, index=True),
     Column("friendly_name", String(64), nullable=False),
     Column("secret_sha256", String(64), nullable=False),
+    Column("secret", String(64)),
 )
 
 conferences = _resource(
@@ -372,6 +374,14 @@ sim_inbox = Table(
     Column("from", String(64), nullable=False),
     Column("body", Text, nullable=False),
     Column("date_received", DateTime, nullable=False),
+)
+
+# Console sessions ended by signing out, until their cookie would have expired anyway.
+console_signouts = Table(
+    "console_signouts",
+    metadata,
+    Column("session_id", String(32), primary_key=True),
+    Column("expires", DateTime, nullable=False),
 )
 
 call_events = Table(

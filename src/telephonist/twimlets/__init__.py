@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 HOSTS = {"twimlets.com", "www.twimlets.com"}
+
+
+_INDEX = re.compile(r"[0-9]{1,9}")  # str.isdigit() also takes "²", which int() refuses
 
 
 def indexed(params: list[tuple[str, str]], name: str) -> list[str]:
@@ -16,7 +20,7 @@ def indexed(params: list[tuple[str, str]], name: str) -> list[str]:
     for key, value in params:
         if key in (name, name + "[]"):
             plain.append(value)
-        elif key.startswith(name + "[") and key.endswith("]") and key[len(name) + 1 : -1].isdigit():
+        elif key.startswith(name + "[") and key.endswith("]") and _INDEX.fullmatch(key[len(name) + 1 : -1]):
             numbered.append((int(key[len(name) + 1 : -1]), value))
     return plain + [v for _, v in sorted(numbered)]
 

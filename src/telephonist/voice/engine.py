@@ -15,6 +15,7 @@ from telephonist.store.db import Row, utcnow
 from telephonist.store.jobs import Job, enqueue, finish
 from telephonist.store.models import calls
 from telephonist.voice.callrecording import CallRecorder
+from telephonist.voice.clients import ClientCall
 from telephonist.voice.conference import Conferences
 from telephonist.voice.interpreter import Source
 from telephonist.voice.queues import Queues
@@ -22,6 +23,7 @@ from telephonist.voice.session import CallSession
 
 if TYPE_CHECKING:
     from telephonist.app import Platform
+    from telephonist.config import SipTrunk
 
 log = logging.getLogger("telephonist.voice")
 # What a number with no VoiceUrl answers with, in the spirit of Twilio's demo URL.
@@ -58,8 +60,10 @@ class VoiceEngine:
         from_: str,
         params: dict[str, Any],
         phone_number_sid: str | None,
+        delay: float = 0.0,
     ) -> Row:
-        """The row and its start job, in the API's transaction."""
+        """The row and its start job, in the API's transaction; the job is due in `delay` seconds (the
+        call's turn under its account's CPS), and the call stays queued until then."""
         row = insert_call(
             conn,
             account_sid=account_sid,
@@ -70,8 +74,18 @@ class VoiceEngine:
             phone_number_sid=phone_number_sid,
             params=params,
         )
-        enqueue(conn, "call.start", {"sid": row["sid"]})
+        enqueue(conn, "call.start", {"sid": row["sid"]}, delay=delay)
         return row
+
+    def trunk_for(
+        self, conn: Connection, to: str, account_sid: str, params: dict[str, Any]
+    ) -> SipTrunk | None:
+        """The SIP trunk a call to the number `to` would leave through, routed as `connect` does (a
+        platform number first): its max_cps paces the call's start."""
+        if not self.p.settings.sip_trunks or ":" in to or self.p.sim.owner(conn, to) is not None:
+            return None
+        target = self.p.sip.target(to, account_sid, params)
+        return target.trunk if target is not None else None
 
     async def handle_start(self, job: Job) -> None:
         with self.p.db.tx() as conn:
@@ -84,10 +98,12 @@ class VoiceEngine:
 
     def connect(self, row: Row) -> Leg:
         """The leg of an outgoing call: into a platform number of any account, where it comes in with that
-        number's own webhooks; over SIP (a trunk's number, a SIP URI, a registered phone); else to a
-        virtual endpoint."""
+        number's own webhooks; to a browser phone signed in as the `client:` identity; over SIP (a trunk's
+        number, a SIP URI, a registered phone); else to a virtual endpoint."""
         with self.p.db.read() as q:
             number = self.p.sim.owner(q, row["to"])
+        if number is None and self.p.webrtc.reaches(row["to"], row["account_sid"]):
+            return self.p.webrtc.outbound(row)
         target = self.p.sip.target(row["to"], row["account_sid"], row["params"]) if number is None else None
         if target is not None:
             if target.trunk is not None:
@@ -112,10 +128,12 @@ class VoiceEngine:
         from_platform: bool = False,
         leg: Leg | None = None,
         trunk_sid: str | None = None,
+        extra: list[tuple[str, str]] | None = None,
     ) -> str:
         """A call from the network reaches a platform number: ring it and run its VoiceUrl. Its far end is
         `leg` (a real carrier's), else the virtual phone `from_`, or another platform leg
-        (`from_platform`: the caller links them)."""
+        (`from_platform`: the caller links them). `extra`: parameters its webhooks carry besides the
+        standard set (a browser phone's call: ApplicationSid and its custom parameters)."""
         with self.p.db.read() as q:
             config = webhooks_of(q, number, "voice")
         params: dict[str, Any] = {"StatusCallbackEvent": ["completed"]}
@@ -148,7 +166,7 @@ class VoiceEngine:
         if leg is None:
             far = None if from_platform or from_.startswith("client:") else from_
             leg = self.p.sim.leg(row["sid"], far, inputs, local=number["phone_number"])
-        session = CallSession(self.p, row, leg)
+        session = CallSession(self.p, row, leg) if extra is None else ClientCall(self.p, row, leg, extra)
         self._spawn(session, session.run_inbound())
         return str(row["sid"])
 

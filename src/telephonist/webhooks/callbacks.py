@@ -1,12 +1,15 @@
 """Status callbacks as durable jobs: fire-and-forget requests whose response body is ignored.
 
-A connection failure is retried once (Twilio's default retry count); any other failure is recorded as a
-notification and dropped.
+Retries are the webhook client's, as the URL's connection overrides say (by default a connection that
+cannot be made is tried once more); a callback that still fails is recorded as a notification and dropped.
+Each callback gets its I-Twilio-Idempotency-Token when it is queued, so every attempt of it carries the
+same one, a run again after a crash included.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -14,7 +17,7 @@ from sqlalchemy import bindparam, select
 from telephonist.store import notifications, transcripts
 from telephonist.store.cache import MISSING, TTLCache
 from telephonist.store.db import Tx, raw
-from telephonist.store.jobs import Job, JobRunner, enqueue, finish, retry
+from telephonist.store.jobs import Job, JobRunner, enqueue, finish
 from telephonist.store.models import accounts
 from telephonist.webhooks.client import FetchError, Observer, Webhooks
 
@@ -45,6 +48,7 @@ def enqueue_callback(
         "params": params,
         "key": key,
         "call_sid": call_sid,
+        "token": str(uuid.uuid4()),
     }
     enqueue(conn, KIND, payload)
 
@@ -73,15 +77,14 @@ class CallbackSender:
             self.jobs.done(job)
             return
         params = [(k, v) for k, v in p["params"]]
+        # Jobs queued before callbacks had a token of their own: one made from the job, as stable.
+        idempotency = p.get("token") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"telephonist:job:{job.id}"))
         try:
             await self.webhooks.request(
-                p["url"], p["method"], params, token, self._observer(p.get("call_sid"))
+                p["url"], p["method"], params, token, self._observer(p.get("call_sid")), idempotency
             )
         except FetchError as err:
             with self.db.tx() as conn:
-                if err.code == 11205 and job.attempts < 1:
-                    retry(conn, job, delay=1.0)
-                    return
                 log.warning("status callback for %s to %s failed: %s", p["key"], err.url, err.message)
                 notifications.record(
                     conn,

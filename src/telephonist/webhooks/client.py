@@ -1,8 +1,13 @@
 """The one way requests reach applications, over the lean client in webhooks/http.py.
 
 Every request is form-encoded and signed with the owning account's auth token; responses are capped at
-64 kB (11750) and failures carry Twilio's codes (11200 HTTP error, 11205 connection failure, 11215 redirects).
-At most PER_HOST requests are under way to one host, so one slow application cannot take every connection.
+64 kB (11750) and failures carry Twilio's codes (11200 HTTP error, 11205 connection failure or timeout,
+11203 past a `#tt` total time, 11215 redirects, 11243 an unknown retry policy). The URL's connection
+overrides (overrides.py) set the timeouts and retries of each webhook; all its attempts together take no
+longer than the total time (`#tt`, else the webhook_timeout setting, 15 s), and every attempt carries the
+same X-Twilio-Signature and I-Twilio-Idempotency-Token, so an application can tell a retry from a new
+request. At most PER_HOST requests are under way to one host (scheme, name and port), so one slow
+application cannot take the connections of the others.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,11 +24,15 @@ from typing import Any
 from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 from telephonist import twimlets
+from telephonist.webhooks import overrides
 from telephonist.webhooks.http import (
     ClientError,
+    ConnectFailed,
     HttpClient,
     InvalidURL,
+    ReadTimeout,
     Response,
+    TimedOut,
     TooLarge,
     TooManyRedirects,
 )
@@ -36,6 +45,8 @@ USER_AGENT = "TwilioProxy/1.1"
 GET_SAFE = ":/,'@!$*();"
 TOO_LARGE = "TwiML response body too large"
 FORM = "application/x-www-form-urlencoded"
+# The failures Twilio's retry policies `ct` and `rt` name; `4xx` and `5xx` are the response's status.
+_RETRY_ON: dict[type[ClientError], str] = {ConnectFailed: "ct", ReadTimeout: "rt"}
 
 
 @dataclass(frozen=True)
@@ -111,8 +122,16 @@ def strip_fragment(url: str) -> str:
 
 
 class Webhooks:
-    def __init__(self, timeout: float = 15.0) -> None:
-        self.http = HttpClient(per_host=PER_HOST, timeout=timeout)
+    def __init__(
+        self, timeout: float = 15.0, allow_private: bool = True, trusted: Iterable[str] = ()
+    ) -> None:
+        """`timeout`: the total time of one webhook, retries included, when its URL sets no `#tt`.
+        `allow_private` false refuses URLs whose host resolves to a private address (11205), but at
+        the origins of the `trusted` URLs (the platform's own)."""
+        self.timeout = timeout
+        self.http = HttpClient(
+            per_host=PER_HOST, timeout=timeout, allow_private=allow_private, trusted=trusted
+        )
 
     async def close(self) -> None:
         await self.http.close()
@@ -124,10 +143,18 @@ class Webhooks:
         params: list[tuple[str, str]],
         auth_token: str,
         observe: Observer | None = None,
+        token: str | None = None,
     ) -> Fetched:
-        """Send one signed webhook request and return the response, or raise FetchError; `observe` is
-        told of the exchange either way."""
+        """Send one signed webhook, retried as the URL's connection overrides say, and return the
+        response, or raise FetchError; `observe` is told of every attempt. `token`: the webhook's
+        I-Twilio-Idempotency-Token, for a caller that may send it again (a durable job); a new one
+        by default."""
+        fragment = urlsplit(url).fragment
         url = document_url = strip_fragment(url)
+        try:
+            limits = overrides.parse(fragment)
+        except overrides.InvalidRetryPolicy as exc:
+            raise FetchError(11243, str(exc), url) from None
         method = method.upper()
         if method == "GET" and params:
             # Leave the characters a web framework shows unescaped in its request URL as they are, so
@@ -136,7 +163,6 @@ class Webhooks:
             body_params: list[tuple[str, str]] = []
         else:
             body_params = params
-        started = time.monotonic()
         try:
             local = twimlets.serve(url, body_params)
         except LookupError:
@@ -148,42 +174,57 @@ class Webhooks:
         headers = {
             "User-Agent": USER_AGENT,
             "X-Twilio-Signature": signature(auth_token, url, body_params),
-            "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+            "I-Twilio-Idempotency-Token": token or str(uuid.uuid4()),
         }
         if body_params:
             headers["Content-Type"] = FORM
         body = form_encode(body_params).encode() if body_params else None
-        try:
-            with _failures(url, 11750, TOO_LARGE):
-                resp = await self.http.request(method, url, headers, body, MAX_RESPONSE_BYTES)
-        except FetchError as err:
+        deadline = time.monotonic() + (limits.total_timeout or self.timeout)
+
+        def record(
+            started: float, status: int | None, got: Response | None, text: str, error: int | None
+        ) -> None:
             if observe is not None:
                 took = round((time.monotonic() - started) * 1000)
-                observe(Exchange(method, url, body_params, headers, err.status, {}, "", "", took, err.code))
-            raise
-        text = _text(resp)
-        if observe is not None:
-            took = round((time.monotonic() - started) * 1000)
-            error = None if 200 <= resp.status < 300 else 11200
-            observe(
-                Exchange(
+                headers_in, ctype = (got.headers, got.content_type) if got is not None else ({}, "")
+                observe(
+                    Exchange(method, url, body_params, headers, status, headers_in, ctype, text, took, error)
+                )
+
+        retries = limits.retry_count
+        while True:
+            started = time.monotonic()
+            try:
+                resp = await self.http.request(
                     method,
                     url,
-                    body_params,
                     headers,
-                    resp.status,
-                    resp.headers,
-                    resp.content_type,
-                    text,
-                    took,
-                    error,
+                    body,
+                    MAX_RESPONSE_BYTES,
+                    timeout=deadline - started,
+                    connect_timeout=limits.connect_timeout,
+                    read_timeout=limits.read_timeout,
                 )
-            )
-        if not 200 <= resp.status < 300:
-            raise FetchError(11200, f"HTTP retrieval failure: status {resp.status}", url, resp.status, text)
-        # Relative URLs in the document resolve against where it came from, less our parameters.
-        final = document_url if resp.url == url else resp.url
-        return Fetched(final, resp.status, resp.content_type, text)
+            except ClientError as exc:
+                err = _fetch_error(exc, url, 11750, TOO_LARGE, limits.total_timeout is not None)
+                record(started, err.status, None, "", err.code)
+                retry_on = _RETRY_ON.get(type(exc))
+            else:
+                text = _text(resp)
+                if 200 <= resp.status < 300:
+                    record(started, resp.status, resp, text, None)
+                    # Relative URLs in the document resolve against where it came from, less our parameters.
+                    final = document_url if resp.url == url else resp.url
+                    return Fetched(final, resp.status, resp.content_type, text)
+                record(started, resp.status, resp, text, 11200)
+                err = FetchError(
+                    11200, f"HTTP retrieval failure: status {resp.status}", url, resp.status, text
+                )
+                retry_on = f"{resp.status // 100}xx"
+            if retries == 0 or retry_on not in limits.retry_policy or time.monotonic() >= deadline:
+                raise err
+            retries -= 1
+            log.info("webhook to %s failed with %s: retrying", urlsplit(url).hostname, err.code)
 
     async def download(self, url: str, limit: int) -> tuple[str, bytes]:
         """GET a file as Twilio fetches media (no parameters, no signature): its content type and bytes.
@@ -203,16 +244,27 @@ def _text(resp: Response) -> str:
         return resp.body.decode("utf-8", "replace")
 
 
+def _fetch_error(
+    exc: ClientError, url: str, too_large: int, too_large_text: str, total_set: bool = False
+) -> FetchError:
+    """An HTTP client's error as Twilio's code. Past the deadline it is 11205, Twilio's "we wait 15
+    seconds", or 11203 when the URL set the total time (`#tt`). A refused private address is 11205 too:
+    Twilio's error dictionary gives "URLs that reference private IP addresses or localhost" as a cause."""
+    if isinstance(exc, TooLarge):
+        return FetchError(too_large, too_large_text, url, exc.status)
+    if isinstance(exc, TooManyRedirects):
+        return FetchError(11215, "Too many redirects", url)
+    if isinstance(exc, InvalidURL):
+        return FetchError(11100, "Invalid URL format", url)
+    if isinstance(exc, TimedOut) and total_set:
+        return FetchError(11203, "HTTP communication total time out triggered", url)
+    return FetchError(11205, f"HTTP connection failure: {exc}", url)
+
+
 @contextmanager
 def _failures(url: str, too_large: int, too_large_text: str) -> Iterator[None]:
     """The HTTP client's errors as Twilio's codes."""
     try:
         yield
-    except TooLarge as exc:
-        raise FetchError(too_large, too_large_text, url, exc.status) from None
-    except TooManyRedirects:
-        raise FetchError(11215, "Too many redirects", url) from None
-    except InvalidURL:
-        raise FetchError(11100, "Invalid URL format", url) from None
     except ClientError as exc:
-        raise FetchError(11205, f"HTTP connection failure: {exc}", url) from None
+        raise _fetch_error(exc, url, too_large, too_large_text) from None

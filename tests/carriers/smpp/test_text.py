@@ -322,6 +322,13 @@ def test_parse_receipt_is_tolerant() -> None:
     assert parse_receipt("just a message") is None
 
 
+def test_receipt_counts_that_are_no_ascii_number_are_left_out() -> None:
+    # Found by tests/fuzz/test_smpp.py: "²" and a 5000-digit count made int() raise out of parse_receipt.
+    receipt = parse_receipt("id:7 sub:\u00b2 dlvrd:" + "9" * 5000 + " stat:DELIVRD")
+    assert receipt is not None
+    assert (receipt.message_id, receipt.sub, receipt.dlvrd, receipt.stat) == ("7", None, None, "DELIVRD")
+
+
 def test_format_receipt_round_trips() -> None:
     receipt = parse_receipt(RECEIPT)
     assert receipt is not None

@@ -2,101 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import secrets
 import time
-from array import array
-from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from telephonist.carriers.base import GatherResult, Heard, Leg, Sound
+from telephonist.carriers.audio import AudioLeg
+from telephonist.carriers.audio import speech_end as _speech_end
 from telephonist.carriers.sip import sdp
 from telephonist.carriers.sip.dialog import Dialog
 from telephonist.carriers.sip.media import RtpStream
 from telephonist.carriers.sip.message import Request
-from telephonist.media import asr, audio, decode, music, tts
-from telephonist.twiml.verbs import Gather
-from telephonist.webhooks.client import FetchError
 
 if TYPE_CHECKING:
     from telephonist.carriers.sip.carrier import SipCarrier, Target
     from telephonist.config import SipTrunk
 
-log = logging.getLogger("telephonist.sip")
-AUTO_SPEECH_END = 1.0  # seconds of quiet that end an utterance with speechTimeout="auto"
-MAX_UTTERANCE = 60.0
-SILENT = 300  # mean absolute amplitude below which a 20 ms frame counts as silence (about -40 dBFS)
-MAX_PROMPT_BYTES = 20 * 1024 * 1024  # a <Play> file larger than this is refused (11751)
-# The beep before a recording: a quarter second of 1 kHz, faded in and out.
-BEEP = array(
-    "h",
-    (
-        round(6000 * min(1.0, i / 80, (2000 - i) / 80) * math.sin(2 * math.pi * 1000 * i / 8000))
-        for i in range(2000)
-    ),
-).tobytes()
-_PLAYED: dict[str, bytes] = {}  # fetched <Play> audio as call PCM, by URL
-_PLAYED_SIZE = 64
+__all__ = ["SipLeg", "_speech_end"]
 
 
-def _speech_end(gather: Gather) -> float:
-    """Seconds of quiet that end an utterance: `speechTimeout` (`auto`: one second), else `timeout`."""
-    given = gather.speech_timeout or str(gather.timeout)
-    try:
-        return AUTO_SPEECH_END if given == "auto" else max(0.5, float(given))
-    except ValueError:  # not a number: Twilio's default
-        return AUTO_SPEECH_END
-
-
-def loud(pcm: bytes) -> bool:
-    samples = array("h", pcm)
-    return sum(map(abs, samples)) > SILENT * len(samples)
-
-
-class Listener:
-    """What a caller says to a `<Gather input="speech">`: audio from a little before the first loud frame
-    until `end_after` seconds of quiet."""
-
-    LEAD = 15  # frames kept from before the speech began (about 0.3 s)
-
-    def __init__(self, end_after: float) -> None:
-        self.end_after = end_after
-        self.frames: deque[bytes] = deque(maxlen=self.LEAD)
-        self.started = False
-        self.quiet = 0.0
-        self.done = asyncio.Event()
-
-    def feed(self, pcm: bytes) -> bool:
-        """Take a frame of what the caller sends; True when speech begins with it."""
-        if self.done.is_set():
-            return False
-        self.frames.append(pcm)
-        if not self.started:
-            if loud(pcm):
-                self.started = True
-                self.frames = deque(self.frames)  # from here on everything is kept
-                return True
-            return False
-        self.quiet = 0.0 if loud(pcm) else self.quiet + audio.duration(pcm)
-        if self.quiet >= self.end_after:
-            self.done.set()
-        return False
-
-    def pcm(self) -> bytes:
-        return b"".join(self.frames)
-
-
-class SipLeg(Leg):
+class SipLeg(AudioLeg):
     """One SIP party of a call. An inbound leg starts with the caller's INVITE; the carrier answers,
     rejects or ends it on the engine's behalf and reports the far end's BYE or CANCEL here."""
 
+    log = logging.getLogger("telephonist.sip")
+    stream: RtpStream
+
     def __init__(self, carrier: SipCarrier, call_sid: str, stream: RtpStream, invite: Request | None) -> None:
+        super().__init__(carrier.p, call_sid, stream)
         self.carrier = carrier
-        self.call_sid = call_sid
-        self.stream = stream
         self.invite = invite  # the caller's, or (outgoing) the last we sent
         self.route: Target | None = None  # outgoing: where the INVITE goes
         self.caller = ""  # outgoing: the From
@@ -111,18 +45,6 @@ class SipLeg(Leg):
         self.answer_sdp: sdp.SessionDescription | None = None  # what our 200 carries
         self.session_id = secrets.randbelow(2**31)
         self.sdp_version = 0
-        self.keys: asyncio.Queue[str] = asyncio.Queue()
-        self._input = asyncio.Event()
-        self.ended = asyncio.Event()
-        self.answered = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._captures: list[Callable[[str, bytes], None]] = []  # recordings of the call's audio
-        self.taps: list[Callable[[str], None]] = []
-        self._recording: list[bytes] | None = None
-        self._listener: Listener | None = None  # while a <Gather input="speech"> listens
-        self._last_sound = 0.0
-        stream.on_key = self._key
-        stream.on_audio = self._audio
 
     # -- ringing and answering ------------------------------------------------------------------------
     async def wait_answer(self, timeout: float) -> str:
@@ -135,243 +57,6 @@ class SipLeg(Leg):
             self.carrier.answer(self)
             self.stream.start()
 
-    async def detect_machine(self, detect_end: bool) -> tuple[str, int]:
-        return "unknown", 0  # no detector runs on real audio yet: Twilio's answer when it cannot tell
-
-    # -- what the far end hears -----------------------------------------------------------------------
-    async def _send(self, pcm: bytes, interruptible: bool) -> None:
-        if self.ended.is_set():
-            return
-        if not interruptible:
-            await self.stream.play(pcm)
-            return
-        if self.has_input():
-            return
-        self._input.clear()
-        playing = asyncio.ensure_future(self.stream.play(pcm))
-        barge = asyncio.ensure_future(self._input.wait())
-        ended = asyncio.ensure_future(self.ended.wait())
-        try:
-            await asyncio.wait({playing, barge, ended}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (barge, ended):
-                task.cancel()
-            if not playing.done():
-                self.stream.stop_playing()
-                await playing
-
-    async def say(self, text: str, voice: str, language: str, interruptible: bool = False) -> None:
-        await self._send(await tts.synthesize(text, language, voice), interruptible)
-
-    async def play(self, url: str, interruptible: bool = False) -> None:
-        try:
-            pcm = await self._fetch(url)
-        except (FetchError, ValueError) as err:  # as on Twilio: the verb is skipped, the call goes on
-            log.warning("call %s: <Play> %s cannot be played: %s", self.call_sid, url, err)
-            return
-        await self._send(pcm, interruptible)
-
-    async def _fetch(self, url: str) -> bytes:
-        """A <Play> URL as call audio (WAV, MP3, any file FFmpeg reads), fetched and decoded once."""
-        if music.is_hold_music(url):
-            return music.hold_music()
-        if url not in _PLAYED:
-            _, data = await self.carrier.p.webhooks.download(url, MAX_PROMPT_BYTES)
-            pcm = await asyncio.to_thread(decode.call_audio, data)
-            if len(_PLAYED) >= _PLAYED_SIZE:
-                _PLAYED.clear()
-            _PLAYED[url] = pcm
-        return _PLAYED[url]
-
-    async def play_digits(self, digits: str) -> None:
-        """RFC 4733 events, 'w' a half-second pause."""
-        for part in digits.lower().split("w"):
-            if part:
-                self.stream.send_keys(part)
-                await asyncio.sleep(0.2 * len(part))
-            await asyncio.sleep(0.5)
-
-    async def beep(self) -> None:
-        await self._send(BEEP, False)
-
-    async def pause(self, seconds: float, interruptible: bool = False) -> None:
-        await self._send(audio.silence(seconds), interruptible)
-
-    # -- what the far end sends -----------------------------------------------------------------------
-    def _key(self, key: str) -> None:
-        self.keys.put_nowait(key)
-        self._input.set()
-        for tap in list(self.taps):
-            tap(key)
-        if isinstance(self.bridged, SipLeg):
-            self.bridged.stream.send_keys(key)
-        elif self.bridged is not None:
-            self.bridged.to_far_end({"digits": key})
-
-    def _audio(self, pcm: bytes) -> None:
-        for sink in list(self._captures):
-            sink("inbound", pcm)
-        if isinstance(self.bridged, SipLeg):
-            self.bridged.stream.feed(pcm)
-        if self.room is not None:
-            self.room.audio_from(self, pcm)
-        if self._recording is not None:
-            self._recording.append(pcm)
-            if loud(pcm):
-                self._last_sound = asyncio.get_running_loop().time()
-        if self._listener is not None and self._listener.feed(pcm):
-            self._input.set()  # the caller speaks: prompts stop (barge-in)
-
-    def begin_gather(self, gather: Gather) -> None:
-        """Keys are taken as they arrive; for speech, what the caller says from now on is kept."""
-        self._listener = None
-        if "speech" in gather.input:
-            self._listener = Listener(_speech_end(gather))
-
-    def has_input(self) -> bool:
-        return not self.keys.empty()
-
-    async def collect(self, gather: Gather) -> GatherResult:
-        listener, self._listener = self._listener, None
-        try:
-            return await self._collect(gather, listener)
-        finally:
-            if listener is not None:
-                listener.done.set()
-
-    async def _collect(self, gather: Gather, listener: Listener | None) -> GatherResult:
-        if listener is not None:
-            self._listener = listener
-            heard = await self._speech_or_key(listener, gather.timeout, keys="dtmf" in gather.input)
-            self._listener = None
-            if heard == "speech":
-                words = await asyncio.to_thread(asr.transcribe, listener.pcm(), gather.hints)
-                return GatherResult(speech=words[0], confidence=words[1]) if words else GatherResult()
-            if heard == "nothing":
-                return GatherResult()
-        digits = ""  # keys: the first input decides, as on Twilio
-        while True:
-            key = await self._next_key(gather.timeout)
-            if not key:  # quiet for `timeout` seconds, or hung up
-                return GatherResult(digits)
-            if "dtmf" not in gather.input:
-                continue
-            if gather.finish_on_key and key == gather.finish_on_key:
-                return GatherResult(digits)
-            digits += key
-            if gather.num_digits is not None and len(digits) >= gather.num_digits:
-                return GatherResult(digits)
-
-    async def _speech_or_key(self, listener: Listener, timeout: float, keys: bool) -> str:
-        """'speech' once the caller has said something and gone quiet; 'key' when a key comes first (and
-        keys count); 'nothing' after `timeout` seconds with nothing said, or when the call ends. An
-        utterance under way may run to MAX_UTTERANCE."""
-        waits: dict[str, asyncio.Future[Any]] = {
-            "speech": asyncio.ensure_future(listener.done.wait()),
-            "ended": asyncio.ensure_future(self.ended.wait()),
-        }
-        if keys:
-            waits["key"] = asyncio.ensure_future(self._key_arrives())
-        try:
-            await asyncio.wait(waits.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            if listener.started and not any(w.done() for w in waits.values()):
-                await asyncio.wait(waits.values(), timeout=MAX_UTTERANCE, return_when=asyncio.FIRST_COMPLETED)
-            if waits["ended"].done():
-                return "nothing"
-            if "key" in waits and waits["key"].done():
-                return "key"
-            return "speech" if listener.started else "nothing"
-        finally:
-            for task in waits.values():
-                task.cancel()
-
-    async def _key_arrives(self) -> None:
-        while self.keys.empty():
-            self._input.clear()
-            await self._input.wait()
-
-    async def _next_key(self, timeout: float) -> str | None:
-        """The next key; '' once the far end has hung up; None after `timeout` seconds without one."""
-        key = asyncio.ensure_future(self.keys.get())
-        ended = asyncio.ensure_future(self.ended.wait())
-        try:
-            await asyncio.wait({key, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ended.cancel()
-            key.cancel()  # a get cancelled before it returned takes nothing from the queue
-        if key.done() and not key.cancelled():
-            return key.result()
-        return "" if self.ended.is_set() else None
-
-    async def record(self, max_length: float, timeout: float, finish_on_key: str) -> Heard:
-        loop = asyncio.get_running_loop()
-        start = self._last_sound = loop.time()
-        self._recording = []
-        digits, hangup = "", False
-        try:
-            while True:
-                now = loop.time()
-                left = start + max_length - now
-                if timeout > 0:
-                    left = min(left, self._last_sound + timeout - now)
-                if left <= 0:
-                    break
-                key = await self._next_key(min(left, 0.1))
-                if key == "":
-                    hangup = True
-                    break
-                if key and key in finish_on_key:
-                    digits = key
-                    break
-        finally:
-            pcm, self._recording = b"".join(self._recording), None
-        return Heard((Sound(seconds=audio.duration(pcm), pcm=pcm),), digits=digits, hangup=hangup)
-
-    async def read_key(self) -> str:
-        return await self.keys.get()
-
-    def listen(self, tap: Callable[[str], None]) -> Callable[[], None]:
-        self.taps.append(tap)
-        return lambda: self.taps.remove(tap) if tap in self.taps else None
-
-    def drop_input(self) -> None:
-        while not self.keys.empty():
-            self.keys.get_nowait()
-
-    # -- two parties ------------------------------------------------------------------------------------
-    # Bridged with another SIP leg, audio and keys are relayed as they come; with a virtual phone's leg,
-    # its keys are sent as RFC 4733 events and its words spoken by espeak-ng, and our keys reach it.
-    def to_far_end(self, event: dict[str, Any]) -> None:
-        if event.get("digits"):
-            self.stream.send_keys(event["digits"])
-        words = event.get("speech") or event.get("text")
-        if words and not self.ended.is_set():
-            task = asyncio.ensure_future(self._speak(str(words)))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    def capture(self, sink: Callable[[str, bytes], None]) -> Callable[[], None] | None:
-        self._captures.append(sink)
-        self.stream.on_sent = self._sent
-
-        def release() -> None:
-            if sink in self._captures:
-                self._captures.remove(sink)
-            if not self._captures:
-                self.stream.on_sent = None
-
-        return release
-
-    def _sent(self, pcm: bytes) -> None:
-        for sink in list(self._captures):
-            sink("outbound", pcm)
-
-    def hear_audio(self, pcm: bytes) -> None:
-        self.stream.feed(pcm)
-
-    async def _speak(self, words: str) -> None:
-        self.stream.feed(await tts.synthesize(words), limit=None)
-
     # -- ending -------------------------------------------------------------------------------------
     async def hangup(self) -> None:
         if not self.ended.is_set():
@@ -383,14 +68,6 @@ class SipLeg(Leg):
             self.carrier.end(self, 486 if reason == "busy" else 603)
             self._ended()
 
-    def remote_hangup(self) -> None:
-        """The far end sent BYE or CANCEL."""
-        if not self.ended.is_set():
-            self._ended()
-            self.on_remote_hangup()
-
     def _ended(self) -> None:
-        self.ended.set()
-        self.unbridge()
-        self.stream.close()
+        super()._ended()
         self.carrier.forget(self)

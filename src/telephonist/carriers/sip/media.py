@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import cast
 
+from telephonist.carriers.audio import FRAME, MAX_BACKLOG, PTIME, Outbox
 from telephonist.carriers.sip.sdp import Negotiated
 from telephonist.media import g711
 from telephonist.media.dtmf import ToneDetector
@@ -27,12 +28,7 @@ from telephonist.media.rtp import (
 )
 
 log = logging.getLogger("telephonist.sip.rtp")
-PTIME = 0.020  # seconds a packet
 REPORT_TICKS = 250  # an RTCP sender report every 5 s of sending
-FRAME = 160  # samples a packet at 8 kHz
-FRAME_BYTES = FRAME * 2  # of 16-bit PCM
-SILENCE = bytes(FRAME_BYTES)
-MAX_BACKLOG = 10 * FRAME_BYTES  # bridged audio queued beyond 200 ms is dropped, not delayed
 Addr = tuple[str, int]
 
 _ENCODE = {"PCMU": g711.ulaw_encode, "PCMA": g711.alaw_encode}
@@ -93,11 +89,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self.sender = Sender()
         self.jitter = JitterBuffer()
         self.sending = False
-        self._priming = False  # fed audio held until two frames have come
-        self._out = bytearray()  # PCM still to send
-        self._sent = 0  # PCM bytes sent since the stream began (play marks count against it)
-        self._queued = 0
-        self._marks: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self.outbox = Outbox()
         self._events: deque[RtpPacket] = deque()  # RFC 4733 packets to send, one a tick
         self._last_event: int | None = None  # timestamp of the last key received (its packets repeat)
         self.on_key: Callable[[str], None] = lambda key: None
@@ -156,32 +148,14 @@ class RtpStream(asyncio.DatagramProtocol):
     # -- sending ------------------------------------------------------------------------------------
     async def play(self, pcm: bytes) -> None:
         """Queue `pcm` and wait until it has been sent (or `stop_playing`)."""
-        if not pcm:
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._out += pcm
-        self._queued += len(pcm)
-        self._marks.append((self._sent + self._queued, done))
-        await done
+        await self.outbox.play(pcm)
 
     def feed(self, pcm: bytes, limit: int | None = MAX_BACKLOG) -> None:
-        """Audio from another leg (a bridge, a conference): sent as it comes, never more than `limit`
-        bytes behind. After a pause it starts once two frames are in hand, so that audio arriving on
-        another clock is not cut into pieces."""
-        if not self._out:
-            self._priming = True
-        if limit is None or len(self._out) < limit:
-            self._out += pcm
-            self._queued += len(pcm)
+        """Audio from another leg (a bridge, a conference), sent as it comes (see `Outbox.feed`)."""
+        self.outbox.feed(pcm, limit)
 
     def stop_playing(self) -> None:
-        self._sent += self._queued
-        self._out.clear()
-        self._queued = 0
-        while self._marks:
-            _, done = self._marks.popleft()
-            if not done.done():
-                done.set_result(None)
+        self.outbox.stop_playing()
 
     def send_keys(self, keys: str) -> None:
         for key in keys:
@@ -191,20 +165,7 @@ class RtpStream(asyncio.DatagramProtocol):
         if self._events:
             packet = self._events.popleft()
         else:
-            if self._priming and len(self._out) < 2 * FRAME_BYTES and not self._marks:
-                frame = b""  # fed audio waits for its second frame: silence meanwhile
-            else:
-                self._priming = False
-                frame = bytes(self._out[:FRAME_BYTES])
-                del self._out[:FRAME_BYTES]
-            self._sent += len(frame)
-            self._queued -= len(frame)
-            while self._marks and self._marks[0][0] <= self._sent:
-                _, done = self._marks.popleft()
-                if not done.done():
-                    done.set_result(None)
-            if len(frame) < FRAME_BYTES:
-                frame += SILENCE[len(frame) :]
+            frame = self.outbox.frame()
             if self.on_sent is not None:
                 self.on_sent(frame)
             packet = self.sender.packet(_ENCODE[self.encoding](frame), FRAME, payload_type=self.payload_type)

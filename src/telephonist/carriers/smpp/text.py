@@ -320,7 +320,8 @@ def _parse_date(value: str) -> datetime | None:
 
 
 def _parse_count(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    # str.isdigit() alone admits "²" and numbers too long for int(), both of which int() refuses.
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 10 else None
 
 
 def parse_receipt(text: str) -> Receipt | None:

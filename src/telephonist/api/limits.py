@@ -1,0 +1,224 @@
+"""Abuse and overload limits: each account's API request rate and requests in progress (429, 20429), failed
+authentications by client address (refused with 429 for a cool-down), and when outbound API calls start.
+
+The state lives in the process: with several API processes behind a load balancer each enforces its own."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import ipaddress
+import time
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from telephonist.api.auth import claimed_user
+from telephonist.api.errors import TwilioError
+from telephonist.config import Settings, SipTrunk
+from telephonist.store.db import Row
+
+Clock = Callable[[], float]
+HELD = "telephonist.held"  # scope key: the account whose request slot this request holds, once admitted
+MAX_KEYS = 100_000  # past this many client addresses, forget the quiet ones first
+CALL_QUEUE_SECONDS = 24 * 3600  # Twilio refuses calls that would not start within 24 hours (22005)
+
+
+def too_many() -> TwilioError:
+    return TwilioError(20429, "Too Many Requests", 429)
+
+
+class Buckets:
+    """Token buckets by key: each holds at most `burst` tokens and gains `rate` a second."""
+
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, when they were counted)
+
+    def _level(self, key: str, now: float) -> float:
+        tokens, at = self._state.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - at) * self.rate)
+
+    def take(self, key: str) -> bool:
+        """Take a token; False, taking nothing, when there is none."""
+        now = self.clock()
+        tokens = self._level(key, now)
+        if tokens < 1:
+            return False
+        self._state[key] = (tokens - 1, now)
+        return True
+
+    def spend(self, key: str) -> float:
+        """Take a token if there is one; the seconds until there is one again (0: there is)."""
+        now = self.clock()
+        tokens = max(0.0, self._level(key, now) - 1)
+        self._state[key] = (tokens, now)
+        if len(self._state) > MAX_KEYS:
+            self._forget(now)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+    def _forget(self, now: float) -> None:
+        """Drop the buckets that have filled up again (they are as good as new); if that is not enough
+        (a flood from very many addresses), the oldest half."""
+        self._state = {k: v for k, v in self._state.items() if self._level(k, now) < self.burst}
+        if len(self._state) > MAX_KEYS:
+            self._state = dict(list(self._state.items())[len(self._state) // 2 :])
+
+
+def client_address(scope: Scope) -> str:
+    """Whom failed authentications count against: the peer's address as the server reports it (uvicorn
+    takes X-Forwarded-For only from a proxy it trusts); an IPv6 address by its /64, which one host holds."""
+    client = scope.get("client")
+    host = str(client[0]) if client else ""
+    if ":" in host:
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.IPv6Network(f"{host}/64", strict=False))
+    return host
+
+
+def _pair(address: str, user: str) -> str:
+    return f"{address} {user[:64]}"  # a SID is 34 characters: a longer name is the client's, not a key's
+
+
+class Logins:
+    """Failed authentications by client address: `limit` for one user name (an Account SID or API key SID,
+    whether it exists or not) and ten times as many for the address overall, then one more every
+    `window / limit` seconds. Past that the address is refused without its credentials being looked at,
+    so a right guess is no different from a wrong one; other addresses are not affected."""
+
+    def __init__(self, limit: int, window: float, clock: Clock = time.monotonic) -> None:
+        self.limit, self.clock = limit, clock
+        rate = limit / window
+        self._per_user = Buckets(rate, limit, clock)
+        self._per_address = Buckets(10 * rate, 10 * limit, clock)
+        self._until: dict[str, float] = {}  # locked keys -> until when
+        self._last = 0.0  # when the last lock ends
+
+    def refused(self, scope: Scope, user: str) -> bool:
+        if not self._until:  # the usual case, on every request: nobody is locked out
+            return False
+        now = self.clock()
+        if now >= self._last:
+            self._until.clear()
+            return False
+        address = client_address(scope)
+        return any(self._until.get(key, 0.0) > now for key in (address, _pair(address, user)))
+
+    def check(self, scope: Scope, header: str) -> None:
+        """20429 when the client is locked out of the user its Authorization header names."""
+        if self._until and self.refused(scope, claimed_user(header)):
+            raise too_many()
+
+    def failed(self, scope: Scope, user: str) -> None:
+        if not self.limit:
+            return
+        now, address = self.clock(), client_address(scope)
+        for buckets, key in ((self._per_address, address), (self._per_user, _pair(address, user))):
+            wait = buckets.spend(key)
+            if wait:
+                self._until[key] = now + wait
+                self._last = max(self._last, now + wait)
+        if len(self._until) > MAX_KEYS:
+            self._until = {k: t for k, t in self._until.items() if t > now}
+
+
+SignIn = Callable[[Request, str, str], Row | None]
+
+
+def guarded_sign_in(authenticate: SignIn) -> SignIn:
+    """The console's sign-in, counted and refused as the API's Basic authentication is; a refused sign-in
+    looks like a wrong token (the form says no more)."""
+
+    @functools.wraps(authenticate)
+    def guarded(request: Request, sid: str, token: str) -> Row | None:
+        logins: Logins = request.app.state.limits.logins
+        if logins.refused(request.scope, sid.strip()):
+            return None
+        account = authenticate(request, sid, token)
+        if account is None:
+            logins.failed(request.scope, sid.strip())
+        return account
+
+    return guarded
+
+
+class CallPacer:
+    """When each outbound API call may start. Twilio queues calls beyond the account's calls per second
+    (CPS) rather than refusing them, and dequeues them at that rate: an account's calls go one every 1/CPS
+    seconds (simulated, as the rest of a call's time is), a trunk's one every 1/max_cps real seconds, each
+    in the order they were created. A call's start job is due at its slot; until then it is `queued`."""
+
+    def __init__(self, cps: float, scale: float, clock: Clock = time.time) -> None:
+        self.interval = scale / cps if cps > 0 else 0.0
+        self.horizon = CALL_QUEUE_SECONDS * scale
+        self.clock = clock
+        self._next: dict[str, float] = {}  # account or trunk SID -> its next free slot
+
+    def reserve(self, account_sid: str, trunk: SipTrunk | None = None) -> float:
+        """Seconds until the call may start; 22005 when it would not start within 24 hours."""
+        now = self.clock()
+        paced = [(account_sid, self.interval)]
+        if trunk is not None and trunk.max_cps > 0:
+            paced.append((trunk.sid, 1 / trunk.max_cps))
+        at = max([now, *(self._next.get(key, now) for key, _ in paced)])
+        if at - now > self.horizon:
+            raise TwilioError(22005, "Call Queue Full")
+        for key, interval in paced:
+            if interval:
+                self._next[key] = at + interval
+        return at - now
+
+
+class Limits:
+    """The limits of one API process (create_app keeps it as `app.state.limits`)."""
+
+    def __init__(self, settings: Settings, clock: Clock = time.monotonic) -> None:
+        rate = settings.api_requests_per_second
+        self.requests = Buckets(rate, settings.api_burst, clock) if rate > 0 else None
+        self.concurrency = settings.api_concurrency
+        self.active: dict[str, int] = {}  # account SID -> its requests in progress
+        self.logins = Logins(settings.auth_failures, settings.auth_failure_window, clock)
+        self.calls = CallPacer(settings.calls_per_second, settings.time_scale)
+
+    def admit(self, scope: Scope, account_sid: str) -> None:
+        """Count an authenticated request against its account, or refuse it (429, 20429). One slot a
+        request, given back by InFlight when the response is over."""
+        held: list[str] | None = scope.get(HELD)
+        if held is None or held:  # not under InFlight (no request to hold it for), or admitted already
+            return
+        active = self.active.get(account_sid, 0)
+        if self.concurrency and active >= self.concurrency:
+            raise too_many()
+        if self.requests is not None and not self.requests.take(account_sid):
+            raise too_many()
+        self.active[account_sid] = active + 1
+        held.append(account_sid)
+
+    def release(self, account_sid: str) -> None:
+        left = self.active[account_sid] - 1
+        if left:
+            self.active[account_sid] = left
+        else:
+            del self.active[account_sid]
+
+
+class InFlight:
+    """ASGI middleware around every route, HotRoutes included: a request's account slot (taken by
+    `Limits.admit` once it is authenticated) is given back when its response is over, sent or not."""
+
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: list[str] = []
+        scope[HELD] = held
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if held:
+                self.limits.release(held[0])

@@ -1,0 +1,1 @@
+"""Tests of the browser phone: access tokens, signalling and real audio with chromium."""
