@@ -211,3 +211,28 @@ def test_a_browser_calls_out_through_its_application(
             h.get(f"/2010-04-01/Accounts/{tel.account_sid}/Calls/{call.sid}.json").json()["from"]
             == "client:alice"
         )
+
+
+def test_two_browsers_bridged_by_a_dial_hear_each_others_microphone(
+    tel: Telephonist, webapp: WebApp, tmp_path: Path
+) -> None:
+    microphone = tmp_path / "tone.wav"
+    tone_wav(microphone, seconds=2.0, loud=1.0)  # looped: a second of tone, a second of quiet
+    app = tel.client().applications.create(
+        friendly_name="to bob",
+        voice_url=webapp.twiml("/to-bob", "<Response><Dial><Client>bob</Client></Dial></Response>"),
+    )
+    with launch(microphone) as browser:
+        alice, bob = open_phone(browser, tel, webapp), open_phone(browser, tel, webapp)
+        assert bob.evaluate("(t) => window.signIn(t, true)", token(tel, "bob")["token"]) == 0
+        minted = token(tel, "alice", OutgoingApplicationSid=app.sid, IncomingAllow="false")
+        assert alice.evaluate("(t) => window.signIn(t, false)", minted["token"]) == 0
+        assert alice.evaluate("window.place({To: 'client:bob'})") == 0
+        wait_until(lambda: events(bob, "accept") and events(alice, "accept"), timeout=15)
+        # Each page hears the other's microphone, through the platform's bridge of the two legs.
+        wait_until(lambda: loudest(levels(bob, 0), 0.0, 60.0) > HEARD, timeout=10)
+        wait_until(lambda: loudest(levels(alice, 0), 0.0, 60.0) > HEARD, timeout=10)
+        alice.evaluate("window.calls[0].disconnect()")
+        wait_until(lambda: events(bob, "disconnect"), timeout=10)
+    parent = tel.client().calls.list(from_="client:alice")[0]
+    assert tel.call_final(parent.sid).status == "completed"
