@@ -25,6 +25,7 @@ from telephonist.api import (
     calls,
     carriers,
     conferences,
+    health,
     keys,
     limits,
     media,
@@ -93,7 +94,7 @@ class Platform:
             "call.start": self.voice.handle_start,
             WEBHOOK_JOB: callbacks.handle,
         }
-        self._runner: asyncio.Task[None] | None = None
+        self.runner: asyncio.Task[None] | None = None  # the job runner, once started
         self.account_sid = ""
         self.auth_token = ""
 
@@ -134,7 +135,7 @@ class Platform:
         self.jobs.release_stale_claims()
 
     async def start(self) -> None:
-        self._runner = asyncio.ensure_future(self.jobs.run())
+        self.runner = asyncio.ensure_future(self.jobs.run())
         self.smpp.start()
         await self.smpp_face.start()
         await self.sip.start()
@@ -145,8 +146,8 @@ class Platform:
         await self.webrtc.stop()
         await self.smpp_face.stop()
         await self.smpp.stop()
-        if self._runner is not None:
-            self._runner.cancel()
+        if self.runner is not None:
+            self.runner.cancel()
         await self.jobs.drain()
         await self.webhooks.close()
         self.db.close()
@@ -256,6 +257,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         Route("/twimlets/{name}", serve_twimlet, methods=["GET", "POST"]),
         *console_routes,
         *openapi.routes,
+        *health.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -92,6 +92,27 @@ class Exchange:
 Observer = Callable[[Exchange], None]
 
 
+class Histogram:
+    """Webhook latency for /metrics: Prometheus buckets (seconds), their sum and count, in this process."""
+
+    BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(self.BOUNDS)
+        self.total = 0.0
+        self.count = 0
+
+    def add(self, seconds: float) -> None:
+        for i, bound in enumerate(self.BOUNDS):
+            if seconds <= bound:
+                self.counts[i] += 1
+        self.total += seconds
+        self.count += 1
+
+
+LATENCY = Histogram()
+
+
 class FetchError(Exception):
     def __init__(self, code: int, message: str, url: str, status: int | None = None, body: str = "") -> None:
         super().__init__(message)
@@ -184,6 +205,7 @@ class Webhooks:
         def record(
             started: float, status: int | None, got: Response | None, text: str, error: int | None
         ) -> None:
+            LATENCY.add(time.monotonic() - started)
             if observe is not None:
                 took = round((time.monotonic() - started) * 1000)
                 headers_in, ctype = (got.headers, got.content_type) if got is not None else ({}, "")

@@ -103,6 +103,11 @@ class Endpoint:
         # Peers reached over a stream (TCP): no retransmissions but of 2xx (§17.1.1.2, §17.2.1, §13.3.1.4).
         self.reliable: set[Addr] = set()
 
+    @property
+    def transactions(self) -> int:
+        """Transactions under way, both kinds (a gauge of /metrics)."""
+        return len(self._servers) + len(self._clients)
+
     # -- input ------------------------------------------------------------------------------------
     def receive(self, data: bytes, addr: Addr, now: float) -> None:
         if not data.strip(b"\r\n"):  # keep-alive (RFC 5626 CRLF ping)
