@@ -27,7 +27,7 @@ def place(
     (tmp_path / "server").mkdir()
     proc, port = sipp.answer(tmp_path, sipp.scenario(tmp_path, scenario), rtp_port=rtp_port)
     with contextlib.ExitStack() as stack:
-        stack.callback(sipp.stop, proc)  # a failed test leaves no SIPp behind
+        stack.callback(proc.kill)  # a failed test leaves no SIPp behind
         return _call(tmp_path, proc, port, webapp, twiml, **call)
 
 
@@ -97,7 +97,7 @@ def test_dial_sip_answers_the_challenge_with_its_credentials(tmp_path: Path, web
     (tmp_path / "server").mkdir()
     proc, port = sipp.answer(tmp_path, sipp.scenario(tmp_path, "uas_auth.xml"))
     with contextlib.ExitStack() as stack:
-        stack.callback(sipp.stop, proc)
+        stack.callback(proc.kill)
         tel = stack.enter_context(running(tmp_path / "server", time_scale=1.0, sip_port=sipp.free_udp_port()))
         sip = f"sip:+15559990001@127.0.0.1:{port}"
         noun = f'<Sip username="trunkuser" password="trunkpass">{sip}</Sip>'
@@ -129,7 +129,7 @@ def test_a_trunks_caller_id_rules(
     proc, port = sipp.answer(tmp_path, sipp.scenario(tmp_path, "uas_busy.xml"))
     trunk = {"name": "rules", "host": "127.0.0.1", "port": port, "prefixes": ["+1555999"], **rules}
     with contextlib.ExitStack() as stack:
-        stack.callback(sipp.stop, proc)
+        stack.callback(proc.kill)
         tel = stack.enter_context(
             running(tmp_path / "server", time_scale=1.0, sip_port=sipp.free_udp_port(), sip_trunks=[trunk])
         )
