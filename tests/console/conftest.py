@@ -3,27 +3,16 @@ screenshots each test leaves in artifacts/console/ to be looked at."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from chromium import ARGS, CHROMIUM
 from conftest import Telephonist, running
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Chromium's own traffic to Google's hosts would be refused on a closed network, slowly: switched off.
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from chromium import ARGS, CHROMIUM, MEDIA
 from conftest import Telephonist, WebApp, running, wait_until
-from console.conftest import ARGS, CHROMIUM, shot, sign_in
+from console.conftest import shot, sign_in
 
 pytestmark = pytest.mark.slow
-MEDIA = [
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",  # a microphone that beeps
-    "--autoplay-policy=no-user-gesture-required",
-    "--allow-loopback-in-peer-connection",
-]
 
 
 @pytest.fixture(scope="module")

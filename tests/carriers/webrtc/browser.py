@@ -4,7 +4,6 @@ chromium loops), on a page that imports Telephonist's module and notes what happ
 from __future__ import annotations
 
 import math
-import shutil
 import wave
 from array import array
 from collections.abc import Iterator
@@ -16,27 +15,13 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from chromium import ARGS as BASE_ARGS
+from chromium import CHROMIUM, MEDIA
 from conftest import Telephonist, WebApp
 from telephonist.media import audio
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
-# Chromium's own traffic to Google's hosts would be refused on a closed network, slowly: switched off. The
-# fake devices stand for a microphone and the user's consent to it.
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-    # Media over loopback only: the server offers 127.0.0.1 (TELEPHONIST_WEBRTC_HOST) and so may chromium.
-    "--allow-loopback-in-peer-connection",
-]
+ARGS = [*BASE_ARGS, *MEDIA]
 
 # The page: the module imported from the server under test, as an app's own page would; incoming calls
 # accepted or rejected as `window.answer` says; each accepted call's received audio measured with the Web
