@@ -121,15 +121,11 @@ SID = re.compile(rb'"sid"\s*:\s*"((?:SM|MM)[0-9a-f]{32})"')
 
 
 async def create_messages(
-    port: int, auth: str, account_sid: str, callback_url: str, n: int, connections: int, rate: float
+    ports: list[int], auth: str, account_sid: str, callback_url: str, n: int, connections: int, rate: float
 ) -> tuple[dict[str, float], float, float, int]:
-    """POST n messages over `connections` keep-alive connections: ({sid: time sent}, time of the first
-    send, time of the last answer, errors)."""
+    """POST n messages over `connections` keep-alive connections, spread over the servers on `ports`:
+    ({sid: time sent}, time of the first send, time of the last answer, errors)."""
     path = f"{API}/Accounts/{account_sid}/Messages.json"
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\n"
-        "Content-Type: application/x-www-form-urlencoded\r\n"
-    ).encode()
     tail = f"&From={quote(FROM)}&Body={quote(BODY)}&StatusCallback={quote(callback_url, safe='')}".encode()
     sent: dict[str, float] = {}
     errors = 0
@@ -137,9 +133,13 @@ async def create_messages(
     start = time.monotonic()
     last = start
 
-    async def send_all(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def send_all(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
         """Take the next message to create until there are none, one request at a time."""
         nonlocal errors, last
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+        ).encode()
         for i in todo:
             if rate:
                 delay = start + i / rate - time.monotonic()
@@ -160,16 +160,16 @@ async def create_messages(
                 if errors <= 3:
                     print(f"  create answered {header[:40]!r}: {data[:200]!r}", file=sys.stderr)
 
-    async def connection() -> None:
+    async def connection(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            await send_all(reader, writer)
+            await send_all(reader, writer, port)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as exc:
             raise RuntimeError(f"a create connection failed: {exc!r}") from None
         finally:
             writer.close()
 
-    await asyncio.gather(*(connection() for _ in range(connections)))
+    await asyncio.gather(*(connection(ports[k % len(ports)]) for k in range(connections)))
     return sent, start, last, errors
 
 
@@ -187,7 +187,9 @@ def run_e2e(
     http("POST", callbacks + "/reset", b"")
     cpu0 = {name: proc.cpu_seconds() for name, proc in procs.items()}
     own0 = time.process_time()
-    creating = create_messages(port, auth, account_sid, callbacks + "/status", n, args.connections, args.rate)
+    creating = create_messages(
+        [port], auth, account_sid, callbacks + "/status", n, args.connections, args.rate
+    )
     try:
         sent, start, last_answer, errors = asyncio.run(asyncio.wait_for(creating, args.timeout))
     except TimeoutError:

@@ -92,6 +92,11 @@ def database_url(tmp_path: Path) -> str:
     one again when a test restarts its server on the same folder)."""
     if STORE != "postgresql":
         return f"sqlite:///{tmp_path}/telephonist.db"
+    return postgres_url(tmp_path)
+
+
+def postgres_url(tmp_path: Path) -> str:
+    """A PostgreSQL database of the test's own, whatever the store of the run (tests of several nodes)."""
     global _pg
     if _pg is None:
         from pgserver import PgServer

@@ -51,6 +51,8 @@ from telephonist.console.routes import routes as console_routes
 from telephonist.messaging.engine import MessagingEngine
 from telephonist.messaging.smpp import SmppGateway
 from telephonist.messaging.smpp_face import SmppFace
+from telephonist.nodes import Nodes
+from telephonist.relay import Relay, RelayLive
 from telephonist.sids import new_sid, new_token
 from telephonist.store.cache import MISSING, TTLCache
 from telephonist.store.db import Database, Row, Tx, raw
@@ -71,7 +73,8 @@ class Platform:
     def __init__(self, settings: Settings, webhooks: Webhooks | None = None) -> None:
         self.settings = settings
         self.db = Database(settings.db)
-        self.jobs = JobRunner(self.db)
+        self.nodes = Nodes(self)
+        self.jobs = JobRunner(self.db, self.nodes.id)
         self.webhooks = webhooks or Webhooks(
             settings.webhook_timeout, settings.webhook_allow_private, trusted=[settings.base_url]
         )
@@ -85,6 +88,9 @@ class Platform:
         self.voice = VoiceEngine(self)
         self.sip = SipCarrier(self)
         self.webrtc = WebRtcCarrier(self)
+        self.relay = Relay(self)
+        if not self.nodes.engine:  # work written here is run by the engines: tell them
+            self.jobs.notify = self.relay.wake_engines
         callbacks = CallbackSender(self.jobs, self.webhooks)
         self.jobs.batch_handlers["message.receipt"] = self.messaging.receipt_batch
         self.jobs.pollers.append((self.messaging.send_queued, self.messaging.next_send))
@@ -94,7 +100,8 @@ class Platform:
             "call.start": self.voice.handle_start,
             WEBHOOK_JOB: callbacks.handle,
         }
-        self.runner: asyncio.Task[None] | None = None  # the job runner, once started
+        self.runner: asyncio.Task[None] | None = None  # the job runner, once started (engines)
+        self._lease: asyncio.Task[None] | None = None
         self.account_sid = ""
         self.auth_token = ""
 
@@ -131,14 +138,16 @@ class Platform:
                 if owned is None:
                     numbers.add_number(conn, first["sid"], DEFAULT_NUMBER)
             self.account_sid, self.auth_token = first["sid"], first["auth_token"]
-        self.voice.recover()
-        self.jobs.release_stale_claims()
+        self.nodes.register()
 
     async def start(self) -> None:
-        self.runner = asyncio.ensure_future(self.jobs.run())
-        self.smpp.start()
-        await self.smpp_face.start()
-        await self.sip.start()
+        self._lease = asyncio.ensure_future(self.nodes.run())
+        self.relay.start()
+        if self.nodes.engine:
+            self.runner = asyncio.ensure_future(self.jobs.run())
+            self.smpp.start()
+            await self.smpp_face.start()
+            await self.sip.start()
 
     async def stop(self) -> None:
         await self.voice.shutdown()
@@ -146,9 +155,12 @@ class Platform:
         await self.webrtc.stop()
         await self.smpp_face.stop()
         await self.smpp.stop()
-        if self.runner is not None:
-            self.runner.cancel()
+        await self.relay.stop()
+        for task in (self.runner, self._lease):
+            if task is not None:
+                task.cancel()
         await self.jobs.drain()
+        self.nodes.unregister()
         await self.webhooks.close()
         self.db.close()
 
@@ -265,9 +277,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         exception_handlers={TwilioError: handle_twilio_error, HTTPException: handle_http_error},
     )
     app.state.platform = platform
+    platform.relay.app = app
     app.state.console = Console(platform)
     app.add_middleware(HotRoutes)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # added last: the outer of the two
+    app.add_middleware(RelayLive, relay=platform.relay)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # added last: the outer of these
     app.state.limits = limits.Limits(settings)
     app.add_middleware(limits.InFlight, limits=app.state.limits)  # outermost: a slot is held to the end
     return app

@@ -17,7 +17,8 @@ from telephonist.config import Settings
 def _banner(settings: Settings, sid: str, token: str) -> str:
     base = settings.base_url
     return f"""
-Telephonist {__version__} is running (simulated phone network, database {settings.db})
+Telephonist {__version__} is running (simulated phone network, database {_safe(settings.db)})
+  Node           {settings.node} ({settings.role})
 
   API base URL   {base}
   Account SID    {sid}
@@ -29,6 +30,13 @@ Point the twilio SDK at it:
   client = twilio.rest.Client("{sid}", "<auth token above>")
   client.api.base_url = "{base}"
 """
+
+
+def _safe(url: str) -> str:
+    """A database URL as it may be printed: without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _smpp_lines(settings: Settings) -> str:
@@ -48,9 +56,14 @@ def serve(args: argparse.Namespace) -> None:
 
     from telephonist.app import Platform, create_app
 
-    overrides = {
-        k: v for k, v in (("host", args.host), ("port", args.port), ("db", args.db)) if v is not None
-    }
+    given = (
+        ("host", args.host),
+        ("port", args.port),
+        ("db", args.db),
+        ("role", args.role),
+        ("node_id", args.node_id),
+    )
+    overrides = {k: v for k, v in given if v is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -215,7 +228,14 @@ def main(argv: list[str] | None = None) -> None:
     s = sub.add_parser("serve", help="start the platform")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
-    s.add_argument("--db", help="database URL, e.g. sqlite:///telephonist.db")
+    s.add_argument("--db", help="database URL, e.g. sqlite:///telephonist.db or postgresql+psycopg://…")
+    s.add_argument(
+        "--role",
+        choices=("all", "api", "engine"),
+        help="all (default): everything in one process; api: the REST API and console only; "
+        "engine: jobs, calls, SIP and SMPP (several of each share one PostgreSQL database)",
+    )
+    s.add_argument("--node-id", help="this process's id among the nodes (default: host name and port)")
     s.set_defaults(func=serve)
     c = sub.add_parser("carriers", help="show the SMPP binds of a running server")
     c.add_argument("--url", help="the server's base URL (default: from the settings)")

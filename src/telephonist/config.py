@@ -114,6 +114,16 @@ class Settings(BaseSettings):
     # is refused with 429 for a while; the allowance comes back over the window. 0: no limit.
     auth_failures: int = Field(default=10, ge=0)
     auth_failure_window: float = Field(default=60.0, gt=0)
+    # What this process runs (nodes.py): "all" (the embedded default), "api" (REST, console, twimlets:
+    # stateless, any number behind an HTTP load balancer) or "engine" (jobs, calls, SIP, SMPP; health
+    # probes and metrics over HTTP). Several api and engine nodes share one PostgreSQL database.
+    role: Literal["all", "api", "engine"] = "all"
+    # Unique per process; the same id after a restart lets a node take back its own leftovers at once.
+    # Unset: the host name and the HTTP port.
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    # A node that has not renewed its lease for this long is dead: its live calls end as failed, its jobs
+    # go to the others. It renews every third of it.
+    node_lease: float = Field(default=10.0, gt=0)
 
     @field_validator("account_sid")
     @classmethod
@@ -138,6 +148,12 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"TELEPHONIST_SENDER_MPS: the rate of {', '.join(bad)} must be above 0")
         return v
+
+    @property
+    def node(self) -> str:
+        import socket
+
+        return self.node_id or f"{socket.gethostname()}:{self.port}"[:64]
 
     @property
     def base_url(self) -> str:

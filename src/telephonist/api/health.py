@@ -1,5 +1,5 @@
 """Probes for load balancers and orchestrators: `/healthz` (the process serves) and `/readyz` (it can do
-its work: the database answers, the job runner runs, SIP listens when configured)."""
+its work: the database answers, on an engine the job runner runs, SIP listens when configured)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def problems(platform: Platform) -> list[str]:
             q.first(_PING)
     except Exception as exc:  # whatever the database's failure, traffic should go elsewhere
         found.append(f"database: {type(exc).__name__}")
-    if platform.runner is None or platform.runner.done():
+    if platform.nodes.engine and (platform.runner is None or platform.runner.done()):
         found.append("jobs: the job runner is not running")
     if platform.settings.sip_port and not platform.sip.running:
         found.append("sip: not listening")

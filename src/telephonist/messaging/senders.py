@@ -11,9 +11,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import phonenumbers
-from sqlalchemy import bindparam, case, update
+from sqlalchemy import bindparam, case, text, update
 
-from telephonist.store.db import Raw, insert_row
+from telephonist.store.db import Raw
 from telephonist.store.models import message_senders
 
 LONG_CODE_MPS, TOLL_FREE_MPS, SHORT_CODE_MPS = 1.0, 3.0, 100.0
@@ -35,7 +35,8 @@ _GIVE_BACK = (
     .where(message_senders.c.sender == bindparam("sender"))
     .values(next_slot=_NEXT_SLOT - bindparam("seconds"))
 )
-_NEW = insert_row(message_senders)
+# A sender's first message: several API processes may make its row at once, and one of them wins.
+_NEW = text("INSERT INTO message_senders (sender, next_slot) VALUES (:sender, :now) ON CONFLICT DO NOTHING")
 
 
 class QueueFull(Exception):
@@ -70,8 +71,9 @@ class Pacer:
         seconds = max(1, segments) / self.mps(sender) * self.scale
         row = q.first(_TAKE, sender=sender, now=now, seconds=seconds)
         if row is None:
-            q.run(_NEW, sender=sender, next_slot=now + seconds)
-            return now
+            q.run(_NEW, sender=sender, now=now)
+            row = q.first(_TAKE, sender=sender, now=now, seconds=seconds)
+            assert row is not None
         end = float(row["next_slot"])
         if end - now > QUEUE_SECONDS * self.scale:
             q.run(_GIVE_BACK, sender=sender, seconds=seconds)

@@ -67,18 +67,26 @@ _CLAIM = (
             .with_for_update(skip_locked=True)  # PostgreSQL: engines claim disjoint jobs (SQLite: ignored)
         )
     )
-    .values(claimed_until=bindparam("until"))
+    .values(claimed_until=bindparam("until"), claimed_by=bindparam("node"))
     .returning(*jobs.c)
 )
 _NEXT_DUE = (
     select(jobs.c.run_at).where(jobs.c.claimed_until < bindparam("now")).order_by(jobs.c.run_at).limit(1)
 )
-_RELEASE = update(jobs).values(claimed_until=0.0)
+_RELEASE = (
+    update(jobs).where(jobs.c.claimed_by == bindparam("node")).values(claimed_until=0.0, claimed_by=None)
+)
 
 
 def enqueue(conn: Tx, kind: str, payload: dict[str, Any], delay: float = 0.0) -> None:
     raw(conn).run(
-        _INSERT, kind=kind, payload=payload, run_at=time.time() + delay, claimed_until=0.0, attempts=0
+        _INSERT,
+        kind=kind,
+        payload=payload,
+        run_at=time.time() + delay,
+        claimed_until=0.0,
+        attempts=0,
+        claimed_by=None,
     )
 
 
@@ -95,11 +103,13 @@ def retry(conn: Tx, job: Job, delay: float) -> None:
 
 
 class JobRunner:
-    def __init__(self, db: Database, concurrency: int = 200, batch: int = 200) -> None:
+    def __init__(self, db: Database, node: str, concurrency: int = 200, batch: int = 200) -> None:
         self.db = db
+        self.node = node
         self.handlers: dict[str, Handler] = {}
         self.batch_handlers: dict[str, BatchHandler] = {}
         self.pollers: list[tuple[Poller, Due]] = []
+        self.notify: Callable[[], None] | None = None  # tells the engines of other processes (relay.py)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._batch = batch
@@ -109,16 +119,17 @@ class JobRunner:
 
     def wake(self) -> None:
         self._wake.set()
+        if self.notify is not None:
+            self.notify()
 
     def done(self, job: Job) -> None:
         """A job that may repeat is finished: deleted with the next claim (within a second), so a crash
         before then runs it again."""
         self._done.append({"id": job.id})
 
-    def release_stale_claims(self) -> None:
-        """At start-up every claim belongs to a process that is gone."""
-        with self.db.fast() as q:
-            q.run(_RELEASE)
+    def release(self, q: Raw, node: str) -> None:
+        """The claims of a node that is gone go back to the queue: its jobs run again elsewhere."""
+        q.run(_RELEASE, node=node)
 
     async def run(self) -> None:
         while True:
@@ -169,7 +180,7 @@ class JobRunner:
         done, self._done = self._done, []
         async with self.db.write() as q:
             q.many(_DELETE, done)
-            rows = q.all(_CLAIM, now=now, n=self._batch, until=now + LEASE_SECONDS)
+            rows = q.all(_CLAIM, now=now, n=self._batch, until=now + LEASE_SECONDS, node=self.node)
         jobs_ = [Job(r["id"], r["kind"], r["payload"], r["attempts"]) for r in rows]
         return sorted(jobs_, key=lambda job: job.id)
 

@@ -201,9 +201,10 @@ calls = _resource(
     Column("forwarded_from", String(64)),
     Column("caller_name", String(64)),
     Column("trunk_sid", String(34)),  # the SIP trunk it came in by or left through (TK…)
+    Column("node", String(64)),  # the node that holds (or held) its live session (nodes.py)
     # What the call was created with (Url, Method, Twiml, StatusCallback…): the engine's instructions.
     Column("params", JSON, nullable=False),
-    indexes=(Index("ix_calls_account_seq", "account_sid", "seq"),),
+    indexes=(Index("ix_calls_account_seq", "account_sid", "seq"), Index("ix_calls_node", "node")),
 )
 
 notifications = _resource(
@@ -349,7 +350,18 @@ jobs = Table(
     Column("claimed_until", Float, nullable=False, default=0.0),
     Column("attempts", Integer, nullable=False, default=0),
     Column("payload", JSON, nullable=False),
+    Column("claimed_by", String(64)),  # the node whose claim it is (nodes.py)
     Index("ix_jobs_due", "run_at"),
+)
+
+# The processes sharing the database, each with a lease it renews (nodes.py).
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("role", String(8), nullable=False),
+    Column("started", Float, nullable=False),
+    Column("lease_until", Float, nullable=False),
 )
 
 # The simulated network: virtual phones, what they received, and what every call leg heard.

@@ -263,6 +263,7 @@ class DialRunner:
                 status="queued",
                 direction="outbound-dial",
                 params=params,
+                node=parent.p.nodes.id,
             )
         target = DialTarget(**{**target.__dict__, "url": params.get("Url")})
         child = DialedCall(self, row, parent.p.voice.connect(row), target)

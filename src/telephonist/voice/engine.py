@@ -5,27 +5,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from telephonist.carriers.base import Leg
 from telephonist.sids import new_sid
 from telephonist.store.applications import webhooks_of
 from telephonist.store.db import Row, utcnow
 from telephonist.store.jobs import Job, enqueue, finish
-from telephonist.store.models import calls
+from telephonist.store.models import call_events, calls
 from telephonist.voice.callrecording import CallRecorder
 from telephonist.voice.clients import ClientCall
 from telephonist.voice.conference import Conferences
 from telephonist.voice.interpreter import Source
 from telephonist.voice.queues import Queues
-from telephonist.voice.session import CallSession
+from telephonist.voice.session import CallSession, call_params
+from telephonist.webhooks.callbacks import enqueue_callback
 
 if TYPE_CHECKING:
     from telephonist.app import Platform
     from telephonist.config import SipTrunk
 
 log = logging.getLogger("telephonist.voice")
+LIVE = ("initiated", "ringing", "in-progress")
 # What a number with no VoiceUrl answers with, in the spirit of Twilio's demo URL.
 UNCONFIGURED = (
     "<Response><Say>Thanks for the call. "
@@ -91,8 +94,11 @@ class VoiceEngine:
         with self.p.db.tx() as conn:
             row = conn.execute(select(calls).where(calls.c.sid == job.payload["sid"])).mappings().first()
             finish(conn, job)  # a call is started at most once
-        if row is None or row["status"] != "queued":
-            return
+            if row is None or row["status"] != "queued":
+                return
+            # This node holds the call from now on: a REST update reaches it here (relay.py), and if the
+            # node dies the call is failed by another (nodes.py).
+            conn.execute(update(calls).where(calls.c.sid == row["sid"]).values(node=self.p.nodes.id))
         session = CallSession(self.p, row, self.connect(row))
         self._spawn(session, session.run_outbound())
 
@@ -162,6 +168,7 @@ class VoiceEngine:
                 phone_number_sid=number["sid"],
                 trunk_sid=trunk_sid,
                 params=params,
+                node=self.p.nodes.id,
             )
         if leg is None:
             far = None if from_platform or from_.startswith("client:") else from_
@@ -193,14 +200,51 @@ class VoiceEngine:
         session.hangup()
         return True
 
-    def recover(self) -> None:
-        """Calls that were live when the process died cannot be resumed: they end as failed."""
-        with self.p.db.tx() as conn:
+    def fail_calls_of(self, conn: Connection, node: str | None) -> int:
+        """The live calls of a node that is gone (None: of no node, left by a release before nodes) cannot
+        be resumed: they end as failed, and their status callbacks go out as Twilio's would. How many."""
+        held = calls.c.node.is_(None) if node is None else calls.c.node == node
+        rows = conn.execute(select(calls).where(held, calls.c.status.in_(LIVE))).mappings().all()
+        now = utcnow()
+        for row in rows:
+            duration = 0
+            if row["start_time"] is not None:
+                duration = round((now - row["start_time"]).total_seconds() / self.p.settings.time_scale)
             conn.execute(
                 update(calls)
-                .where(calls.c.status.in_(["ringing", "in-progress"]))
-                .values(status="failed", end_time=utcnow(), date_updated=utcnow())
+                .where(calls.c.sid == row["sid"])
+                .values(status="failed", end_time=now, duration=duration, date_updated=now)
             )
+            conn.execute(
+                insert(call_events).values(
+                    call_sid=row["sid"], event={"event": "status", "status": "failed"}, date_created=now
+                )
+            )
+            params = row["params"]
+            url = params.get("StatusCallback")
+            if not url or "completed" not in (params.get("StatusCallbackEvent") or ["completed"]):
+                continue
+            sent = conn.execute(
+                select(func.count())
+                .select_from(call_events)
+                .where(
+                    call_events.c.call_sid == row["sid"], call_events.c.event["event"].as_string() == "status"
+                )
+            ).scalar_one()
+            callback = call_params(row, "failed") + [
+                ("CallbackSource", "call-progress-events"),
+                ("SequenceNumber", str(max(0, sent - 1))),
+                ("Timestamp", now.strftime("%a, %d %b %Y %H:%M:%S +0000")),
+                ("CallDuration", str(duration)),
+                ("Duration", str(-(-duration // 60))),
+            ]
+            url = urljoin(self.p.settings.base_url + "/", url)
+            method = params.get("StatusCallbackMethod", "POST")
+            enqueue_callback(
+                conn, row["account_sid"], url, method, callback, key=row["sid"], call_sid=row["sid"]
+            )
+            log.warning("call %s: its node %s is gone; failed", row["sid"], node)
+        return len(rows)
 
     async def shutdown(self) -> None:
         for session in list(self.sessions.values()):

@@ -426,23 +426,7 @@ class CallSession:
                 params = [*params, ("ErrorCode", str(err.code)), ("ErrorUrl", err.url)]
 
     def _standard_params(self) -> list[tuple[str, str]]:
-        c = self.call
-        params = [
-            ("AccountSid", self.account_sid),
-            ("ApiVersion", "2010-04-01"),
-            ("CallSid", self.sid),
-            ("CallStatus", self.status),
-            ("Called", c["to"]),
-            ("Caller", c["from"]),
-            ("Direction", c["direction"]),
-            ("From", c["from"]),
-            ("To", c["to"]),
-        ]
-        if c["parent_call_sid"]:
-            params.append(("ParentCallSid", c["parent_call_sid"]))
-        if c["answered_by"]:
-            params.append(("AnsweredBy", c["answered_by"]))
-        return params + geo_params(c["from"], c["to"], legacy=True)
+        return call_params(self.call, self.status)
 
     # -- status -------------------------------------------------------------------------------------
     async def _ensure_answered(self) -> None:
@@ -557,3 +541,23 @@ class CallSession:
     def _token(self) -> str:
         with self.p.db.read() as q:
             return account_token(q, self.account_sid) or ""
+
+
+def call_params(c: Row, status: str) -> list[tuple[str, str]]:
+    """The parameters every request about the call `c` carries (Twilio's standard set)."""
+    params = [
+        ("AccountSid", c["account_sid"]),
+        ("ApiVersion", "2010-04-01"),
+        ("CallSid", c["sid"]),
+        ("CallStatus", status),
+        ("Called", c["to"]),
+        ("Caller", c["from"]),
+        ("Direction", c["direction"]),
+        ("From", c["from"]),
+        ("To", c["to"]),
+    ]
+    if c["parent_call_sid"]:
+        params.append(("ParentCallSid", c["parent_call_sid"]))
+    if c["answered_by"]:
+        params.append(("AnsweredBy", c["answered_by"]))
+    return params + geo_params(c["from"], c["to"], legacy=True)

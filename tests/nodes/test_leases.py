@@ -1,0 +1,93 @@
+"""Leases: a node that stops renewing is taken over by the others, and a node started again under its id
+takes back its leftovers at once. What a user sees: the calls it held end `failed` with their status
+callbacks, and the jobs it had claimed run elsewhere."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from conftest import ACCOUNT_SID, WebApp, database_url, running, wait_until
+from telephonist.store.db import utcnow
+from telephonist.store.models import calls, jobs, nodes
+from telephonist.webhooks.callbacks import enqueue_callback
+
+from .cluster import Node
+
+API = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
+HOLD = '<Response><Pause length="3600"/><Pause length="3600"/></Response>'
+
+
+def test_a_node_whose_lease_ran_out_is_taken_over(tmp_path: Path, webapp: WebApp) -> None:
+    with running(tmp_path, node_lease=0.6) as tel:
+        db = tel.platform.db
+        # A node that died holding a live call and a claimed status-callback job, long before its lease ended.
+        started = utcnow()
+        with db.tx() as conn:
+            conn.execute(
+                insert(nodes).values(id="gone", role="engine", started=0.0, lease_until=time.time() + 0.3)
+            )
+            conn.execute(
+                insert(calls).values(
+                    sid="CA" + "d" * 32,
+                    account_sid=ACCOUNT_SID,
+                    to="+15558675310",
+                    **{"from": "+15005550006"},
+                    status="in-progress",
+                    direction="outbound-api",
+                    start_time=started,
+                    date_created=started,
+                    date_updated=started,
+                    node="gone",
+                    params={"StatusCallback": webapp.url("/status"), "StatusCallbackEvent": ["completed"]},
+                )
+            )
+            enqueue_callback(conn, ACCOUNT_SID, webapp.url("/held"), "POST", [("Held", "yes")], key="k")
+            conn.execute(jobs.update().values(claimed_until=time.time() + 3600, claimed_by="gone"))
+
+        failed = webapp.wait_hits("/status", timeout=10)[0]
+        assert failed.param("CallSid") == "CA" + "d" * 32
+        assert failed.param("CallStatus") == "failed"
+        assert failed.param("CallbackSource") == "call-progress-events"
+        assert failed.param("CallDuration") is not None
+        with tel.http as h:
+            call = h.get(f"{API}/Calls/{'CA' + 'd' * 32}.json").json()
+        assert call["status"] == "failed" and call["end_time"] is not None
+        # The job the dead node had claimed for an hour runs here, once its lease is up.
+        assert webapp.wait_hits("/held", timeout=10)[0].param("Held") == "yes"
+        with db.tx() as conn:
+            assert conn.execute(select(nodes.c.id)).scalars().all() == [tel.platform.nodes.id]
+
+
+def test_a_node_started_again_takes_back_its_calls_at_once(tmp_path: Path, webapp: WebApp) -> None:
+    """`make serve` killed with calls up and started again: they end failed with their callbacks at start-up,
+    without waiting for the lease (the node's id, host and port, is the same)."""
+    db = database_url(tmp_path)
+    log = tmp_path / "node.log"
+    node = Node(db, "all", "laptop", log)
+    node.wait_ready()
+    with node.http() as h:
+        r = h.post(
+            f"{API}/Calls.json",
+            data={
+                "To": "+15558675310",
+                "From": "+15005550006",
+                "Twiml": HOLD,
+                "StatusCallback": webapp.url("/status"),
+            },
+        )
+        assert r.status_code == 201, r.text
+        sid = r.json()["sid"]
+        wait_until(lambda: h.get(f"{API}/Calls/{sid}.json").json()["status"] == "in-progress", 20)
+    node.kill()
+    node.log.close()
+    again = Node(db, "all", "laptop", log, port=node.port)
+    try:
+        again.wait_ready()
+        with again.http() as h:
+            assert h.get(f"{API}/Calls/{sid}.json").json()["status"] == "failed"  # at start-up, no lease wait
+        assert webapp.wait_hits("/status", timeout=10)[0].param("CallStatus") == "failed"
+    finally:
+        again.stop()
