@@ -12,17 +12,20 @@ $(PY):
 
 # Debian packages: espeak-ng speaks <Say> and the simulated callers of recordings; kannel's bearerbox and
 # smsbox are the external SMPP ESME of tests/carriers/smpp; SIPp (sip-tester) is the SIP trunk and
-# baresip the registered SIP phone of tests/carriers/sip.  The tests start their own peers on free
-# loopback ports, so the system Kannel service the package may start (admin port 13000, WAP UDP
-# 9200-9208) is stopped and disabled.
+# baresip the registered SIP phone of tests/carriers/sip; Kamailio the SIP load balancer of tests/deploy.
+# The tests start their own peers on free loopback ports, so the system Kannel service the package may
+# start (admin port 13000, WAP UDP 9200-9208) and the system Kamailio (SIP 5060) are stopped and disabled.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 $(VENV)/.system: | $(PY)
-	{ command -v espeak-ng && command -v sipp && command -v baresip && { command -v bearerbox || test -x /usr/sbin/bearerbox; }; } >/dev/null || \
-	  { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q espeak-ng kannel sip-tester baresip; }
-	if [ -x /etc/init.d/kannel ]; then \
-	  $(SUDO) /etc/init.d/kannel stop >/dev/null 2>&1; \
-	  { $(SUDO) systemctl disable --now kannel || $(SUDO) update-rc.d kannel disable; } >/dev/null 2>&1 || true; \
-	fi
+	{ command -v espeak-ng && command -v sipp && command -v baresip && { command -v bearerbox || test -x /usr/sbin/bearerbox; } && \
+	  { command -v kamailio || test -x /usr/sbin/kamailio; }; } >/dev/null || \
+	  { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q espeak-ng kannel sip-tester baresip kamailio; }
+	for service in kannel kamailio; do \
+	  if [ -x /etc/init.d/$$service ]; then \
+	    $(SUDO) /etc/init.d/$$service stop >/dev/null 2>&1; \
+	    { $(SUDO) systemctl disable --now $$service || $(SUDO) update-rc.d $$service disable; } >/dev/null 2>&1 || true; \
+	  fi; \
+	done
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(PY) $(VENV)/.system
@@ -49,7 +52,7 @@ serve: $(VENV)/.installed
 	$(VENV)/bin/telephonist serve --port $(PORT)
 
 # What reads and writes the store runs again on PostgreSQL (the carriers' protocol tests need not).
-PG_TESTS ?= tests/api tests/messaging tests/test_durability.py tests/test_migrations.py tests/testing
+PG_TESTS ?= tests/api tests/messaging tests/test_durability.py tests/test_migrations.py tests/testing tests/nodes/test_leases.py
 
 # pytest on SQLite, the store's tests on PostgreSQL, then the linters; the exit status fails if any does.
 test: $(VENV)/.test-installed
@@ -66,6 +69,7 @@ bench: $(VENV)/.test-installed
 	$(PY) bench/rest.py
 	$(PY) bench/sms.py
 	$(PY) bench/sip.py
+	$(PY) bench/scaling.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

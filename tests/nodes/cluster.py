@@ -3,6 +3,7 @@ the tests of several nodes and of restarts."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,8 +20,10 @@ LEASE = 1.5  # seconds: a dead node's calls fail within about that
 class Node:
     """`python -m telephonist serve --role R --node-id N` on the cluster's database."""
 
-    def __init__(self, db: str, role: str, node_id: str, log: Path, port: int | None = None) -> None:
-        self.role, self.id = role, node_id
+    def __init__(
+        self, db: str, role: str, node_id: str, log: Path, port: int | None = None, sip_port: int = 0
+    ) -> None:
+        self.role, self.id, self.sip_port = role, node_id, sip_port
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = os.environ | {
@@ -30,6 +33,11 @@ class Node:
             "TELEPHONIST_LOG_LEVEL": "warning",
             "TELEPHONIST_NODE_LEASE": str(LEASE),
             "TELEPHONIST_CALLS_PER_SECOND": "1000",
+            "TELEPHONIST_SIP_PORT": str(sip_port),
+            # SIP comes from Kamailio in front (tests/deploy/kamailio.py): its address is the nodes' trunk.
+            "TELEPHONIST_SIP_TRUNKS": json.dumps(
+                [{"name": "kamailio", "host": "127.0.0.1"}] if sip_port else []
+            ),
         }
         for name in ("TELEPHONIST_PUBLIC_URL", "TELEPHONIST_HOST", "TELEPHONIST_PORT", "TELEPHONIST_DB"):
             env.pop(name, None)
@@ -52,6 +60,10 @@ class Node:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+
+    @property
+    def name(self) -> str:
+        return self.id
 
     def http(self, timeout: float = 10) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=timeout)

@@ -2,25 +2,37 @@
 `telephonist serve --role api|engine` runs them. One engine is killed with SIGKILL in the middle of
 1,000 messages and 50 live calls: every accepted message is delivered exactly once, the dead engine's
 calls end `failed` with their status callbacks, the survivor's calls are untouched (and hung up through
-the API nodes, whose live-call commands reach it over LISTEN/NOTIFY), and new calls go to the survivor."""
+the API nodes, whose live-call commands reach it over LISTEN/NOTIFY), and new calls go to the survivor:
+calls made with the REST API, and calls from a SIP trunk through Kamailio's dispatcher in front of the
+engines."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
+from array import array
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
+from tests.carriers.sip import sipp
+from tests.deploy.kamailio import KAMAILIO, NUMBER, check, place_calls, start_kamailio, stop
 
 from conftest import ACCOUNT_SID, AUTH_TOKEN, WebApp, postgres_url, wait_until
+from telephonist.media import audio
 
 from .cluster import Node
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    sipp.needs_sipp,
+    pytest.mark.skipif(KAMAILIO is None, reason="Kamailio is not installed (apt-get install kamailio)"),
+]
 
 API = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
 FROM = "+15005550006"
@@ -32,19 +44,31 @@ HOLD = (
 )
 
 
+@dataclass
+class Cluster:
+    db: str
+    apis: list[Node]
+    engines: list[Node]
+    proxy: int  # Kamailio's SIP port, in front of the engines
+
+
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[str, list[Node], list[Node]]]:
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
     db = postgres_url(tmp_path)
     log = tmp_path / "nodes.log"
-    engines = [Node(db, "engine", "engine-1", log)]
+    engines = [Node(db, "engine", "engine-1", log, sip_port=sipp.free_udp_port())]
     engines[0].wait_ready()  # the first migrates and makes the account; the others start on it
-    engines.append(Node(db, "engine", "engine-2", log))
+    engines.append(Node(db, "engine", "engine-2", log, sip_port=sipp.free_udp_port()))
     apis = [Node(db, "api", f"api-{i}", log) for i in (1, 2)]
+    kamailio = None
     try:
         for node in [*engines, *apis]:
             node.wait_ready()
-        yield db, apis, engines
+        kamailio = start_kamailio(tmp_path, engines)
+        yield Cluster(db, apis, engines, kamailio.port)
     finally:
+        if kamailio is not None:
+            stop(kamailio.proc, group=True)
         for node in [*apis, *engines]:
             node.stop()
 
@@ -120,12 +144,20 @@ async def burst(apis: list[Node], engine: Node, status_url: str) -> dict[str, st
     return accepted
 
 
-def test_an_engine_killed_mid_traffic_loses_nothing(
-    cluster: tuple[str, list[Node], list[Node]], webapp: WebApp
-) -> None:
-    db, apis, (doomed, survivor) = cluster
+def test_an_engine_killed_mid_traffic_loses_nothing(cluster: Cluster, webapp: WebApp, tmp_path: Path) -> None:
+    db, apis, (doomed, survivor), proxy = cluster.db, cluster.apis, cluster.engines, cluster.proxy
     twiml = webapp.twiml("/hold", HOLD)
     call_status, sms_status = webapp.url("/call-status"), webapp.url("/sms-status")
+    # Calls from the SIP trunk to the number hear a tone (0.4 s) and are hung up.
+    tone = array("h", (round(8000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(3200)))
+    tone_url = webapp.file("/tone.wav", audio.wav(tone.tobytes()), "audio/wav")
+    with apis[0].http() as h:
+        number = h.get(f"{API}/IncomingPhoneNumbers.json", params={"PhoneNumber": NUMBER}).json()
+        sid = number["incoming_phone_numbers"][0]["sid"]
+        voice_url = webapp.twiml("/voice", f"<Response><Play>{tone_url}</Play></Response>")
+        assert (
+            h.post(f"{API}/IncomingPhoneNumbers/{sid}.json", data={"VoiceUrl": voice_url}).status_code == 200
+        )
 
     # 50 live calls, started by whichever engine claims their start.
     sids = start_calls(apis, CALLS, twiml, call_status)
@@ -134,6 +166,12 @@ def test_an_engine_killed_mid_traffic_loses_nothing(
     on_doomed = [sid for sid in sids if held[sid] == doomed.id]
     on_survivor = [sid for sid in sids if held[sid] == survivor.id]
     assert on_doomed and on_survivor and len(on_doomed) + len(on_survivor) == CALLS, Counter(held.values())
+
+    # Calls from the trunk through Kamailio reach both engines (round robin), and run to their end.
+    trunk_calls = place_calls(tmp_path, proxy, ["sip-1", "sip-2"])
+    for call in trunk_calls:
+        check(call, proxy)
+    assert sorted(call.node_port for call in trunk_calls) == sorted([doomed.sip_port, survivor.sip_port])
 
     # 1,000 messages through both API nodes; the first engine dies after 300 were accepted.
     accepted = asyncio.run(burst(apis, doomed, sms_status))
@@ -177,6 +215,12 @@ def test_an_engine_killed_mid_traffic_loses_nothing(
     later = start_calls(apis, LATER_CALLS, twiml, call_status)
     wait_until(lambda: set(statuses(apis[1], later).values()) == {"in-progress"}, 30)
     assert set(holders(db, later).values()) == {survivor.id}
+    # And so do calls from the trunk: Kamailio tries the dead engine no more (or, before its probe has
+    # found it dead, after its transaction timer), and they run on the survivor.
+    trunk_calls = place_calls(tmp_path, proxy, ["sip-3", "sip-4"])
+    for call in trunk_calls:
+        check(call, proxy)
+    assert {call.node_port for call in trunk_calls} == {survivor.sip_port}
 
     # A REST hang-up on an API node reaches the engine that holds the call, and answers as it ends.
     for sid, api in zip(on_survivor + later, itertools.cycle(apis), strict=False):
