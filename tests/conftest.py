@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,10 +32,59 @@ ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-token-0123456789abcdef"
 
 
+# pytest imports this file as `conftest`, the SIP tests as `tests.conftest`: one module for both names, so
+# that what it keeps for the whole run (the ports handed out, the PostgreSQL server) exists once.
+sys.modules.setdefault("tests.conftest", sys.modules[__name__])
+
+
+def _port_range() -> range:
+    """Where the helpers pick ports: below the kernel's ephemeral range, from which bind(0) and the source
+    ports of outgoing connections come (so no connection takes a port between its handing out and the bind
+    of its server), and above the RTP ports (10000-20000) Telephonist takes by itself."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except OSError:
+        low, high = 32768, 60999  # Linux's default
+    if low - 20_002 >= 4096:
+        return range(20_002, low)
+    if 65_535 - high >= 4096:
+        return range((high + 2) & ~1, 65_536)
+    return range(20_002, 65_536)  # no room outside it: the ports handed out still never collide
+
+
+_PORTS = _port_range()
+_handed_out: set[int] = set()
+_ports_lock = threading.Lock()
+_ports_random = random.Random()  # of its own: a test seeding `random` doesn't make two runs pick alike
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free over TCP and UDP alike that no other helper of this run was handed."""
+    return free_ports(1)
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports, even (RTP on it, RTCP on the odd one after it)."""
+
+    def bindable(port: int) -> bool:
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            with socket.socket(socket.AF_INET, kind) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    return False
+        return True
+
+    with _ports_lock:
+        if len(_handed_out) > len(_PORTS) // 2:
+            _handed_out.clear()  # a long run: the first ports handed out are long done with
+        for _ in range(1000):
+            first = _ports_random.randrange(_PORTS.start, _PORTS.stop - count, 2 if count > 1 else 1)
+            ports = range(first, first + count)
+            if _handed_out.isdisjoint(ports) and all(map(bindable, ports)):
+                _handed_out.update(ports)
+                return first
+    raise RuntimeError(f"no {count} free ports in {_PORTS}")
 
 
 wait_until = wait_for  # poll until predicate() is truthy; return its value or fail the test

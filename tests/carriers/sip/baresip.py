@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.carriers.sip.sipp import free_even_udp_port, free_udp_port
+from tests.carriers.sip.sipp import free_udp_port
+from tests.conftest import free_port, free_ports
 
 from telephonist.media import audio
 
@@ -20,6 +21,7 @@ needs_baresip = pytest.mark.skipif(
     shutil.which("baresip") is None or not MODULES.is_dir(),
     reason="baresip is not installed (apt-get install baresip)",
 )
+RTP_PORTS = 20  # the phone's range, handed out as a whole: it picks an even port of it for each call
 
 
 @dataclass
@@ -62,7 +64,7 @@ class Phone:
 def start(home: Path, user: str, password: str, domain: str, sip_port: int, microphone: Path) -> Phone:
     """A phone registered as `user@domain` through Telephonist at `sip_port` on loopback."""
     home.mkdir(parents=True, exist_ok=True)
-    port, control, rtp = free_udp_port(), free_tcp_port(), free_even_udp_port()
+    port, control, rtp = free_udp_port(), free_port(), free_ports(RTP_PORTS)
     (home / "config").write_text(
         "\n".join(
             [
@@ -74,7 +76,7 @@ def start(home: Path, user: str, password: str, domain: str, sip_port: int, micr
                 "audio_alert aufile,/dev/null",
                 "audio_srate 8000",
                 "audio_channels 1",
-                f"rtp_ports {rtp}-{rtp + 100}",
+                f"rtp_ports {rtp}-{rtp + RTP_PORTS - 1}",
                 f"module_path {MODULES}",
                 "module g711.so",
                 "module aufile.so",
@@ -101,9 +103,3 @@ def start(home: Path, user: str, password: str, domain: str, sip_port: int, micr
             text=True,
         )
     return Phone(proc, home, port, control)
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

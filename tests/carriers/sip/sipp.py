@@ -3,16 +3,21 @@ socket of the test's own standing in for the trunk's media."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import socket
 import struct
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tests.conftest import free_port, free_ports
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 PCAPS = Path("/usr/share/sip-tester")
@@ -25,31 +30,12 @@ needs_sipp = pytest.mark.skipif(
 
 def free_even_udp_port() -> int:
     """An even UDP port with the odd one after it free too (RTP and RTCP)."""
-    while True:
-        port = free_udp_port() & ~1
-        with (
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp,
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtcp,
-        ):
-            try:
-                rtp.bind(("127.0.0.1", port))
-                rtcp.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
+    return free_ports(2)
 
 
 def free_udp_port() -> int:
     """A port free over UDP and TCP alike (SIP listens on both)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            try:
-                tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+    return free_port()
 
 
 def scenario(tmp_path: Path, name: str, after_ack: str = "") -> Path:
@@ -83,8 +69,8 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """One call of scenario `path` to `number` at Telephonist's SIP port; SIPp exits 0 when it succeeded.
     The SDP offers `formats` on `rtp_port` ([rtpport] in the scenarios), else on SIPp's own media port."""
-    media = free_even_udp_port()
-    args = ["sipp", "-sf", str(path), "-m", "1", "-l", "1", "-i", "127.0.0.1", "-p", str(free_udp_port())]
+    port, media = free_udp_port(), free_media_ports()
+    args = ["sipp", "-sf", str(path), "-m", "1", "-l", "1", "-i", "127.0.0.1", "-p", str(port)]
     args += ["-mp", str(media), "-s", number, "-nostdin", "-timeout", f"{timeout}s"]
     args += ["-timeout_error", "-trace_err", "-trace_msg", "-key", "rtpport", str(rtp_port or media)]
     args += ["-key", "formats", formats, "-t", transport]
@@ -94,6 +80,12 @@ def run(
     )
 
 
+def free_media_ports() -> int:
+    """SIPp's -mp: it binds that port and the one two above (its video), so four ports from there."""
+    return free_ports(4)
+
+
+@contextmanager
 def answer(
     tmp_path: Path,
     path: Path,
@@ -102,19 +94,62 @@ def answer(
     formats: str = "0 101",
     transport: str = "u1",
     timeout: int = 30,
-) -> tuple[subprocess.Popen[str], int]:
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """SIPp as the trunk's far end, waiting for one call of scenario `path` (answering with `formats` on
-    `rtp_port`, else on its own media port); the process and its SIP port."""
-    port, media = free_udp_port(), free_even_udp_port()
+    `rtp_port`, else on its own media port): the process and its SIP port, once it listens there. SIPp is
+    killed and its pipe closed on the way out, whatever happened in the block."""
+    port, media = free_udp_port(), free_media_ports()
     args = ["sipp", "-sf", str(path), "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-mp", str(media)]
     args += ["-nostdin", "-timeout", f"{timeout}s", "-timeout_error", "-trace_err", "-trace_msg"]
     args += ["-key", "rtpport", str(rtp_port or media), "-key", "formats", formats, "-t", transport]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(0.3)  # bound and listening
-    return proc, port
+    try:
+        wait_listening(proc, port, media, tcp=transport.startswith("t"))
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stdout and not proc.stdout.closed:  # finish() read it to the end already
+            proc.communicate()  # reaps SIPp and closes the pipe: left open, a later test fails on a warning
+
+
+def wait_listening(
+    proc: subprocess.Popen[str], port: int, media: int, *, tcp: bool, timeout: float = 15
+) -> None:
+    """Return once SIPp holds its SIP port (UDP bound, or TCP listening) and the last of its media ports
+    (video, `-mp` + 2): a request sent before then is lost, and SIPp exits when it can't bind one of them."""
+    deadline = time.monotonic() + timeout
+    while not (_holds(proc.pid, port, tcp=tcp) and _holds(proc.pid, media + 2, tcp=False)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out = proc.communicate()[0][:2000]  # why: SIPp writes its errors before its screen
+            raise AssertionError(f"SIPp did not bind 127.0.0.1:{port} and {media}-{media + 3}: {out}")
+        time.sleep(0.02)
+
+
+def _holds(pid: int, port: int, *, tcp: bool) -> bool:
+    """Whether process `pid` has 127.0.0.1:`port` (UDP bound, or TCP listening), as /proc shows it: this
+    observes the port, where binding a probe socket to it would race SIPp for it."""
+    local = f"{socket.htonl(0x7F000001):08X}:{port:04X}"  # 127.0.0.1:port as /proc/net writes it
+    table = Path(f"/proc/net/{'tcp' if tcp else 'udp'}").read_text().splitlines()[1:]
+    rows = [line.split() for line in table]
+    inodes = {f"socket:[{r[9]}]" for r in rows if r[1] == local and (not tcp or r[3] == "0A")}  # 0A: LISTEN
+    return bool(inodes & _sockets(pid))
+
+
+def _sockets(pid: int) -> set[str]:
+    """The sockets process `pid` has open, as /proc/PID/fd links read (`socket:[inode]`)."""
+    fds = Path(f"/proc/{pid}/fd")
+    links: set[str] = set()
+    with contextlib.suppress(OSError):  # the process ended
+        for fd in fds.iterdir():
+            with contextlib.suppress(OSError):  # the descriptor closed in the meantime
+                links.add(os.readlink(fd))
+    return links
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 40) -> tuple[int, str]:
+    """SIPp's exit status and the end of its output, once its call is over."""
     out, _ = proc.communicate(timeout=timeout)
     return proc.returncode, out[-2000:]
 

@@ -47,8 +47,9 @@ def test_dialled_parties_hear_each_other(tmp_path: Path, webapp: WebApp) -> None
     (tmp_path / "server").mkdir()
     with contextlib.ExitStack() as stack, sipp.rtp_sink() as to_caller, sipp.rtp_sink() as to_callee:
         callee_scenario = sipp.scenario(tmp_path, "uas.xml", sipp.play_audio())
-        callee, port = sipp.answer(tmp_path, callee_scenario, rtp_port=to_callee.port, formats="8 101")
-        stack.callback(callee.kill)
+        callee, port = stack.enter_context(
+            sipp.answer(tmp_path, callee_scenario, rtp_port=to_callee.port, formats="8 101")
+        )
         trunks = [{"name": "b", "host": "127.0.0.1", "port": port, "prefixes": ["+1555999"]}]
         tel = stack.enter_context(
             running(tmp_path / "server", time_scale=1.0, sip_port=sipp.free_udp_port(), sip_trunks=trunks)
@@ -122,10 +123,9 @@ def test_dial_record_dual_keeps_each_party_on_its_channel(tmp_path: Path, webapp
     capture = g711.alaw_decode(b"".join(RtpPacket.parse(p).payload for p in sipp.pcap_rtp(sipp.G711A)))
     (tmp_path / "server").mkdir()
     with contextlib.ExitStack() as stack:
-        callee, port = sipp.answer(
-            tmp_path, sipp.scenario(tmp_path, "uas.xml"), formats="8 101"
-        )  # says nothing
-        stack.callback(callee.kill)
+        callee, port = stack.enter_context(
+            sipp.answer(tmp_path, sipp.scenario(tmp_path, "uas.xml"), formats="8 101")  # says nothing
+        )
         trunks = [{"name": "b", "host": "127.0.0.1", "port": port, "prefixes": ["+1555999"]}]
         tel = stack.enter_context(
             running(tmp_path / "server", time_scale=1.0, sip_port=sipp.free_udp_port(), sip_trunks=trunks)

@@ -43,8 +43,9 @@ def test_a_call_from_a_trunk_over_tcp(tmp_path: Path, webapp: WebApp) -> None:
 def test_a_call_to_a_tcp_trunk(tmp_path: Path, webapp: WebApp) -> None:
     (tmp_path / "server").mkdir()
     with contextlib.ExitStack() as stack:
-        callee, port = sipp.answer(tmp_path, sipp.scenario(tmp_path, "uas.xml"), transport="t1")
-        stack.callback(callee.kill)
+        callee, port = stack.enter_context(
+            sipp.answer(tmp_path, sipp.scenario(tmp_path, "uas.xml"), transport="t1")
+        )
         trunk = {
             "name": "tcp",
             "host": "127.0.0.1",

@@ -25,9 +25,7 @@ def place(
 ) -> tuple[Any, list[Hit], tuple[int, str]]:
     """SIPp answers as the trunk; a call is created through the REST API and ends: (call, callbacks, SIPp)."""
     (tmp_path / "server").mkdir()
-    proc, port = sipp.answer(tmp_path, sipp.scenario(tmp_path, scenario), rtp_port=rtp_port)
-    with contextlib.ExitStack() as stack:
-        stack.callback(proc.kill)  # a failed test leaves no SIPp behind
+    with sipp.answer(tmp_path, sipp.scenario(tmp_path, scenario), rtp_port=rtp_port) as (proc, port):
         return _call(tmp_path, proc, port, webapp, twiml, **call)
 
 
@@ -95,9 +93,8 @@ def test_a_trunk_challenge_is_answered_with_digest_credentials(tmp_path: Path, w
 
 def test_dial_sip_answers_the_challenge_with_its_credentials(tmp_path: Path, webapp: WebApp) -> None:
     (tmp_path / "server").mkdir()
-    proc, port = sipp.answer(tmp_path, sipp.scenario(tmp_path, "uas_auth.xml"))
     with contextlib.ExitStack() as stack:
-        stack.callback(proc.kill)
+        proc, port = stack.enter_context(sipp.answer(tmp_path, sipp.scenario(tmp_path, "uas_auth.xml")))
         tel = stack.enter_context(running(tmp_path / "server", time_scale=1.0, sip_port=sipp.free_udp_port()))
         sip = f"sip:+15559990001@127.0.0.1:{port}"
         noun = f'<Sip username="trunkuser" password="trunkpass">{sip}</Sip>'
@@ -126,10 +123,9 @@ def test_a_trunks_caller_id_rules(
     tmp_path: Path, webapp: WebApp, rules: dict[str, str], uri_user: str, from_user: str
 ) -> None:
     (tmp_path / "server").mkdir()
-    proc, port = sipp.answer(tmp_path, sipp.scenario(tmp_path, "uas_busy.xml"))
-    trunk = {"name": "rules", "host": "127.0.0.1", "port": port, "prefixes": ["+1555999"], **rules}
     with contextlib.ExitStack() as stack:
-        stack.callback(proc.kill)
+        proc, port = stack.enter_context(sipp.answer(tmp_path, sipp.scenario(tmp_path, "uas_busy.xml")))
+        trunk = {"name": "rules", "host": "127.0.0.1", "port": port, "prefixes": ["+1555999"], **rules}
         tel = stack.enter_context(
             running(tmp_path / "server", time_scale=1.0, sip_port=sipp.free_udp_port(), sip_trunks=[trunk])
         )
