@@ -212,7 +212,7 @@ def run_e2e(
     seconds = max(1e-9, end - start)
     cpu = {name: (proc.cpu_seconds() - cpu0[name]) / seconds for name, proc in procs.items()}
     cpu["load generator"] = (time.process_time() - own0) / seconds
-    latencies = [(mine[sid] - sent[sid]) * 1000 for sid in mine]
+    latencies = sorted((mine[sid] - sent[sid]) * 1000 for sid in mine)
     return E2e(
         messages=n,
         created=len(sent),

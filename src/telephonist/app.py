@@ -55,7 +55,7 @@ from telephonist.nodes import Nodes
 from telephonist.relay import Relay, RelayLive
 from telephonist.sids import new_sid, new_token
 from telephonist.store.cache import MISSING, TTLCache
-from telephonist.store.db import Database, Row, Tx, raw
+from telephonist.store.db import Database, Row, Tx, Unavailable, raw
 from telephonist.store.jobs import JobRunner
 from telephonist.store.models import accounts as accounts_table
 from telephonist.store.models import incoming_phone_numbers
@@ -183,6 +183,15 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     return error_response(TwilioError(20404, f"The requested resource {request.url.path} was not found", 404))
 
 
+def unavailable() -> TwilioError:
+    """The database cannot be reached: Twilio's answer to a request it cannot serve for now."""
+    return TwilioError(20503, "Service unavailable", 503)
+
+
+async def handle_unavailable(_request: Request, _exc: Exception) -> Response:
+    return error_response(unavailable())
+
+
 class HotRoutes:
     """The busiest endpoints (message create and fetch) straight to their handlers, past Starlette's
     router, exception middleware and per-route wrappers: a seventh of a message create's time. Inside
@@ -200,6 +209,8 @@ class HotRoutes:
                         response = await handler(Request(scope, receive, send))
                     except TwilioError as err:
                         response = error_response(err)
+                    except Unavailable:
+                        response = error_response(unavailable())
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
@@ -274,7 +285,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={TwilioError: handle_twilio_error, HTTPException: handle_http_error},
+        exception_handlers={
+            TwilioError: handle_twilio_error,
+            HTTPException: handle_http_error,
+            Unavailable: handle_unavailable,
+        },
     )
     app.state.platform = platform
     platform.relay.app = app

@@ -3,7 +3,8 @@
 A node that stops renewing (killed, cut off, frozen) is dead once its lease runs out, and the first engine
 to notice takes over what it held, in one transaction: its live calls end as `failed` with their status
 callbacks (a call's media lived in that process and cannot be resumed), and the jobs it had claimed go
-back to the queue for the others. A node started again under the same id takes back its own leftovers at
+back to the queue for the others, and the messages in its SMPP outboxes are submitted by the engine
+that took over. A node started again under the same id takes back its own leftovers at
 once instead of waiting for the lease.
 
 Roles: an "api" node serves the REST API and runs no jobs; an "engine" node runs the jobs, the carriers
@@ -43,8 +44,10 @@ class Nodes:
         now = time.time()
         with self.p.db.tx() as conn:
             self._take_over(conn, self.id)
-            # Live calls of no node: left by a version before nodes, when every call was this process's.
+            # Live calls and outboxes of no node: left by a version before nodes, when all was one process's.
             self.p.voice.fail_calls_of(conn, None)
+            if self.engine:
+                self.p.smpp.adopt(raw(conn), None)
             conn.execute(
                 insert(nodes).values(id=self.id, role=self.role, started=now, lease_until=now + self.lease)
             )
@@ -52,9 +55,10 @@ class Nodes:
             self.reap()
 
     def unregister(self) -> None:
-        """A clean stop: nothing is left to take over (its calls have ended, its jobs are drained)."""
+        """A clean stop: the lease ends now, so that the next engine to look (or this node started again)
+        takes over at once what is left, such as messages in an SMPP outbox."""
         with self.p.db.tx() as conn:
-            self._take_over(conn, self.id)
+            conn.execute(update(nodes).where(nodes.c.id == self.id).values(lease_until=0.0))
 
     async def run(self) -> None:
         """Renew the lease every third of it; an engine also takes over from the nodes that died."""
@@ -99,6 +103,8 @@ class Nodes:
     def _take_over(self, conn: Connection, node: str) -> None:
         self.p.voice.fail_calls_of(conn, node)
         self.p.jobs.release(raw(conn), node)
+        if self.engine and node != self.id:
+            self.p.smpp.adopt(raw(conn), node)
         conn.execute(delete(nodes).where(nodes.c.id == node))
 
     def alive(self, conn: Connection, node: str) -> bool:

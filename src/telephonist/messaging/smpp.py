@@ -3,17 +3,20 @@
 (delivered, undelivered, failed) and inbound deliver_sm (reassembled, then received like any message).
 
 A message leaves the outbox only in the transaction that records it sent or failed, so a carrier that
-goes down, or a restart, sends it again from the first part the SMSC has not acknowledged.
+goes down, or a restart, sends it again from the first part the SMSC has not acknowledged. While its SMSC
+is down a message waits no longer than its ValidityPeriod, queued or in the outbox: past it, it fails with
+30001 as a queued message does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, update
@@ -23,15 +26,16 @@ from telephonist.carriers.smpp.pdu import (
     ESME_RINVDSTADR,
     ESME_ROK,
     ESME_RSYSERR,
+    ESME_RX_T_APPN,
     DeliverSm,
     SubmitSm,
     status_name,
 )
 from telephonist.carriers.smpp.text import Reassembler, TextError, encode_parts, receipt_from_pdu
-from telephonist.messaging.engine import SEND_ROW
+from telephonist.messaging.engine import QUEUE_OVERFLOW, SEND_ROW
 from telephonist.numbers import to_e164
 from telephonist.store import notifications
-from telephonist.store.db import Raw, Row, utcnow
+from telephonist.store.db import Raw, Row, Unavailable, utcnow
 from telephonist.store.models import message_parts, messages
 
 if TYPE_CHECKING:
@@ -55,18 +59,38 @@ UNDELIV_ERRORS = {
 }
 SUBMIT_ERRORS = {ESME_RINVDSTADR: (30005, "Unknown destination handset")}
 RECEIPT_WAIT = 2.0  # a receipt may overtake the commit of its submit_sm_resp: look again this long
+DOWN_CHECK = 1.0  # while a carrier is down, how often its outbox is looked at for expired messages
 REASSEMBLY_SECONDS = 300.0
 
+# A carrier's outbox on this engine: with several engines bound to one SMSC, each submits its own.
 _OUTBOX = (
     select(messages)
-    .where(messages.c.status == "sending", messages.c.carrier == bindparam("carrier"))
+    .where(
+        messages.c.status == "sending",
+        messages.c.carrier == bindparam("carrier"),
+        messages.c.node == bindparam("node"),
+    )
     .order_by(messages.c.send_after)
 )
 _SENDING = (
     update(messages)
     .where(messages.c.sid == bindparam("sid"))
-    .values(status="sending", carrier=bindparam("carrier"), date_updated=bindparam("now"))
+    .values(
+        status="sending", carrier=bindparam("carrier"), node=bindparam("node"), date_updated=bindparam("now")
+    )
 )
+# The outbox of a node that is gone, taken over by this one (nodes.py); and of none, left before nodes.
+_ADOPT = (
+    update(messages)
+    .where(messages.c.status == "sending", messages.c.node == bindparam("dead"))
+    .values(node=bindparam("node"))
+)
+_ADOPT_ORPHANS = (
+    update(messages)
+    .where(messages.c.status == "sending", messages.c.node.is_(None))
+    .values(node=bindparam("node"))
+)
+_EXPIRED = _OUTBOX.where(messages.c.expires_at <= bindparam("now"))
 _DEFER = update(messages).where(messages.c.sid == bindparam("sid")).values(send_after=bindparam("send_after"))
 _PARTS = select(message_parts).where(message_parts.c.message_sid == bindparam("sid"))
 _PART = select(message_parts).where(
@@ -157,6 +181,16 @@ class SmppGateway:
                 return carrier
         return None
 
+    def adopt(self, q: Raw, dead: str | None) -> None:
+        """Take over the outbox of a node that is gone (None: messages of no node, from before nodes): what
+        it had not submitted is submitted from here, from the first part the SMSC has not acknowledged (a
+        part in flight when it died may go twice)."""
+        me = self.p.nodes.id
+        if q.run(_ADOPT, dead=dead, node=me) if dead is not None else q.run(_ADOPT_ORPHANS, node=me):
+            self._reload |= set(self.carriers)
+            for wake in self._wake.values():
+                wake.set()
+
     def start(self) -> None:
         with self.p.db.read() as q:  # go on from the last reference used, so a restart reuses none soon
             last = q.first(_LAST_REF)
@@ -189,11 +223,12 @@ class SmppGateway:
             if carrier is None:
                 rest.append(row)
             elif carrier.bound.is_set():
-                q.run(_SENDING, sid=row["sid"], carrier=carrier.name, now=utcnow())
+                q.run(_SENDING, sid=row["sid"], carrier=carrier.name, node=self.p.nodes.id, now=utcnow())
                 self._queues[carrier.name].append({**row, "status": "sending"})
                 self._wake[carrier.name].set()
-            else:
-                q.run(_DEFER, sid=row["sid"], send_after=now + 1.0)
+            else:  # looked at again in a second, or when it expires (then it fails with 30001)
+                expires_at = row["expires_at"]
+                q.run(_DEFER, sid=row["sid"], send_after=min(now + 1.0, expires_at or now + 1.0))
         return rest
 
     # -- the outbox -------------------------------------------------------------------------------------
@@ -204,13 +239,22 @@ class SmppGateway:
         slots = asyncio.Semaphore(carrier.config.window * 2)
         wake, queue = self._wake[carrier.name], self._queues[carrier.name]
         while True:
-            await carrier.bound.wait()
+            while not carrier.bound.is_set():
+                try:
+                    await asyncio.wait_for(carrier.bound.wait(), DOWN_CHECK)
+                except TimeoutError:
+                    await self._expire_outbox(carrier, in_flight)
             wake.clear()
             if carrier.name in self._reload:
-                self._reload.discard(carrier.name)
                 known = in_flight | {r["sid"] for r in queue}
-                with self.p.db.read() as q:
-                    rows = q.all(_OUTBOX, carrier=carrier.name)
+                try:
+                    with self.p.db.read() as q:
+                        rows = q.all(_OUTBOX, carrier=carrier.name, node=self.p.nodes.id)
+                except Unavailable as exc:  # read once the database is back
+                    log.warning("SMSC %s: reading its outbox failed (%s); trying again", carrier.name, exc)
+                    await asyncio.sleep(DOWN_CHECK)
+                    continue
+                self._reload.discard(carrier.name)
                 queue.extendleft(reversed([{**r, "resumed": True} for r in rows if r["sid"] not in known]))
             while queue and carrier.bound.is_set():
                 row = queue.popleft()
@@ -227,11 +271,39 @@ class SmppGateway:
                 except TimeoutError:
                     pass
 
+    async def _expire_outbox(self, carrier: SmppCarrier, in_flight: set[str]) -> None:
+        """The carrier is down: messages of its outbox past their ValidityPeriod fail with 30001 now, not
+        when it is back (a submit under way is left to finish)."""
+        try:
+            async with self.p.db.write() as q:
+                rows = q.all(_EXPIRED, carrier=carrier.name, node=self.p.nodes.id, now=time.time())
+                rows = [r for r in rows if r["sid"] not in in_flight]
+                now = utcnow()
+                for row in rows:
+                    self.p.messaging.move(q, row, "failed", now, *QUEUE_OVERFLOW)
+        except Exception:
+            log.exception("expiring the outbox of SMSC %s failed", carrier.name)
+            return
+        if not rows:
+            return
+        expired = {r["sid"] for r in rows}
+        queue = self._queues[carrier.name]
+        kept = [r for r in queue if r["sid"] not in expired]
+        queue.clear()
+        queue.extend(kept)
+        log.warning("SMSC %s is down: %d messages of its outbox expired (30001)", carrier.name, len(rows))
+        self.p.jobs.wake()
+
     async def _send_one(
         self, carrier: SmppCarrier, row: Row, in_flight: set[str], slots: asyncio.Semaphore
     ) -> None:
         try:
             await self._send(carrier, row)
+        except Unavailable as exc:  # before anything went out: it stays in the outbox, read again
+            log.warning(
+                "sending %s through SMSC %s: the database is unavailable (%s)", row["sid"], carrier.name, exc
+            )
+            self._reload.add(carrier.name)
         except Exception:
             log.exception("sending %s through SMSC %s failed", row["sid"], carrier.name)
         finally:
@@ -293,26 +365,60 @@ class SmppGateway:
                 log.warning(
                     "%s refused by SMSC %s: %s", row["sid"], carrier.name, status_name(refused.status)
                 )
-                async with self.p.db.write() as q:
-                    engine.move(q, row, "failed", utcnow(), code, text)
+                await self._recorded(row["sid"], functools.partial(self._refusal, row, code, text))
                 return
             last = index == len(parts) - 1
-            async with self.p.db.write() as q:
-                q.run(
-                    _NEW_PART,
-                    carrier=carrier.name,
-                    smsc_message_id=smsc_id,
-                    message_sid=row["sid"],
-                    part=index,
-                    ref=ref,
-                    stat=None,
-                )
-                if last:
-                    now = utcnow()
-                    engine.move(q, row, "sent", now, date_sent=now)
-                    if len(parts) > 1:  # an earlier part's receipt may be in (a part's waits for it)
-                        self._settle(q, row["sid"])
+            part_row = {
+                "carrier": carrier.name,
+                "smsc_message_id": smsc_id,
+                "message_sid": row["sid"],
+                "part": index,
+                "ref": ref,
+                "stat": None,
+            }
+            await self._recorded(
+                row["sid"], functools.partial(self._part_taken, row, part_row, last, len(parts) > 1)
+            )
         self.p.jobs.wake()
+
+    def _part_taken(
+        self, row: Row, part: dict[str, Any], last: bool, multipart: bool, q: Raw, again: bool
+    ) -> None:
+        """The SMSC took a part: it is recorded, and with the last the message is sent."""
+        if again and q.first(_PART, carrier=part["carrier"], id=part["smsc_message_id"]) is not None:
+            return  # the COMMIT that was lost had been written
+        q.run(_NEW_PART, part)
+        if last:
+            now = utcnow()
+            self.p.messaging.move(q, row, "sent", now, date_sent=now)
+            if multipart:  # an earlier part's receipt may be in (a part's waits for it)
+                self._settle(q, row["sid"])
+
+    def _refusal(self, row: Row, code: int, text: str, q: Raw, again: bool) -> None:
+        if not again or self._still_sending(q, row["sid"]):
+            self.p.messaging.move(q, row, "failed", utcnow(), code, text)
+
+    async def _recorded(self, sid: str, block: Callable[[Raw, bool], None]) -> None:
+        """Run `block` in a write transaction until it is committed: what the SMSC answered must be
+        recorded, or the message would leave the outbox again (and reach the handset twice). `block` is
+        told whether this is another try, when a lost COMMIT may have been written after all."""
+        pause, again = 0.05, False
+        while True:
+            try:
+                async with self.p.db.write() as q:
+                    block(q, again)
+                return
+            except Unavailable as exc:
+                log.warning(
+                    "%s: the database is unavailable (%s); recording the SMSC's answer later", sid, exc
+                )
+                await asyncio.sleep(pause)
+                pause, again = min(2.0, pause * 2), True
+
+    @staticmethod
+    def _still_sending(q: Raw, sid: str) -> bool:
+        row = q.first(SEND_ROW, sid=sid)
+        return row is not None and row["status"] == "sending"
 
     def _settle(self, q: Raw, sid: str, err: str | None = None) -> None:
         """Give a sent message its final status once its parts' receipts decide it; `err` of an UNDELIV
@@ -331,9 +437,15 @@ class SmppGateway:
     # -- deliver_sm ------------------------------------------------------------------------------------
     async def on_deliver(self, carrier: SmppCarrier, pdu: DeliverSm) -> int:
         receipt = receipt_from_pdu(pdu)
-        if receipt is not None:
-            return await self._receipt(carrier, receipt.message_id, receipt.stat, receipt.err)
-        return await self._inbound(carrier, pdu)
+        try:
+            if receipt is not None:
+                return await self._receipt(carrier, receipt.message_id, receipt.stat, receipt.err)
+            return await self._inbound(carrier, pdu)
+        except Unavailable as exc:
+            log.warning(
+                "SMSC %s: deliver_sm refused for now, the database is unavailable (%s)", carrier.name, exc
+            )
+            return ESME_RX_T_APPN  # a temporary error: the SMSC delivers it again later
 
     async def _receipt(self, carrier: SmppCarrier, message_id: str, stat: str | None, err: str | None) -> int:
         """Apply a receipt to the part it names. An SMSC may send a receipt before the submit_sm_resp
@@ -392,20 +504,27 @@ class SmppGateway:
         """Concatenated messages whose parts stopped coming: the account hears of it (30009)."""
         while True:
             await asyncio.sleep(10.0)
-            for partial in self._reassembler.expire(time.monotonic()):
-                to = platform_address(partial.destination_addr, 1)
-                with self.p.db.read() as q:
-                    number = self.p.number_owner(q, to)
-                if number is None:
-                    continue
-                with self.p.db.tx() as conn:
-                    notifications.record(
-                        conn,
-                        number["account_sid"],
-                        30009,
-                        f"Missing inbound segment: {partial.total} parts from {partial.source_addr}, "
-                        "not all arrived",
-                    )
+            try:
+                self._report_missing_parts()
+            except Exception:
+                log.exception("reporting missing inbound segments failed")
+
+    def _report_missing_parts(self) -> None:
+        """Concatenated messages whose parts stopped coming, each told to its account once."""
+        for partial in self._reassembler.expire(time.monotonic()):
+            to = platform_address(partial.destination_addr, 1)
+            with self.p.db.read() as q:
+                number = self.p.number_owner(q, to)
+            if number is None:
+                continue
+            with self.p.db.tx() as conn:
+                notifications.record(
+                    conn,
+                    number["account_sid"],
+                    30009,
+                    f"Missing inbound segment: {partial.total} parts from {partial.source_addr}, "
+                    "not all arrived",
+                )
 
     def status(self) -> list[dict[str, Any]]:
         """Each bind's state and throughput, for `telephonist carriers` and /metrics."""

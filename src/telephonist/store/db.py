@@ -15,12 +15,21 @@ that takes a `Tx` serves both. `read()` is `fast()` for blocks that only read.
 the event loop share one commit. Each block runs in a savepoint (a failing block undoes only its own
 writes) and its caller resumes once the shared commit is done, so a 201 still means the row is on disk.
 Any other transaction (`fast()`, `tx()`) commits the open group first.
+
+A database that cannot be reached (PostgreSQL down or restarting, the connection to it cut) raises
+`Unavailable` from any of them, at once rather than after a wait, and the block's transaction is not
+committed (unless the connection was lost during the COMMIT itself, which no client can tell). The pool
+keeps no dead connection: once one is found lost, every connection opened before is replaced on its next
+checkout, and one that sat idle is pinged first, so the server recovers by itself when the database is
+back. The callers decide what an outage means: the API answers 503, the workers try again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -29,12 +38,21 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, DateTime, Float, bindparam, create_engine, event, insert
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.expression import Insert
 from sqlalchemy.sql.schema import Table
 
 Row = Mapping[Any, Any]  # a RowMapping from tx(), a dict from Raw
+log = logging.getLogger("telephonist.db")
+# A pooled connection idle longer than this is pinged before use: a restart of the server may have closed
+# it meanwhile. Connections in steady use skip the round trip (a lost one is found when a block fails).
+PING_IDLE_SECONDS = 1.0
+
+
+class Unavailable(Exception):
+    """The database cannot be reached: down, restarting, or the connection to it was lost."""
 
 
 def utcnow() -> dt.datetime:
@@ -53,16 +71,41 @@ class Database:
         kwargs |= {"json_serializer": _json_text, "json_deserializer": orjson.loads}
         self.engine: Engine = create_engine(url, **kwargs)
         self._held: Any = None  # SQLite: the pool's one connection, kept checked out for fast()
+        self._lost = False  # a connection was found lost: the next checkout replaces the pool's older ones
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
             self._held = self.engine.raw_connection()
+        else:
+            event.listen(self.engine.pool, "checkout", self._on_checkout)
+            event.listen(self.engine.pool, "checkin", _on_checkin)
+        self._dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._group: asyncio.Future[None] | None = None  # the open group commit, if any
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
         self.commit_group()
-        with self.engine.begin() as conn:
-            yield conn
+        if self._held is not None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        try:
+            conn = self.engine.connect()
+        except DBAPIError as exc:
+            raise _unavailable(exc) from exc
+        with conn:
+            try:
+                with conn.begin():
+                    yield conn
+            except Exception as exc:
+                # SQLAlchemy invalidates the pool itself when it sees the connection lost; a block that
+                # ran Raw statements on it (raw(conn)) fails with the driver's error.
+                if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    raise _unavailable(exc) from exc
+                if self._is_lost(exc, conn.connection.driver_connection):
+                    conn.invalidate(exc)
+                    self._lost = True
+                    raise _unavailable(exc) from exc
+                raise
 
     @contextmanager
     def read(self) -> Iterator[Raw]:
@@ -107,19 +150,61 @@ class Database:
     def fast(self) -> Iterator[Raw]:
         """A transaction on a DBAPI connection: committed on exit, rolled back on error."""
         self.commit_group()
-        conn = self._held if self._held is not None else self.engine.raw_connection()
-        dbapi: Any = conn.driver_connection
-        if self._held is not None and not dbapi.in_transaction:
-            dbapi.execute("BEGIN")  # explicit, so that a savepoint nests instead of committing alone
+        if self._held is not None:
+            dbapi: Any = self._held.driver_connection
+            if not dbapi.in_transaction:
+                dbapi.execute("BEGIN")  # explicit, so that a savepoint nests instead of committing alone
+            try:
+                yield Raw(dbapi, self.engine.dialect)
+                dbapi.commit()
+            except BaseException:
+                dbapi.rollback()
+                raise
+            return
+        try:
+            conn = self.engine.raw_connection()
+        except self._dbapi_error as exc:  # refused, shutting down, starting up…
+            raise _unavailable(exc) from exc
+        dbapi = conn.driver_connection
         try:
             yield Raw(dbapi, self.engine.dialect)
             dbapi.commit()
-        except BaseException:
-            dbapi.rollback()
+        except BaseException as exc:
+            lost = self._is_lost(exc, dbapi)
+            if not lost:
+                try:
+                    dbapi.rollback()
+                except self._dbapi_error as again:
+                    lost = self._is_lost(again, dbapi)
+                    if not lost:
+                        raise
+            if lost:
+                conn.invalidate(exc if isinstance(exc, Exception) else None)
+                self._lost = True
+                if isinstance(exc, self._dbapi_error):
+                    raise _unavailable(exc) from exc
             raise
         finally:
-            if conn is not self._held:
-                conn.close()
+            conn.close()
+
+    def _is_lost(self, exc: BaseException, dbapi: Any) -> bool:
+        """Whether `exc` means the connection is gone (rather than the statement failing)."""
+        dialect: Any = self.engine.dialect
+        return isinstance(exc, self._dbapi_error) and bool(dialect.is_disconnect(exc, dbapi, None))
+
+    def _on_checkout(self, dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        """Pool event: after a lost connection, every connection opened before it is replaced (raising
+        InvalidatePoolError does that, and reconnects this one); one idle for a while is pinged."""
+        if self._lost:
+            self._lost = False
+            raise InvalidatePoolError("a connection to the database was lost")
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is not None and time.monotonic() - idle_since > PING_IDLE_SECONDS:
+            try:
+                self.engine.dialect.do_ping(dbapi)
+            except self._dbapi_error as exc:
+                log.warning("database connection lost while idle (%s): reconnecting", exc)
+                raise InvalidatePoolError(str(exc)) from exc
 
     def migrate(self) -> None:
         from alembic import command
@@ -138,6 +223,23 @@ class Database:
             self._held.close()
             self._held = None
         self.engine.dispose()
+
+
+def _on_checkin(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+_warned = 0.0  # when an outage was last logged: once a second at most, not once a request
+
+
+def _unavailable(exc: BaseException) -> Unavailable:
+    global _warned
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc  # the driver's words
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    if time.monotonic() - _warned > 1.0:
+        _warned = time.monotonic()
+        log.warning("database unavailable: %s", text)
+    return Unavailable(text)
 
 
 class _Write:

@@ -13,6 +13,10 @@ batch fails, its jobs are run one by one, so one bad job holds up only itself.
 A poller is work whose queue is a resource table rather than jobs (queued messages): the runner calls
 it in a transaction with a limit each time round, and goes round again at once while it is busy. Its
 `due` function tells when its next item is due, so that the runner sleeps no longer than that.
+
+The runner outlives its database: while it cannot be reached (a PostgreSQL restart) its rounds fail and it
+waits a little longer before each next one; the jobs finished meanwhile are deleted, and those that failed
+given their retry, by the first round that reaches the database again.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 
-from telephonist.store.db import Database, Raw, Tx, insert_row, raw
+from telephonist.store.db import Database, Raw, Tx, Unavailable, insert_row, raw
 from telephonist.store.models import jobs
 
 log = logging.getLogger("telephonist.jobs")
@@ -34,6 +38,8 @@ LEASE_SECONDS = 120.0
 # Once woken, the runner waits a little so that the work of many requests shares one batch (and one
 # commit): 2 ms per item its last round took, up to 50 ms. Light load waits ~nothing, heavy load batches.
 WINDOW_PER_ITEM, MAX_WINDOW = 0.002, 0.05
+# After a failed round (the database unreachable), the runner waits this long, doubling up to the most.
+PAUSE_MIN, PAUSE_MAX = 0.05, 2.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,8 @@ class JobRunner:
         self._batch = batch
         self._chains: dict[str, list[Job]] = {}  # key -> its jobs waiting behind the one running
         self._done: list[dict[str, int]] = []
+        self._retries: list[dict[str, Any]] = []  # retries the database was down for: written next round
+        self._pause = PAUSE_MIN
         self._tasks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
@@ -132,6 +140,19 @@ class JobRunner:
         q.run(_RELEASE, node=node)
 
     async def run(self) -> None:
+        while True:
+            try:
+                await self._rounds()
+            except Exception as exc:
+                if isinstance(exc, Unavailable):
+                    log.warning("job runner: the database is unavailable (%s); trying again", exc)
+                else:
+                    log.exception("job runner: a round failed; trying again")
+                await asyncio.sleep(self._pause)
+                self._pause = min(PAUSE_MAX, self._pause * 2)
+
+    async def _rounds(self) -> None:
+        """Claim and run jobs, round after round, until a round fails (run() starts them again)."""
         while True:
             claimed = await self._claim()
             batches: dict[str, list[Job]] = {}
@@ -157,10 +178,14 @@ class JobRunner:
                 n = await self._poll(poller)
                 busy |= n >= self._batch
                 taken += n
-            if not busy:
+            if taken and not self.db.url.startswith("sqlite"):
+                # No group commit to fill on PostgreSQL: while there is work, go round again at once.
+                await asyncio.sleep(0)
+            elif not busy:
                 self._wake.clear()
+                timeout = self._next_due()  # first: if it raises, no wait() coroutine is left unawaited
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._next_due())
+                    await asyncio.wait_for(self._wake.wait(), timeout=timeout)
                     await asyncio.sleep(min(MAX_WINDOW, taken * WINDOW_PER_ITEM))
                 except TimeoutError:
                     pass
@@ -178,9 +203,17 @@ class JobRunner:
     async def _claim(self) -> list[Job]:
         now = time.time()
         done, self._done = self._done, []
-        async with self.db.write() as q:
-            q.many(_DELETE, done)
-            rows = q.all(_CLAIM, now=now, n=self._batch, until=now + LEASE_SECONDS, node=self.node)
+        retries, self._retries = self._retries, []
+        try:
+            async with self.db.write() as q:
+                q.many(_DELETE, done)
+                q.many(_RETRY, retries)
+                rows = q.all(_CLAIM, now=now, n=self._batch, until=now + LEASE_SECONDS, node=self.node)
+        except BaseException:
+            # Not written: the jobs done meanwhile would run again once their lease is over.
+            self._done, self._retries = done + self._done, retries + self._retries
+            raise
+        self._pause = PAUSE_MIN
         jobs_ = [Job(r["id"], r["kind"], r["payload"], r["attempts"]) for r in rows]
         return sorted(jobs_, key=lambda job: job.id)
 
@@ -189,6 +222,8 @@ class JobRunner:
         try:
             async with self.db.write() as q:
                 return poller(q, self._batch)
+        except Unavailable:
+            raise  # the round ends: the runner waits for the database
         except Exception:
             log.exception("poller %s failed", getattr(poller, "__qualname__", poller))
             return 0
@@ -197,6 +232,12 @@ class JobRunner:
         try:
             async with self.db.write() as q:
                 handler(q, batch)
+        except Unavailable as exc:
+            log.warning(
+                "%d %s jobs: the database is unavailable (%s); retrying", len(batch), batch[0].kind, exc
+            )
+            for job in batch:
+                self._retry(job, now=False)
         except Exception:
             if len(batch) > 1:
                 for job in batch:
@@ -204,8 +245,7 @@ class JobRunner:
                 return
             job = batch[0]
             log.exception("job %s (%s) failed; retrying", job.id, job.kind)
-            with self.db.fast() as q:
-                retry(q, job, delay=min(300.0, 2.0**job.attempts))
+            self._retry(job)
 
     async def _run_one(self, job: Job, key: str | None) -> None:
         """Run a job, then the jobs of its key claimed meanwhile, in order."""
@@ -226,10 +266,26 @@ class JobRunner:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
             await handler(job)
+        except Unavailable as exc:
+            log.warning("job %s (%s): the database is unavailable (%s); retrying", job.id, job.kind, exc)
+            self._retry(job, now=False)
         except Exception:
             log.exception("job %s (%s) failed; retrying", job.id, job.kind)
-            with self.db.fast() as q:
-                retry(q, job, delay=min(300.0, 2.0**job.attempts))
+            self._retry(job)
+
+    def _retry(self, job: Job, now: bool = True) -> None:
+        """Run the job again later. With the database unavailable (or `now` false, when it just was), the
+        next round that reaches it writes the retry."""
+        delay = min(300.0, 2.0**job.attempts)
+        again = {"id": job.id, "run_at": time.time() + delay, "attempts": job.attempts + 1}
+        if now:
+            try:
+                with self.db.fast() as q:
+                    q.run(_RETRY, again)
+                return
+            except Unavailable:
+                pass
+        self._retries.append(again)
 
     async def drain(self) -> None:
         """Wait for the jobs already started and delete those done (shutdown)."""

@@ -85,6 +85,7 @@ messages = _resource(
     Column("expires_at", Float),  # ValidityPeriod: queued past this, it fails with 30001
     Column("send_at", DateTime),  # SendAt of a scheduled message
     Column("carrier", String(64)),  # the SMPP carrier a message was handed to (none: the simulated network)
+    Column("node", String(64)),  # the engine whose outbox holds it while it is `sending` (nodes.py)
     indexes=(
         Index("ix_messages_account_seq", "account_sid", "seq"),
         # A queued message is its own send job: the messaging engine takes those due through this index.

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import secrets
 import socket
+import sys
 import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import phonenumbers
+from sqlalchemy import select
 
 from telephonist.carriers.sip import auth, registrar, sdp
 from telephonist.carriers.sip.dialog import ALLOW, Dialog, response
@@ -33,9 +36,10 @@ from telephonist.carriers.sip.message import (
     new_tag,
 )
 from telephonist.carriers.sip.transaction import Addr, Endpoint, Malformed, RequestIn, ResponseIn, TimedOut
+from telephonist.store import notifications, transcripts
 from telephonist.store import sip as sip_store
-from telephonist.store import transcripts
 from telephonist.store.db import Row
+from telephonist.store.models import calls
 
 if TYPE_CHECKING:
     from telephonist.app import Platform
@@ -46,15 +50,36 @@ trace = logging.getLogger("telephonist.sip.trace")
 _CALL_ID = re.compile(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*(\S+)")
 _CSEQ = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*([^\r\n]+)")
 FLOOD_RATE = 500.0  # datagrams a second from one address other than a trunk
+# Linux: ICMP errors (port unreachable above all) queued on the socket with the address they concern.
+RECVERR = sys.platform.startswith("linux")
+IP_RECVERR, MSG_ERRQUEUE = 11, 0x2000
+UNREACHABLE = (32011, "Error communicating with your SIP communications infrastructure")
 NONCE_LIFETIME = 300.0  # seconds a digest challenge may be answered
 
 
 class _Socket(asyncio.DatagramProtocol):
-    def __init__(self, carrier: SipCarrier) -> None:
+    def __init__(self, carrier: SipCarrier, sock: socket.socket) -> None:
         self.carrier = carrier
+        self.sock = sock
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
         self.carrier.received(data, addr[:2])
+
+    def error_received(self, exc: Exception) -> None:
+        """An ICMP error for a datagram we sent (with IP_RECVERR, Linux): each is queued with the address it
+        was sent to, which the kernel's error queue gives back; a peer that is not listening fails at once
+        instead of after Timer B's 32 seconds."""
+        while True:
+            try:
+                _data, ancillary, _flags, addr = self.sock.recvmsg(1, 512, MSG_ERRQUEUE)
+            except OSError:  # drained (or no error queue at all)
+                return
+            # struct sock_extended_err begins with the errno of this error.
+            number = (
+                int.from_bytes(ancillary[0][2][:4], sys.byteorder) if ancillary else getattr(exc, "errno", 0)
+            )
+            if addr:
+                self.carrier.unreachable((str(addr[0]), int(addr[1])), os.strerror(number or 0))
 
 
 class _Stream(asyncio.Protocol):
@@ -115,6 +140,7 @@ class SipCarrier:
         self._tasks: set[asyncio.Task[None]] = set()
         # Responses to INVITEs we sent, by transaction key, for the legs placing them (None: Timer B).
         self._placing: dict[str, asyncio.Queue[Response | None]] = {}
+        self._transport_errors: dict[str, str] = {}  # transaction key -> why its peer cannot be reached
         self._trunk_addr: dict[str, Addr] = {}
         self._trunk_by_host: dict[str, SipTrunk] = {}
         self._next_invite: dict[str, float] = {}  # per trunk, for max_cps
@@ -136,9 +162,15 @@ class SipCarrier:
             self.trunk_hosts |= {str(info[4][0]) for info in infos}
             self._trunk_by_host |= {str(info[4][0]): trunk for info in infos}
             self._trunk_addr[trunk.name] = (str(infos[0][4][0]), trunk.port)
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Socket(self), local_addr=(self.host, self.port), family=socket.AF_INET
-        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.host, self.port))
+            if RECVERR:  # ICMP errors reach an unconnected socket only if asked for
+                sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        except OSError:
+            sock.close()
+            raise
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Socket(self, sock), sock=sock)
         self._transport = transport
         self.port = transport.get_extra_info("sockname")[1]
         self._tcp = await loop.create_server(
@@ -734,6 +766,7 @@ class SipCarrier:
                 except OSError as err:
                     log.warning("call %s: cannot connect to %s:%d over TCP: %s", leg.call_sid, *addr, err)
                     leg.sip_code = 503
+                    self._notify_unreachable(leg, target, f"cannot connect over TCP: {err.strerror or err}")
                     return "failed"
         offer = sdp.offer(self.host, leg.stream.port, leg.session_id)
         invite = Request("INVITE", target.uri)
@@ -786,8 +819,14 @@ class SipCarrier:
                     leg.sip_code = resp.status
             finally:
                 del self._placing[key]
+            unreachable = self._transport_errors.pop(key, None)
+            if unreachable is not None:  # a transport error is a 503 (§8.1.3.1)
+                leg.sip_code = 503
+                self._notify_unreachable(leg, target, unreachable)
+                return "failed"
             if resp is None:  # Timer B: no final response
                 leg.sip_code = 408
+                self._notify_unreachable(leg, target, "no response (timeout)")
                 return "no-answer"
             leg.sip_code = resp.status
             if resp.status in (401, 407) and not authorized and target.username:
@@ -800,6 +839,35 @@ class SipCarrier:
                 log.info("call %s: the trunk answered %d %s", leg.call_sid, resp.status, resp.reason)
                 return _OUTCOME.get(resp.status, "failed")
             return self._answered(leg, invite, resp, offer)
+
+    def unreachable(self, addr: Addr, why: str) -> None:
+        """A datagram to `addr` came back undeliverable: the INVITEs being placed there fail now."""
+        for key in self.core.unreachable(addr):
+            waiting = self._placing.get(key)
+            if waiting is not None:
+                log.warning("SIP to %s:%d: %s", *addr, why)
+                self._transport_errors[key] = why
+                waiting.put_nowait(None)
+        self._flush()
+
+    def _notify_unreachable(self, leg: SipLeg, target: Target, why: str) -> None:
+        """Notification 32011, which Twilio records for each attempt its SIP peer did not take."""
+        code, text = UNREACHABLE
+        try:
+            with self.p.db.tx() as conn:
+                call = conn.execute(select(calls.c.account_sid).where(calls.c.sid == leg.call_sid)).first()
+                if call is not None:
+                    notifications.record(
+                        conn,
+                        call.account_sid,
+                        code,
+                        f"{text}: {target.uri}: {why}",
+                        call_sid=leg.call_sid,
+                        url=target.uri,  # no HTTP method: request_method is a webhook's
+                        warning=True,
+                    )
+        except Exception:  # the call's outcome matters more than its notification
+            log.exception("call %s: recording notification %d failed", leg.call_sid, code)
 
     def _authorized(self, invite: Request, challenge: Response, target: Target) -> Request | None:
         """The INVITE again with credentials (§22.2): a new branch and CSeq, the same Call-ID and tag."""

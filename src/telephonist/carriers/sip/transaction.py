@@ -225,6 +225,15 @@ class Endpoint:
     def send(self, message: Message, addr: Addr) -> None:
         self._out.append((bytes(message), addr))
 
+    def unreachable(self, addr: Addr) -> list[str]:
+        """A transport error for `addr` (ICMP unreachable, a refused connection): its client transactions
+        still waiting for a final response end (§17.1.1.2, §17.1.2.2); their keys, for the TU to treat each
+        as a 503 (§8.1.3.1)."""
+        keys = [key for key, tx in self._clients.items() if tx.addr == addr and not tx.final]
+        for key in keys:
+            del self._clients[key]
+        return keys
+
     def invite_of(self, cancel: Request) -> Request | None:
         """The INVITE a CANCEL is for (same branch and sent-by), if its transaction is still open."""
         branch, sent_by, _ = _server_key(cancel)

@@ -1,4 +1,5 @@
-"""Nodes: the processes sharing a database, their leases, and what each one holds
+"""Nodes: the processes sharing a database, their leases, and what each one holds (calls, job claims,
+messages in an SMPP outbox)
 
 Revision ID: 0013
 Revises: 0012
@@ -29,9 +30,13 @@ def upgrade() -> None:
         batch.create_index("ix_calls_node", ["node"])
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("claimed_by", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("messages") as batch:
+        batch.add_column(sa.Column("node", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_column("node")
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("claimed_by")
     with op.batch_alter_table("calls") as batch:
