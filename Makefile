@@ -70,6 +70,7 @@ bench: $(VENV)/.test-installed
 	$(PY) bench/sms.py
 	$(PY) bench/sip.py
 	$(PY) bench/scaling.py
+	$(PY) bench/calls.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -296,7 +296,10 @@ def test_a_host_that_never_answers_does_not_delay_the_others() -> None:
         with scripted_app("127.0.0.1") as hanging, scripted_app("127.0.0.2") as other:
             hooks = Webhooks(timeout=30.0)
             stuck_url = hanging.script("/voice", Step(sleep=60.0))
-            stuck = [asyncio.ensure_future(hooks.request(stuck_url, "POST", PARAMS, AUTH)) for _ in range(20)]
+            stuck = [
+                asyncio.ensure_future(hooks.request(stuck_url, "POST", PARAMS, AUTH))
+                for _ in range(PER_HOST + 4)
+            ]
             await asyncio.to_thread(hanging.wait_hits, "/voice", PER_HOST)
             url = other.script("/voice", Step(body="<Response><Say>quick</Say></Response>"))
             began = time.monotonic()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from xml.etree.ElementTree import Element, ParseError, tostring
 
 from defusedxml import DefusedXmlException
@@ -659,7 +660,23 @@ _VOICE: dict[str, Callable[[Element, list[tuple[int, str]]], VoiceVerb]] = {
 }
 
 
+# An application answers most webhooks with the same few documents (a menu, its redirect); a Document is
+# immutable, so one parse serves them all. Only small ones are kept: a cache hit is a hash of the text.
+CACHED_BYTES = 4096
+
+
 def parse_voice(xml: str | bytes) -> Document:
+    if len(xml) <= CACHED_BYTES:
+        return _parse_voice_cached(xml)
+    return _parse_voice(xml)
+
+
+@lru_cache(maxsize=512)
+def _parse_voice_cached(xml: str | bytes) -> Document:
+    return _parse_voice(xml)  # a TwiMLError is not cached: an invalid document is parsed each time
+
+
+def _parse_voice(xml: str | bytes) -> Document:
     root = _root(xml)
     warnings: list[tuple[int, str]] = []
     verbs: list[VoiceVerb] = []

@@ -45,6 +45,11 @@ ANSWERED_BY = (
 HUMAN_DETECTION = 2.0  # seconds answering machine detection takes to tell
 MACHINE_GREETING = 8.0  # seconds until a machine's greeting ends (DetectMessageEnd)
 _PHONE = select(sim_phones).where(sim_phones.c.number == bindparam("number"))
+_TAKE_INPUT = (
+    update(sim_phones)
+    .where(sim_phones.c.number == bindparam("number"))
+    .values(gather_input=bindparam("rest", type_=sim_phones.c.gather_input.type))
+)
 _NEW_PHONE = insert_row(sim_phones)
 _DELIVER = insert_row(sim_inbox)
 _DELIVERED = SubmitResult("delivered")
@@ -123,22 +128,22 @@ class SimNetwork:
         return replace(current, **values)
 
     def phone_now(self, number: str) -> Phone:
-        with self.p.db.tx() as conn:
-            return self.phone(conn, number)
+        phone = self._phones.get(number)
+        if phone is not None:  # every call asks at its start and at each <Gather>: no transaction
+            return phone
+        with self.p.db.fast() as q:
+            return self.phone(q, number)
 
     def take_input(self, number: str) -> str | None:
         """The next queued GatherInput of a phone, consumed."""
-        with self.p.db.tx() as conn:
-            phone = self.phone(conn, number)
-            if not phone.gather_input:
-                return None
-            self._phones.pop(number, None)
-            conn.execute(
-                update(sim_phones)
-                .where(sim_phones.c.number == number)
-                .values(gather_input=phone.gather_input[1:])
-            )
-            return phone.gather_input[0]
+        phone = self.phone_now(number)
+        if not phone.gather_input:
+            return None
+        rest = phone.gather_input[1:]
+        transcripts.write_soon(self.p.db, _TAKE_INPUT, number=number, rest=rest)
+        if self._phones.get(number) is phone:
+            self._phones[number] = replace(phone, gather_input=rest)
+        return phone.gather_input[0]
 
     def owner(self, conn: Tx, number: str) -> Row | None:
         """The platform number record of `number`, when an account owns it."""
@@ -244,15 +249,17 @@ class SimLeg(Leg):
         if self.has_input():
             return
         self._input.clear()  # set again by the next key or utterance
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result of an awaitable that
+        # finished as its task was cancelled, losing the cancellation (a REST hang-up or redirect).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._input.wait(), self._sleep_scale(seconds))
+            async with asyncio.timeout(self._sleep_scale(seconds)):
+                await self._input.wait()
 
     # -- ringing ------------------------------------------------------------------------------------
     async def wait_answer(self, timeout: float) -> str:
         if self.number is None:  # another platform number: answered when its TwiML answers
             return await self._wait_peer(timeout)
-        with self.net.p.db.tx() as conn:
-            phone = self.net.phone(conn, self.number)
+        phone = self.net.phone_now(self.number)
         ring = self._sleep_scale(min(phone.ring_seconds, timeout))
         if phone.answer == "fail":
             return "failed"
@@ -261,17 +268,17 @@ class SimLeg(Leg):
             return "busy"
         if phone.answer in ("no-answer", "manual"):
             try:
-                await asyncio.wait_for(self.answered.wait(), self._sleep_scale(timeout))
+                async with asyncio.timeout(self._sleep_scale(timeout)):
+                    await self.answered.wait()
                 return "answered"
             except TimeoutError:
                 return "no-answer"
         if phone.ring_seconds > timeout:
             await asyncio.sleep(self._sleep_scale(timeout))
             return "no-answer"
-        try:
-            await asyncio.wait_for(self.answered.wait(), ring)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ring):
+                await self.answered.wait()
         self.answered.set()
         return "answered"
 
@@ -461,7 +468,8 @@ class SimLeg(Leg):
         digits = ""
         while True:
             try:
-                key = await asyncio.wait_for(self.keys.get(), self._sleep_scale(gather.timeout))
+                async with asyncio.timeout(self._sleep_scale(gather.timeout)):
+                    key = await self.keys.get()
             except TimeoutError:
                 return GatherResult(digits)
             if key.startswith("speech:"):
