@@ -75,6 +75,9 @@ class Relay:
         self.app: ASGIApp | None = None  # set by create_app: where relayed requests run
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._serving: set[asyncio.Task[None]] = (
+            set()
+        )  # relayed requests running here (the loop keeps weak refs)
         self._wake_due = False
 
     # -- start and stop -------------------------------------------------------------------------------
@@ -201,7 +204,9 @@ class Relay:
 
     def _received(self, message: dict[str, Any]) -> None:
         if "reply" in message:
-            asyncio.ensure_future(self._serve(message))
+            task = asyncio.ensure_future(self._serve(message))
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
         elif (future := self._pending.get(message["id"])) is not None and not future.done():
             future.set_result(message)
 
