@@ -192,7 +192,8 @@ class Relay:
         self._pending[rid] = future
         try:
             self._notify(channel(node), payload)
-            answer = await asyncio.wait_for(future, TIMEOUT)
+            async with asyncio.timeout(TIMEOUT):
+                answer = await future
         except TimeoutError:
             log.warning("node %s did not answer a relayed %s %s", node, request.method, request.url.path)
             return error_response(TwilioError(20503, "Service unavailable", 503))

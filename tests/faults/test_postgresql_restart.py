@@ -262,11 +262,6 @@ def test_a_failed_statement_is_not_an_outage(db: store_db.Database) -> None:
         assert q.first(SELECT_ONE) == {"one": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a call that ends while the database is down stays in-progress in it, with no status callback: "
-    "voice/session.py does not write its final status again once the database is back",
-)
 def test_a_call_that_ends_during_the_outage_ends_with_its_callback(
     tel: Telephonist, webapp: WebApp, cluster: Any
 ) -> None:

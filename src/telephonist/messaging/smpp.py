@@ -241,7 +241,8 @@ class SmppGateway:
         while True:
             while not carrier.bound.is_set():
                 try:
-                    await asyncio.wait_for(carrier.bound.wait(), DOWN_CHECK)
+                    async with asyncio.timeout(DOWN_CHECK):
+                        await carrier.bound.wait()
                 except TimeoutError:
                     await self._expire_outbox(carrier, in_flight)
             wake.clear()
@@ -267,7 +268,8 @@ class SmppGateway:
                 task.add_done_callback(self._sending.discard)
             if not queue:
                 try:
-                    await asyncio.wait_for(wake.wait(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await wake.wait()
                 except TimeoutError:
                     pass
 

@@ -185,10 +185,12 @@ class JobRunner:
                 self._wake.clear()
                 timeout = self._next_due()  # first: if it raises, no wait() coroutine is left unawaited
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-                    await asyncio.sleep(min(MAX_WINDOW, taken * WINDOW_PER_ITEM))
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
+                else:
+                    await asyncio.sleep(min(MAX_WINDOW, taken * WINDOW_PER_ITEM))
             else:
                 await asyncio.sleep(0)
 

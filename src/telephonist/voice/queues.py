@@ -153,7 +153,8 @@ class Queues:
                 return None
             async with arrival:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(arrival.wait(), left)
+                    async with asyncio.timeout(left):
+                        await arrival.wait()
 
     def _arrival(self, queue_sid: str) -> asyncio.Condition:
         return self._arrivals.setdefault(queue_sid, asyncio.Condition())

@@ -19,7 +19,7 @@ from telephonist.messaging.engine import OutboundMessage
 from telephonist.numbers import to_e164
 from telephonist.states import CALL_FINAL, check_call
 from telephonist.store import notifications, transcripts
-from telephonist.store.db import Database, Row, utcnow
+from telephonist.store.db import Database, Row, Tx, Unavailable, utcnow
 from telephonist.store.models import calls
 from telephonist.twiml import TwiMLError, parse_voice
 from telephonist.twiml.verbs import Dial, Document, Gather, Pause, Play, Prompt, Say
@@ -452,8 +452,10 @@ class CallSession:
         self._move("in-progress", start_time=utcnow())
 
     def _move(self, status: str, **values: Any) -> None:
+        """The new status and its status callback, in one transaction: if it fails (the database is
+        unavailable), nothing changed and the move can be made again."""
         check_call(self.status, status)
-        self.status = status
+        event = _EVENT_FOR.get(status) or ("completed" if status in CALL_FINAL else None)
         with self.p.db.tx() as conn:
             conn.execute(
                 update(calls)
@@ -461,10 +463,10 @@ class CallSession:
                 .values(status=status, date_updated=utcnow(), **values)
             )
             self.call = conn.execute(select(calls).where(calls.c.sid == self.sid)).mappings().one()
+            if event:
+                self._callback_event(event, status, conn)
+        self.status = status
         self._event({"event": "status", "status": status})
-        event = _EVENT_FOR.get(status) or ("completed" if status in CALL_FINAL else None)
-        if event:
-            self._callback_event(event, status)
 
     async def _finish(self, status: str) -> None:
         if self.status in CALL_FINAL:
@@ -481,10 +483,23 @@ class CallSession:
         await self.p.voice.recorder.stop_call(self.sid)
         if not self.answered:
             self.p.voice.conferences.abandon(self.sid)
-        self._move(status, end_time=now, duration=duration)
+        pause = 0.05
+        while True:  # the end of a call is never lost: while the database is down, try again until it is back
+            try:
+                self._move(status, end_time=now, duration=duration)
+                break
+            except Unavailable as exc:
+                log.warning(
+                    "call %s: the database is unavailable (%s); ending it %s when it is back",
+                    self.sid,
+                    exc,
+                    status,
+                )
+                await asyncio.sleep(pause)
+                pause = min(2.0, pause * 2)
         self.p.voice.forget(self.sid)
 
-    def _callback_event(self, event: str, call_status: str) -> None:
+    def _callback_event(self, event: str, call_status: str, conn: Tx | None = None) -> None:
         url = self.params.get("StatusCallback")
         events = self.params.get("StatusCallbackEvent") or ["completed"]
         if not url or event not in events:
@@ -501,26 +516,45 @@ class CallSession:
         if event == "completed":
             duration = str(self.call["duration"] or 0)
             params += [("CallDuration", duration), ("Duration", str(-(-int(duration) // 60)))]
-        self._post(url, self.params.get("StatusCallbackMethod", "POST"), params)
+        self._post(url, self.params.get("StatusCallbackMethod", "POST"), params, conn=conn)
 
-    def _post(self, url: str, method: str, params: list[tuple[str, str]], key: str | None = None) -> None:
-        """A callback of this call (its URL resolved against the current document), as a durable job;
-        callbacks of one `key` (the call, by default) go out in order."""
-        with self.p.db.tx() as conn:
-            enqueue_callback(
-                conn,
-                self.account_sid,
-                urljoin(self.document_url, url),
-                method,
-                params,
-                key=key or self.sid,
-                call_sid=self.sid,
-            )
+    def _post(
+        self,
+        url: str,
+        method: str,
+        params: list[tuple[str, str]],
+        key: str | None = None,
+        conn: Tx | None = None,
+    ) -> None:
+        """A callback of this call (its URL resolved against the current document), as a durable job in
+        `conn`'s transaction or one of its own; callbacks of one `key` (the call, by default) go out in
+        order."""
+        if conn is None:
+            with self.p.db.tx() as conn:
+                self._post(url, method, params, key, conn)
+            return
+        enqueue_callback(
+            conn,
+            self.account_sid,
+            urljoin(self.document_url, url),
+            method,
+            params,
+            key=key or self.sid,
+            call_sid=self.sid,
+        )
         self.p.jobs.wake()
 
     # -- records ------------------------------------------------------------------------------------
     def _event(self, event: dict[str, Any]) -> None:
-        transcripts.add(self.p.db, self.sid, event)
+        try:
+            transcripts.add(self.p.db, self.sid, event)
+        except Unavailable as exc:  # the call goes on; only its timeline misses what happened meanwhile
+            log.warning(
+                "call %s: the database is unavailable (%s); event %s not recorded",
+                self.sid,
+                exc,
+                event["event"],
+            )
 
     def _exchange(self, exchange: Exchange) -> None:
         self._event(exchange.as_event())

@@ -74,7 +74,8 @@ class MediaStream:
             stop_listening()
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 # what the caller said before the end still reaches the application
-                await asyncio.wait_for(asyncio.shield(self._audio.join()), FLUSH_SECONDS)
+                async with asyncio.timeout(FLUSH_SECONDS):
+                    await asyncio.shield(self._audio.join())
             sender.cancel()
             with contextlib.suppress(Exception):
                 stop = {"accountSid": s.account_sid, "callSid": s.sid}

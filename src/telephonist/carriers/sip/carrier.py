@@ -789,7 +789,8 @@ class SipCarrier:
         leg.trunk = target.trunk
         self._event(leg, h.get("Call-ID") or "", addr)
         try:
-            return await asyncio.wait_for(self._invite(leg, invite, offer, addr, target), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._invite(leg, invite, offer, addr, target)
         except (TimeoutError, asyncio.CancelledError) as stop:
             self._cancel_invite(leg, addr)
             if isinstance(stop, asyncio.CancelledError):

@@ -99,7 +99,8 @@ class SmppCarrier:
         for link in list(self._links.values()):
             if not link.closed.is_set():
                 try:
-                    await asyncio.wait_for(link.request(Unbind(), windowed=False), 2.0)
+                    async with asyncio.timeout(2.0):
+                        await link.request(Unbind(), windowed=False)
                 except (LinkClosed, LinkTimeout, TimeoutError):
                     pass
         for task in self._tasks:
@@ -166,7 +167,8 @@ class SmppCarrier:
     async def _connect(self, kind: BindKind) -> bool:
         """One connection's life; True if it was bound (so the next attempt need not back off long)."""
         cfg = self.config
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(cfg.host, cfg.port), 10.0)
+        async with asyncio.timeout(10.0):
+            reader, writer = await asyncio.open_connection(cfg.host, cfg.port)
         session = Session(
             "esme",
             window=cfg.window,

@@ -82,7 +82,8 @@ class WebRtcCarrier:
             device.send(incoming)
         log.info("call %s: ringing client:%s in %d tab(s)", leg.call_sid, leg.identity, len(leg.ringing))
         try:
-            return await asyncio.wait_for(asyncio.shield(leg.decision), timeout)
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(leg.decision)
         except TimeoutError:
             return "no-answer"
         finally:

@@ -105,7 +105,8 @@ class PeerMedia:
 
     async def wait_connected(self, timeout: float) -> bool:
         try:
-            await asyncio.wait_for(self.connected.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.connected.wait()
         except TimeoutError:
             return False
         return True

@@ -105,7 +105,8 @@ class Device:
 
     async def _sign_in(self) -> bool:
         try:
-            first = await asyncio.wait_for(self.ws.receive_text(), SIGN_IN_TIMEOUT)
+            async with asyncio.timeout(SIGN_IN_TIMEOUT):
+                first = await self.ws.receive_text()
         except TimeoutError:
             first = ""
         message = _parse(first)
