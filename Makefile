@@ -51,13 +51,13 @@ $(VENV)/.test-installed: pyproject.toml | $(PY) $(VENV)/.system $(VENV)/.browser
 serve: $(VENV)/.installed
 	$(VENV)/bin/telephonist serve --port $(PORT)
 
-# What reads and writes the store runs again on PostgreSQL (the carriers' protocol tests need not).
-PG_TESTS ?= tests/api tests/messaging tests/test_durability.py tests/test_migrations.py tests/testing tests/nodes/test_leases.py
+# pytest-xdist workers: the tests mostly wait (on timers, peers and webhooks), so four share two cores well.
+WORKERS ?= 4
 
-# pytest on SQLite, the store's tests on PostgreSQL, then the linters; the exit status fails if any does.
+# The whole suite on SQLite, then again on PostgreSQL, then the linters; the exit status fails if any does.
 test: $(VENV)/.test-installed
-	$(PY) -m pytest -q; status=$$?; \
-	TELEPHONIST_TEST_STORE=postgresql $(PY) -m pytest -q $(PG_TESTS) || status=1; \
+	$(PY) -m pytest -q -n $(WORKERS); status=$$?; \
+	TELEPHONIST_TEST_STORE=postgresql $(PY) -m pytest -q -n $(WORKERS) || status=1; \
 	$(MAKE) --no-print-directory lint || status=1; exit $$status
 
 lint: $(VENV)/.test-installed

@@ -52,7 +52,19 @@ def _port_range() -> range:
     return range(20_002, 65_536)  # no room outside it: the ports handed out still never collide
 
 
-_PORTS = _port_range()
+def _slice(ports: range) -> range:
+    """This process's share of `ports`: under pytest-xdist each worker picks from a slice of its own, so
+    that two workers never hand out the same port."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count <= 1:
+        return ports
+    size = (len(ports) // count) & ~1
+    first = ports.start + int(worker[2:]) * size
+    return range(first, first + size)
+
+
+_PORTS = _slice(_port_range())
 _handed_out: set[int] = set()
 _ports_lock = threading.Lock()
 _ports_random = random.Random()  # of its own: a test seeding `random` doesn't make two runs pick alike

@@ -54,17 +54,19 @@ def test_a_toll_free_number_sends_three_a_second_and_segments_count(tmp_path: Pa
     with running(tmp_path, time_scale=0.1) as tel:
         tel.client().incoming_phone_numbers.create(phone_number=TOLL_FREE)
         long_body = "x" * 460  # four segments of 153 septets: 4/3 simulated seconds of the sender
-        sids = send(tel, webapp, TOLL_FREE, [long_body, "after"])
-        times = sent_times(webapp, 2)
-        assert tel.client().messages(sids[0]).fetch().num_segments == "4"
-        assert spread(times, sids) >= 0.12
+        # the first message warms the callbacks' connection, whose setup would shorten the spread measured
+        sids = send(tel, webapp, TOLL_FREE, ["first", long_body, "after"])
+        times = sent_times(webapp, 3)
+        assert tel.client().messages(sids[1]).fetch().num_segments == "4"
+        assert spread(times, sids[1:]) >= 0.12
 
 
 def test_the_operator_sets_a_sender_rate(tmp_path: Path, webapp: WebApp) -> None:
     with running(tmp_path, time_scale=0.1, sender_mps={PLATFORM_NUMBER: 0.5}) as tel:
         sids = send(tel, webapp, PLATFORM_NUMBER, ["a", "b", "c"])
         times = sent_times(webapp, 3)
-        assert spread(times, sids) >= 0.38  # two messages at 2 simulated seconds each
+        # two messages at 2 simulated seconds each: 0.4 s (at the default 1 a second, 0.2 s)
+        assert spread(times, sids) >= 0.3
 
 
 def test_a_full_sender_queue_refuses_with_21611(tmp_path: Path) -> None:

@@ -270,7 +270,7 @@ def test_live_digits_during_a_long_gather(tel: Telephonist, webapp: WebApp) -> N
     sid = gather_call(
         tel,
         webapp,
-        '<Gather action="/ivr/done" timeout="50"><Say>Enter your PIN</Say></Gather>',
+        '<Gather action="/ivr/done" timeout="500"><Say>Enter your PIN</Say></Gather>',  # 5 s here
         "<Say>never</Say>",
     )
     wait_event(tel, sid, "say")

@@ -198,7 +198,8 @@ def test_call_duration_counts_answered_time(tel: Telephonist, webapp: WebApp) ->
 
 def test_cancel_does_not_end_a_call_in_progress(tel: Telephonist, webapp: WebApp) -> None:
     # 300 s at the tests' time scale of 0.01 is 3 s: room for the update on a loaded machine.
-    sid = place(tel, webapp.twiml("/voice", '<Response><Pause length="300"/><Say>still here</Say></Response>'))
+    script = '<Response><Pause length="300"/><Say>still here</Say></Response>'
+    sid = place(tel, webapp.twiml("/voice", script))
     wait_event(tel, sid, "pause")
     assert tel.client().calls(sid).update(status="canceled").status == "in-progress"
     assert tel.call_final(sid).status == "completed"

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.carriers.sip import sipp
-from tests.conftest import Telephonist, WebApp, running, wait_until
+from tests.conftest import Telephonist, WebApp, database_url, running, wait_until
 
 pytestmark = [sipp.needs_sipp]
 NUMBER = "+15005550006"
@@ -50,7 +50,7 @@ def test_a_live_call_in_the_cli_metrics_and_call_resource(
                 "--url",
                 sip.base_url,
                 "--db",
-                f"sqlite:///{tmp_path}/telephonist.db",
+                database_url(tmp_path),
             ],
             capture_output=True,
             text=True,

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Telephonist, WebApp, running, wait_until
+from conftest import Telephonist, WebApp, database_url, running, wait_until
 
 from .smsc import SmscProcess, message_texts, smpp34_available
 
@@ -240,7 +240,7 @@ def test_carrier_state_in_the_cli_and_metrics(tel: Telephonist, smsc: SmscProces
             "--url",
             tel.base_url,
             "--db",
-            f"sqlite:///{tmp_path}/telephonist.db",
+            database_url(tmp_path),
         ],
         capture_output=True,
         text=True,
