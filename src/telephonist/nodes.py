@@ -18,7 +18,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from telephonist.store.db import raw
 from telephonist.store.models import nodes
@@ -37,6 +37,7 @@ class Nodes:
         self.role = settings.role
         self.lease = settings.node_lease
         self.engine = settings.role in ("all", "engine")
+        self.api_nodes = 1  # live nodes serving the API, this one included (counted at each renewal)
 
     def register(self) -> None:
         """Start this node's lease, after taking back what an earlier process under this id held and, on an
@@ -51,6 +52,7 @@ class Nodes:
             conn.execute(
                 insert(nodes).values(id=self.id, role=self.role, started=now, lease_until=now + self.lease)
             )
+            self._count(conn, now)
         if self.engine:
             self.reap()
 
@@ -85,6 +87,11 @@ class Nodes:
                         id=self.id, role=self.role, started=now, lease_until=now + self.lease
                     )
                 )
+            self._count(conn, now)
+
+    def _count(self, conn: Connection, now: float) -> None:
+        serving = select(func.count()).where(nodes.c.lease_until >= now, nodes.c.role.in_(("all", "api")))
+        self.api_nodes = max(1, conn.scalar(serving) or 0)
 
     def reap(self) -> list[str]:
         """Take over from every node whose lease has run out; their ids. Two engines never take over the

@@ -10,21 +10,30 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from conftest import ACCOUNT_SID, AUTH_TOKEN, Telephonist, assert_twilio_error, running, wait_until
+from conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    Telephonist,
+    assert_twilio_error,
+    database_url,
+    running,
+    wait_until,
+)
 from telephonist.api.errors import TwilioError
 from telephonist.api.limits import Buckets, CallPacer, Logins
 from telephonist.config import SipTrunk
+from telephonist.store.db import Database
 from telephonist.store.jobs import Job
-from telephonist.store.models import calls, messages
+from telephonist.store.models import calls, messages, nodes
 
 API = "/2010-04-01"
 SAY = "<Response><Say>Hi</Say></Response>"
@@ -105,45 +114,69 @@ def test_an_ipv6_host_counts_as_its_64() -> None:
     assert not logins.refused(client("2001:db8:1:3::10"), ACCOUNT_SID)
 
 
-def test_calls_take_slots_at_the_cps_in_order() -> None:
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """The slots live in the database: a real one, migrated (SQLite or PostgreSQL, as the run's store)."""
+    database = Database(database_url(tmp_path))
+    database.migrate()
+    yield database
+    database.engine.dispose()
+
+
+def reserver(db: Database, pacer: CallPacer) -> Callable[..., float]:
+    """pacer.reserve in a transaction of its own, as each call create is."""
+
+    def reserve(account_sid: str, trunk: SipTrunk | None = None) -> float:
+        with db.fast() as q:
+            return pacer.reserve(q, account_sid, trunk)
+
+    return reserve
+
+
+def test_calls_take_slots_at_the_cps_in_order(db: Database) -> None:
     clock = Clock()
-    pacer = CallPacer(cps=2.0, scale=1.0, clock=clock)
-    assert [pacer.reserve("AC1") for _ in range(3)] == [0.0, 0.5, 1.0]
-    assert pacer.reserve("AC2") == 0.0  # each account has its own CPS
+    reserve = reserver(db, CallPacer(cps=2.0, scale=1.0, clock=clock))
+    assert [reserve("AC1") for _ in range(3)] == [0.0, 0.5, 1.0]
+    assert reserve("AC2") == 0.0  # each account has its own CPS
     clock.now += 10
-    assert pacer.reserve("AC1") == 0.0  # an idle account starts at once
+    assert reserve("AC1") == 0.0  # an idle account starts at once
 
 
-def test_a_trunks_max_cps_paces_the_calls_through_it() -> None:
+def test_processes_share_the_cps(db: Database) -> None:
     clock = Clock()
-    pacer = CallPacer(cps=100.0, scale=1.0, clock=clock)
+    one, two = (reserver(db, CallPacer(cps=2.0, scale=1.0, clock=clock)) for _ in range(2))
+    assert [one("AC1"), two("AC1"), one("AC1"), two("AC1")] == [0.0, 0.5, 1.0, 1.5]
+
+
+def test_a_trunks_max_cps_paces_the_calls_through_it(db: Database) -> None:
+    clock = Clock()
+    reserve = reserver(db, CallPacer(cps=100.0, scale=1.0, clock=clock))
     trunk = SipTrunk(name="carrier", host="127.0.0.1", max_cps=1.0)
-    assert [pacer.reserve("AC1", trunk), pacer.reserve("AC2", trunk), pacer.reserve("AC3", trunk)] == [
-        0.0,
-        1.0,
-        2.0,
-    ]
-    assert pacer.reserve("AC1") == pytest.approx(0.01)  # not through the trunk: the account's CPS only
+    assert [reserve("AC1", trunk), reserve("AC2", trunk), reserve("AC3", trunk)] == [0.0, 1.0, 2.0]
+    # not through the trunk, but the account's slot comes after its call the trunk held back
+    assert reserve("AC2") == pytest.approx(1.01)
+    assert reserve("AC4") == 0.0
 
 
-def test_simulated_time_scales_the_cps() -> None:
-    pacer = CallPacer(cps=1.0, scale=0.01, clock=Clock())
-    assert [pacer.reserve("AC1") for _ in range(3)] == pytest.approx([0.0, 0.01, 0.02])
+def test_simulated_time_scales_the_cps(db: Database) -> None:
+    reserve = reserver(db, CallPacer(cps=1.0, scale=0.01, clock=Clock()))
+    assert [reserve("AC1") for _ in range(3)] == pytest.approx([0.0, 0.01, 0.02])
 
 
-def test_more_than_a_day_of_queued_calls_is_22005() -> None:
-    pacer = CallPacer(cps=0.001, scale=1.0, clock=Clock())  # a call every 1000 s: 86 fit in a day
+def test_more_than_a_day_of_queued_calls_is_22005(db: Database) -> None:
+    reserve = reserver(db, CallPacer(cps=0.001, scale=1.0, clock=Clock()))  # a call every 1000 s: 87 a day
     for _ in range(87):
-        pacer.reserve("AC1")
-    with pytest.raises(TwilioError) as full:
-        pacer.reserve("AC1")
-    assert full.value.code == 22005
-    assert pacer.reserve("AC2") == 0.0
+        reserve("AC1")
+    for _ in range(2):  # the refused call gave its slot back: the next is refused as well, not later
+        with pytest.raises(TwilioError) as full:
+            reserve("AC1")
+        assert full.value.code == 22005
+    assert reserve("AC2") == 0.0
 
 
-def test_no_cps_means_no_wait() -> None:
-    pacer = CallPacer(cps=0.0, scale=1.0, clock=Clock())
-    assert [pacer.reserve("AC1") for _ in range(3)] == [0.0, 0.0, 0.0]
+def test_no_cps_means_no_wait(db: Database) -> None:
+    reserve = reserver(db, CallPacer(cps=0.0, scale=1.0, clock=Clock()))
+    assert [reserve("AC1") for _ in range(3)] == [0.0, 0.0, 0.0]
 
 
 # -- against a server ---------------------------------------------------------------------------------
@@ -170,6 +203,23 @@ def test_past_the_request_rate_an_account_gets_429_and_others_are_served(tmp_pat
             assert other.get(f"{API}/Accounts/{sub_sid}/Calls.json").status_code == 200
         with tel.platform.db.read() as q:
             assert q.all(select(messages.c.sid)) == []  # the refused create made nothing
+
+
+def test_api_nodes_alive_share_an_accounts_rate(tmp_path: Path) -> None:
+    with running(tmp_path, node_lease=0.6, api_requests_per_second=0.001, api_burst=4) as tel:
+        alone, shared = subaccount(tel), subaccount(tel)
+        with httpx.Client(base_url=tel.base_url, auth=alone, timeout=10) as h:  # one API node: all 4
+            assert [h.get(f"{API}/Accounts/{alone[0]}/Calls.json").status_code for _ in range(4)] == [200] * 4
+        # A second API node comes alive on the database (an engine would not count): each takes half.
+        with tel.platform.db.tx() as conn:
+            for node, role in (("api-2", "api"), ("engine-2", "engine")):
+                conn.execute(
+                    insert(nodes).values(id=node, role=role, started=0.0, lease_until=time.time() + 3600)
+                )
+        wait_until(lambda: tel.platform.nodes.api_nodes == 2)
+        with httpx.Client(base_url=tel.base_url, auth=shared, timeout=10) as h:
+            codes = [h.get(f"{API}/Accounts/{shared[0]}/Calls.json").status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
 
 
 def _port(tel: Telephonist) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 from collections import Counter
@@ -277,3 +278,19 @@ def test_a_call_that_ends_during_the_outage_ends_with_its_callback(
     assert tel.call_final(call.sid, timeout=10).status in CALL_FINAL
     [end] = webapp.wait_hits("/cs")
     assert end.param("CallStatus") in CALL_FINAL
+
+
+def test_a_server_that_does_not_answer_fails_the_connection_in_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A database host that takes the TCP connection and then says nothing (frozen, or cut off behind a
+    firewall that drops): without a connect timeout the request would hang for the system's minutes."""
+    monkeypatch.setattr(store_db, "CONNECT_TIMEOUT", 1)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        db = store_db.Database(f"postgresql+psycopg://telephonist@127.0.0.1:{port}/telephonist")
+        started = time.monotonic()
+        with pytest.raises(store_db.Unavailable), db.fast() as q:
+            q.first(select(literal(1)))
+        assert time.monotonic() - started < 30  # the connect timeout, not the kernel's
+        db.engine.dispose()

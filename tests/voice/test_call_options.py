@@ -22,7 +22,8 @@ def test_send_digits_are_played_before_the_twiml(tel: Telephonist) -> None:
 def test_time_limit_hangs_up_the_call(tel: Telephonist) -> None:
     sid = place(tel, twiml=LONG, time_limit=5)
     call = tel.call_final(sid)
-    assert call.status == "completed" and 4 <= int(call.duration) <= 9
+    # 5 s is 50 ms at the tests' time scale: a loaded machine adds some, yet far from the 600 s of LONG
+    assert call.status == "completed" and 4 <= int(call.duration) <= 60
     assert events(tel, sid, "hangup") == [{"event": "hangup", "by": "time-limit"}]
 
 

@@ -19,7 +19,7 @@ from telephonist.api.paging import paginate
 from telephonist.api.render import API, account_uri, json_response, no_content, rfc2822
 from telephonist.numbers import MAGIC_INVALID, address, formatted, is_url, to_e164
 from telephonist.states import CALL_FINAL
-from telephonist.store.db import Row, utcnow
+from telephonist.store.db import Row, raw, utcnow
 from telephonist.store.models import call_events, calls
 from telephonist.store.models import incoming_phone_numbers as ipn
 from telephonist.voice.interpreter import Source
@@ -230,7 +230,7 @@ async def create_call(request: Request) -> Response:
             }
             params |= application_params(app)
         trunk = ctx.platform.voice.trunk_for(conn, to, ctx.account_sid, params)
-        delay = request.app.state.limits.calls.reserve(ctx.account_sid, trunk)  # queued beyond the CPS
+        delay = request.app.state.limits.calls.reserve(raw(conn), ctx.account_sid, trunk)  # beyond the CPS
         row = ctx.platform.voice.create_outbound(conn, ctx.account_sid, to, sender, params, number_sid, delay)
     ctx.platform.jobs.wake()
     return json_response(render_call(row), 201)

@@ -1,13 +1,18 @@
 """Abuse and overload limits: each account's API request rate and requests in progress (429, 20429), failed
 authentications by client address (refused with 429 for a cool-down), and when outbound API calls start.
 
-The state lives in the process: with several API processes behind a load balancer each enforces its own."""
+Request rates, requests in progress and failed authentications are counted in the process. With several
+API processes behind a load balancer each takes its share of an account's rate and requests in progress:
+the limit over the API nodes alive (nodes.py counts them at each lease renewal), which is the account's
+limit in all when the balancer spreads requests evenly. The calls' pacing slots are rows of the database,
+so an account's CPS and a trunk's hold across all the processes."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import ipaddress
+import math
 import time
 from collections.abc import Callable
 
@@ -17,7 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from telephonist.api.auth import claimed_user
 from telephonist.api.errors import TwilioError
 from telephonist.config import Settings, SipTrunk
-from telephonist.store.db import Row
+from telephonist.messaging.senders import push_slot, take_slot
+from telephonist.store.db import Raw, Row
 
 Clock = Callable[[], float]
 HELD = "telephonist.held"  # scope key: the account whose request slot this request holds, once admitted
@@ -147,39 +153,56 @@ class CallPacer:
     """When each outbound API call may start. Twilio queues calls beyond the account's calls per second
     (CPS) rather than refusing them, and dequeues them at that rate: an account's calls go one every 1/CPS
     seconds (simulated, as the rest of a call's time is), a trunk's one every 1/max_cps real seconds, each
-    in the order they were created. A call's start job is due at its slot; until then it is `queued`."""
+    in the order they were created. A call's start job is due at its slot; until then it is `queued`.
+    The slots are taken in the database (messaging/senders.py), in the transaction that creates the call:
+    the API processes of a platform share them, and a refused call (22005) gives its slot back."""
 
     def __init__(self, cps: float, scale: float, clock: Clock = time.time) -> None:
         self.interval = scale / cps if cps > 0 else 0.0
         self.horizon = CALL_QUEUE_SECONDS * scale
-        self.clock = clock
-        self._next: dict[str, float] = {}  # account or trunk SID -> its next free slot
+        self.clock = clock  # epoch seconds: every process reads the slots against the same clock
 
-    def reserve(self, account_sid: str, trunk: SipTrunk | None = None) -> float:
-        """Seconds until the call may start; 22005 when it would not start within 24 hours."""
+    def reserve(self, q: Raw, account_sid: str, trunk: SipTrunk | None = None) -> float:
+        """Seconds until the call may start; 22005 when it would not start within 24 hours (raised in the
+        transaction, whose rollback gives the slots back)."""
         now = self.clock()
-        paced = [(account_sid, self.interval)]
+        at = now
+        if self.interval:
+            at = take_slot(q, f"call:{account_sid}", self.interval, now) - self.interval
         if trunk is not None and trunk.max_cps > 0:
-            paced.append((trunk.sid, 1 / trunk.max_cps))
-        at = max([now, *(self._next.get(key, now) for key, _ in paced)])
+            step = 1 / trunk.max_cps
+            start = take_slot(q, f"call:{trunk.sid}", step, at) - step
+            if start > at and self.interval:  # the trunk holds the call back: so is the account's next one
+                push_slot(q, f"call:{account_sid}", start + self.interval)
+            at = start
         if at - now > self.horizon:
             raise TwilioError(22005, "Call Queue Full")
-        for key, interval in paced:
-            if interval:
-                self._next[key] = at + interval
         return at - now
 
 
 class Limits:
-    """The limits of one API process (create_app keeps it as `app.state.limits`)."""
+    """The limits of one API process (create_app keeps it as `app.state.limits`); `nodes()` tells how many
+    API processes share the account's limits."""
 
-    def __init__(self, settings: Settings, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock = time.monotonic, nodes: Callable[[], int] = lambda: 1
+    ) -> None:
+        self.settings = settings
         rate = settings.api_requests_per_second
         self.requests = Buckets(rate, settings.api_burst, clock) if rate > 0 else None
         self.concurrency = settings.api_concurrency
+        self.nodes, self._shared = nodes, 1
         self.active: dict[str, int] = {}  # account SID -> its requests in progress
         self.logins = Logins(settings.auth_failures, settings.auth_failure_window, clock)
         self.calls = CallPacer(settings.calls_per_second, settings.time_scale)
+
+    def _share(self, n: int) -> None:
+        """This process's part of each account's limits when `n` API processes share them."""
+        self._shared = n
+        self.concurrency = math.ceil(self.settings.api_concurrency / n)
+        if self.requests is not None:
+            self.requests.rate = self.settings.api_requests_per_second / n
+            self.requests.burst = max(1.0, self.settings.api_burst / n)
 
     def admit(self, scope: Scope, account_sid: str) -> None:
         """Count an authenticated request against its account, or refuse it (429, 20429). One slot a
@@ -187,6 +210,8 @@ class Limits:
         held: list[str] | None = scope.get(HELD)
         if held is None or held:  # not under InFlight (no request to hold it for), or admitted already
             return
+        if (n := self.nodes()) != self._shared:
+            self._share(n)
         active = self.active.get(account_sid, 0)
         if self.concurrency and active >= self.concurrency:
             raise too_many()

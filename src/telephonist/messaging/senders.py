@@ -4,6 +4,9 @@ hours of them in its queue (21611 beyond).
 A message takes a slot when it is queued: the sender's next free time, which then moves on by the
 message's segments over the sender's rate. The slot is when the message may go, so the queue needs no
 clock of its own, and its length is how far that next free time is ahead of now.
+
+The slots are rows of the database, so every process of a platform shares them; outbound calls take
+theirs the same way (api/limits.py CallPacer, under keys `call:{AccountSid}` and `call:{trunk}`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ _TAKE = (
     )
     .returning(_NEXT_SLOT)
 )
+_PUSH = (
+    update(message_senders)
+    .where(message_senders.c.sender == bindparam("sender"))
+    .values(next_slot=case((_NEXT_SLOT > bindparam("at"), _NEXT_SLOT), else_=bindparam("at")))
+)
 _GIVE_BACK = (
     update(message_senders)
     .where(message_senders.c.sender == bindparam("sender"))
@@ -37,6 +45,21 @@ _GIVE_BACK = (
 )
 # A sender's first message: several API processes may make its row at once, and one of them wins.
 _NEW = text("INSERT INTO message_senders (sender, next_slot) VALUES (:sender, :now) ON CONFLICT DO NOTHING")
+
+
+def take_slot(q: Raw, key: str, seconds: float, now: float) -> float:
+    """Take the first `seconds` that `key` has free from `now` on; when they end."""
+    row = q.first(_TAKE, sender=key, now=now, seconds=seconds)
+    if row is None:
+        q.run(_NEW, sender=key, now=now)
+        row = q.first(_TAKE, sender=key, now=now, seconds=seconds)
+        assert row is not None
+    return float(row["next_slot"])
+
+
+def push_slot(q: Raw, key: str, at: float) -> None:
+    """`key` is busy until `at` at least."""
+    q.run(_PUSH, sender=key, at=at)
 
 
 class QueueFull(Exception):
@@ -69,12 +92,7 @@ class Pacer:
     def reserve(self, q: Raw, sender: str, segments: int, now: float) -> float:
         """The time the message may go; raises QueueFull when the sender's queue is full."""
         seconds = max(1, segments) / self.mps(sender) * self.scale
-        row = q.first(_TAKE, sender=sender, now=now, seconds=seconds)
-        if row is None:
-            q.run(_NEW, sender=sender, now=now)
-            row = q.first(_TAKE, sender=sender, now=now, seconds=seconds)
-            assert row is not None
-        end = float(row["next_slot"])
+        end = take_slot(q, sender, seconds, now)
         if end - now > QUEUE_SECONDS * self.scale:
             q.run(_GIVE_BACK, sender=sender, seconds=seconds)
             raise QueueFull(sender)

@@ -60,6 +60,9 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+CONNECT_TIMEOUT = 5  # seconds, PostgreSQL
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -67,6 +70,10 @@ class Database:
         if url.startswith("sqlite"):
             # One connection shared by the loop thread; the file is the durability boundary.
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        elif url.startswith("postgresql") and "connect_timeout" not in url:
+            # A server that does not answer (down, or cut off) fails a connection in seconds, not after
+            # the system's TCP timeout of minutes: requests answer 503 and the job runner waits.
+            kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
         # JSON columns (job payloads above all) through orjson, several times faster than json.
         kwargs |= {"json_serializer": _json_text, "json_deserializer": orjson.loads}
         self.engine: Engine = create_engine(url, **kwargs)

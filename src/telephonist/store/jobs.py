@@ -294,5 +294,8 @@ class JobRunner:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         done, self._done = self._done, []
-        with self.db.fast() as q:
-            q.many(_DELETE, done)
+        try:
+            with self.db.fast() as q:
+                q.many(_DELETE, done)
+        except Unavailable as exc:  # they run again after their lease, as after a crash
+            log.warning("%d jobs done could not be deleted: the database is unavailable (%s)", len(done), exc)

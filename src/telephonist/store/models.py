@@ -140,7 +140,8 @@ message_media = _resource(
     Column("content", LargeBinary, nullable=False),
 )
 
-# Each sender's pacing: the time its next segment may leave (epoch seconds).
+# Each sender's pacing: the time its next segment may leave (epoch seconds); outbound calls' pacing too,
+# under `call:{AccountSid}` and `call:{trunk SID}` (api/limits.py CallPacer).
 message_senders = Table(
     "message_senders",
     metadata,
