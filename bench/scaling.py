@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 from procs import Proc, free_port, http, percentile, wait_http
-from sms import FROM, PEERS, STALL_SECONDS, create_messages
+from sms import FROM, PEERS, await_delivered, create_messages
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from pgserver import PgServer  # noqa: E402  (the tests' own PostgreSQL server)
@@ -96,16 +96,7 @@ def run(
             ports, auth, account_sid, callbacks + "/status", args.messages, args.connections, 0.0
         )
         sent, start, _last, errors = asyncio.run(asyncio.wait_for(creating, args.timeout))
-        deadline, seen, progress = time.monotonic() + args.timeout, -1, time.monotonic()
-        while time.monotonic() < deadline and time.monotonic() - progress < STALL_SECONDS:
-            delivered = json.loads(http("GET", callbacks + "/stats")[1])["delivered"]
-            if delivered >= len(sent):
-                break
-            if delivered != seen:
-                seen, progress = delivered, time.monotonic()
-            time.sleep(0.05)
-        times: dict[str, float] = json.loads(http("GET", callbacks + "/results")[1])["times"]
-        mine = {sid: times[sid] for sid in sent if sid in times}
+        mine = await_delivered(callbacks, sent, args.timeout, procs)
         end = max(mine.values(), default=time.monotonic())
         seconds = max(1e-9, end - start)
         cpu = {p.label: (p.cpu_seconds() - cpu0[p.label]) / seconds for p in procs}

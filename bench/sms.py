@@ -120,6 +120,27 @@ class Ceiling:
 SID = re.compile(rb'"sid"\s*:\s*"((?:SM|MM)[0-9a-f]{32})"')
 
 
+def await_delivered(
+    callbacks: str, sent: dict[str, float], timeout: float, servers: list[Proc]
+) -> dict[str, float]:
+    """Wait for the `delivered` callbacks of the messages `sent` (until all came, `timeout` passed, or none
+    came for STALL_SECONDS); when each that came arrived."""
+    deadline = time.monotonic() + timeout
+    seen, progress = -1, time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - progress < STALL_SECONDS:
+        delivered = json.loads(http("GET", callbacks + "/stats")[1])["delivered"]
+        if delivered >= len(sent):
+            break
+        if delivered != seen:
+            seen, progress = delivered, time.monotonic()
+        for server in servers:
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"{server.label} exited with {server.proc.returncode}:\n{server.tail()}")
+        time.sleep(0.05)
+    times: dict[str, float] = json.loads(http("GET", callbacks + "/results")[1])["times"]
+    return {sid: times[sid] for sid in sent if sid in times}
+
+
 async def create_messages(
     ports: list[int], auth: str, account_sid: str, callback_url: str, n: int, connections: int, rate: float
 ) -> tuple[dict[str, float], float, float, int]:
@@ -194,20 +215,7 @@ def run_e2e(
         sent, start, last_answer, errors = asyncio.run(asyncio.wait_for(creating, args.timeout))
     except TimeoutError:
         raise RuntimeError(f"creating {n:,} messages took over {args.timeout:.0f} s") from None
-    deadline = time.monotonic() + args.timeout
-    seen, progress = -1, time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - progress < STALL_SECONDS:
-        stats = json.loads(http("GET", callbacks + "/stats")[1])
-        if stats["delivered"] >= len(sent):
-            break
-        if stats["delivered"] != seen:
-            seen, progress = stats["delivered"], time.monotonic()
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.proc.returncode}:\n{server.tail()}")
-        time.sleep(0.05)
-    results = json.loads(http("GET", callbacks + "/results")[1])
-    times: dict[str, float] = results["times"]
-    mine = {sid: times[sid] for sid in sent if sid in times}
+    mine = await_delivered(callbacks, sent, args.timeout, [server])
     end = max(mine.values(), default=time.monotonic())
     seconds = max(1e-9, end - start)
     cpu = {name: (proc.cpu_seconds() - cpu0[name]) / seconds for name, proc in procs.items()}
@@ -223,7 +231,7 @@ def run_e2e(
         p99_ms=percentile(latencies, 0.99),
         errors=errors,
         cpu=cpu,
-        callbacks=results["counts"],
+        callbacks=json.loads(http("GET", callbacks + "/results")[1])["counts"],
     )
 
 

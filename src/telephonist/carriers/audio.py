@@ -25,6 +25,9 @@ FRAME = 160  # samples a frame at 8 kHz
 FRAME_BYTES = FRAME * 2  # of 16-bit PCM
 SILENCE = bytes(FRAME_BYTES)
 MAX_BACKLOG = 10 * FRAME_BYTES  # bridged audio queued beyond 200 ms is dropped, not delayed
+LATE_AUDIO = (
+    0.5  # seconds a <Record> that reached maxLength waits for audio sent in time but not yet taken in
+)
 AUTO_SPEECH_END = 1.0  # seconds of quiet that end an utterance with speechTimeout="auto"
 MAX_UTTERANCE = 60.0
 SILENT = 300  # mean absolute amplitude below which a 20 ms frame counts as silence (about -40 dBFS)
@@ -375,6 +378,14 @@ class AudioLeg(Leg):
                 if key and key in finish_on_key:
                     digits = key
                     break
+            if not (digits or hangup) and loop.time() >= start + max_length:
+                # maxLength is up by the clock. Audio sent before then that this process has not taken in
+                # yet (its loop running late on a loaded machine) still belongs in it: wait for it a little.
+                late = loop.time() + LATE_AUDIO
+                short = audio.WIDTH * round((max_length - PTIME) * audio.RATE)
+                while sum(map(len, self._recording)) < short and loop.time() < late:
+                    if await self._next_key(PTIME) == "":
+                        break
         finally:
             pcm, self._recording = b"".join(self._recording), None
         return Heard((Sound(seconds=audio.duration(pcm), pcm=pcm),), digits=digits, hangup=hangup)

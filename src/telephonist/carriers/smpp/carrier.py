@@ -113,7 +113,7 @@ class SmppCarrier:
         while True:
             await self._pace()
             link = self._links.get("transceiver") or self._links.get("transmitter")
-            if link is None or link.closed.is_set() or not self.bound.is_set():
+            if link is None or not link.up or not self.bound.is_set():
                 raise NotBound(self.name)
             self.stats.submitted += 1
             try:

@@ -74,12 +74,18 @@ class Link:
             room = self._loop.create_future()
             self._room.append(room)
             await room
-        if self.closed.is_set():
+        if not self.up:
             raise LinkClosed(self.name)
         future: asyncio.Future[Pdu] = self._loop.create_future()
         self.writer.write(self.session.send(pdu, now=self.now))
         self._waiting[pdu.sequence_number] = future
         return await future
+
+    @property
+    def up(self) -> bool:
+        """Whether a request can go out: the transport may be closed (the peer gone) before this link's
+        reader has seen the end of the stream and closed the link."""
+        return not (self.closed.is_set() or self.writer.is_closing())
 
     def _dispatch(self) -> None:
         for event in self.session.events():
