@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +37,25 @@ def test_a_woman_and_a_man_do_not_sound_alike() -> None:
     woman = asyncio.run(tts.synthesize("Thank you for calling", voice="woman"))
     man = asyncio.run(tts.synthesize("Thank you for calling", voice="man"))
     assert woman != man and woman and man
+
+
+def test_a_synthesis_cancelled_leaves_no_espeak_behind() -> None:
+    """A call that ends (or a server that stops) while its <Say> is being synthesized: espeak-ng is
+    stopped, so no process or pipe outlives the event loop."""
+
+    def espeaks() -> list[str]:
+        children = Path(f"/proc/{os.getpid()}/task/{threading.get_native_id()}/children").read_text().split()
+        return [pid for pid in children if Path(f"/proc/{pid}/comm").read_text().strip() == "espeak-ng"]
+
+    async def cancel_midway() -> None:
+        task = asyncio.ensure_future(tts.synthesize("A long announcement, " * 400 + str(os.getpid())))
+        wait = asyncio.get_running_loop().time() + 5
+        while not espeaks() and asyncio.get_running_loop().time() < wait:
+            await asyncio.sleep(0.005)
+        assert espeaks(), "espeak-ng did not start"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_midway())
+    assert espeaks() == []

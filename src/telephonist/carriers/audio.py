@@ -25,9 +25,8 @@ FRAME = 160  # samples a frame at 8 kHz
 FRAME_BYTES = FRAME * 2  # of 16-bit PCM
 SILENCE = bytes(FRAME_BYTES)
 MAX_BACKLOG = 10 * FRAME_BYTES  # bridged audio queued beyond 200 ms is dropped, not delayed
-LATE_AUDIO = (
-    0.5  # seconds a <Record> that reached maxLength waits for audio sent in time but not yet taken in
-)
+# Seconds a <Record> that reached maxLength waits for audio sent in time but not yet taken in.
+LATE_AUDIO = 0.5
 AUTO_SPEECH_END = 1.0  # seconds of quiet that end an utterance with speechTimeout="auto"
 MAX_UTTERANCE = 60.0
 SILENT = 300  # mean absolute amplitude below which a 20 ms frame counts as silence (about -40 dBFS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 
 from telephonist.media import audio
@@ -36,7 +37,13 @@ async def synthesize(text: str, language: str = "en-us", voice: str = "") -> byt
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await proc.communicate(text.encode())
+    try:
+        out, err = await proc.communicate(text.encode())
+    except BaseException:  # cancelled (the call ended, the server stops): no espeak-ng is left behind
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise
     if proc.returncode != 0:
         raise SpeechError(f"espeak-ng failed ({proc.returncode}): {err.decode(errors='replace')[:200]}")
     pcm, rate = audio.pcm_of_wav(out)
