@@ -2,9 +2,9 @@
 
 A node that stops renewing (killed, cut off, frozen) is dead once its lease runs out, and the first engine
 to notice takes over what it held, in one transaction: its live calls end as `failed` with their status
-callbacks (a call's media lived in that process and cannot be resumed), and the jobs it had claimed go
-back to the queue for the others, and the messages in its SMPP outboxes are submitted by the engine
-that took over. A node started again under the same id takes back its own leftovers at
+callbacks (a call's media lived in that process and cannot be resumed), the conferences it ran end, the
+jobs it had claimed go back to the queue for the others, and the messages in its SMPP outboxes are
+submitted by the engine that took over. A node started again under the same id takes back its own leftovers at
 once instead of waiting for the lease.
 
 Roles: an "api" node serves the REST API and runs no jobs; an "engine" node runs the jobs, the carriers
@@ -70,6 +70,7 @@ class Nodes:
                 self.renew()
                 if self.engine:
                     self.reap()
+                    self.p.voice.conferences.check_nodes()
             except Exception:  # the database may be away for a while: try again next time round
                 log.exception("node %s: renewing its lease failed", self.id)
 
@@ -109,6 +110,7 @@ class Nodes:
 
     def _take_over(self, conn: Connection, node: str) -> None:
         self.p.voice.fail_calls_of(conn, node)
+        self.p.voice.conferences.over_for(conn, node)
         self.p.jobs.release(raw(conn), node)
         if self.engine and node != self.id:
             self.p.smpp.adopt(raw(conn), node)

@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from telephonist.api.errors import TwilioError, error_response
-from telephonist.store.models import calls, participants
+from telephonist.store.models import calls, conferences, queue_members
 
 if TYPE_CHECKING:
     from telephonist.app import Platform
@@ -49,15 +49,10 @@ _LIVE = [
     ("POST", re.compile(_API + r"/Calls/(?P<call>CA[0-9a-f]{32})\.json")),
     ("POST", re.compile(_API + r"/Calls/(?P<call>CA[0-9a-f]{32})/Recordings(\.json|/[A-Za-z0-9.]+\.json)")),
     ("POST", re.compile(_API + r"/Queues/QU[0-9a-f]{32}/Members/(?P<call>CA[0-9a-f]{32})\.json")),
+    ("POST", re.compile(_API + r"/Queues/(?P<queue>QU[0-9a-f]{32})/Members/Front\.json")),
     ("POST", re.compile(_API + r"/Conferences/(?P<conference>CF[0-9a-f]{32})\.json")),
-    (
-        "POST",
-        re.compile(_API + r"/Conferences/(?P<conference>CF[0-9a-f]{32})/Participants/CA[0-9a-f]{32}\.json"),
-    ),
-    (
-        "DELETE",
-        re.compile(_API + r"/Conferences/(?P<conference>CF[0-9a-f]{32})/Participants/CA[0-9a-f]{32}\.json"),
-    ),
+    ("POST", re.compile(_API + r"/Conferences/CF[0-9a-f]{32}/Participants/(?P<call>CA[0-9a-f]{32})\.json")),
+    ("DELETE", re.compile(_API + r"/Conferences/CF[0-9a-f]{32}/Participants/(?P<call>CA[0-9a-f]{32})\.json")),
     ("POST", re.compile(r"/sim/v1/Calls/(?P<call>CA[0-9a-f]{32})/\w+")),
 ]
 
@@ -153,16 +148,16 @@ class Relay:
         with self.p.db.tx() as conn:
             if sid := match.groupdict().get("call"):
                 query = select(calls.c.node).where(calls.c.sid == sid)
-            else:
+            elif sid := match.groupdict().get("queue"):  # the caller at the front
                 query = (
                     select(calls.c.node)
-                    .join(participants, participants.c.call_sid == calls.c.sid)
-                    .where(
-                        participants.c.conference_sid == match["conference"],
-                        calls.c.status.in_(("ringing", "in-progress")),
-                    )
+                    .join(queue_members, queue_members.c.call_sid == calls.c.sid)
+                    .where(queue_members.c.queue_sid == sid)
+                    .order_by(queue_members.c.seq)
                     .limit(1)
                 )
+            else:  # a conference runs on its home engine (a participant's call may be held by another)
+                query = select(conferences.c.node).where(conferences.c.sid == match["conference"])
             node = conn.execute(query).scalar()
             if node is None or node == self.p.nodes.id or not self.p.nodes.alive(conn, node):
                 return None
@@ -203,8 +198,25 @@ class Relay:
             answer["body"].encode("latin-1"), answer["status"], media_type=answer.get("content_type")
         )
 
+    # -- conferences across engines ------------------------------------------------------------------
+    def send(self, node: str, message: dict[str, Any]) -> None:
+        """A message for `node` (what voice/conference.py's rooms on several engines say to each other);
+        dropped, with a warning, when it cannot be sent."""
+        payload = orjson.dumps(message).decode()
+        if len(payload) > MAX_PAYLOAD:
+            log.warning("a message for node %s is too large to send (%d bytes)", node, len(payload))
+            return
+        try:
+            self._notify(channel(node), payload)
+        except Exception as exc:
+            log.warning("a message for node %s was lost (%s)", node, exc)
+
     def _received(self, message: dict[str, Any]) -> None:
-        if "reply" in message:
+        if "room" in message:
+            self.p.voice.conferences.received(message)
+        elif "bridge" in message:
+            self.p.voice.queues.received(message)
+        elif "reply" in message:
             task = asyncio.ensure_future(self._serve(message))
             self._serving.add(task)
             task.add_done_callback(self._serving.discard)

@@ -18,10 +18,18 @@ LEASE = 1.5  # seconds: a dead node's calls fail within about that
 
 
 class Node:
-    """`python -m telephonist serve --role R --node-id N` on the cluster's database."""
+    """`python -m telephonist serve --role R --node-id N` on the cluster's database; `settings` override
+    its TELEPHONIST_* environment (`time_scale="1"`)."""
 
     def __init__(
-        self, db: str, role: str, node_id: str, log: Path, port: int | None = None, sip_port: int = 0
+        self,
+        db: str,
+        role: str,
+        node_id: str,
+        log: Path,
+        port: int | None = None,
+        sip_port: int = 0,
+        **settings: str,
     ) -> None:
         self.role, self.id, self.sip_port = role, node_id, sip_port
         self.port = port or free_port()
@@ -39,6 +47,7 @@ class Node:
                 [{"name": "kamailio", "host": "127.0.0.1"}] if sip_port else []
             ),
         }
+        env |= {f"TELEPHONIST_{name.upper()}": value for name, value in settings.items()}
         for name in ("TELEPHONIST_PUBLIC_URL", "TELEPHONIST_HOST", "TELEPHONIST_PORT", "TELEPHONIST_DB"):
             env.pop(name, None)
         self.log = log.open("ab")

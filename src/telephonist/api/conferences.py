@@ -270,13 +270,13 @@ async def add_participant(request: Request) -> Response:
         events = " ".join(ctx.params.events("ConferenceStatusCallbackEvent") or ["start", "end"])
         attrs += f" statusCallback={quoteattr(callback)} statusCallbackEvent={quoteattr(events)}"
     params["Twiml"] = f"<Response><Dial><Conference{attrs}>{escape(name)}</Conference></Dial></Response>"
-    room = ctx.platform.voice.conferences.open(ctx.account_sid, name)
+    conference_sid = ctx.platform.voice.conferences.reserve(ctx.account_sid, name)
     now = utcnow()
     with ctx.tx() as conn:
         call = ctx.platform.voice.create_outbound(conn, ctx.account_sid, to, sender, params, number_sid)
         conn.execute(
             insert(participants).values(
-                conference_sid=room.sid,
+                conference_sid=conference_sid,
                 account_sid=ctx.account_sid,
                 call_sid=call["sid"],
                 label=ctx.params.get("Label"),
@@ -291,7 +291,7 @@ async def add_participant(request: Request) -> Response:
                 date_updated=now,
             )
         )
-        row = _participant(conn, ctx, room.sid, call["sid"])
+        row = _participant(conn, ctx, conference_sid, call["sid"])
     ctx.platform.jobs.wake()
     return json_response(render_participant(row), 201)
 

@@ -319,7 +319,19 @@ conferences = _resource(
     Column("region", String(8), nullable=False),
     Column("reason_conference_ended", String(64)),
     Column("call_sid_ending_conference", String(34)),
-    indexes=(Index("ix_conferences_account_name", "account_sid", "friendly_name"),),
+    Column("node", String(64)),  # the engine that runs the room (None: reserved by an API node, not begun)
+    indexes=(
+        Index("ix_conferences_account_name", "account_sid", "friendly_name"),
+        # One live room of a name in an account, whichever engine opens it first.
+        Index(
+            "ux_conferences_live",
+            "account_sid",
+            "friendly_name",
+            unique=True,
+            sqlite_where=text("status IN ('init', 'in-progress')"),
+            postgresql_where=text("status IN ('init', 'in-progress')"),
+        ),
+    ),
 )
 
 participants = Table(
@@ -444,6 +456,26 @@ sip_credentials = _resource(
     Column("username", String(32), nullable=False),
     Column("password", Text, nullable=False),
     indexes=(Index("ux_sip_credentials_username", "credential_list_sid", "username", unique=True),),
+)
+
+# Where registered SIP phones are (carriers/sip/registrar.py): in the database, so that every engine reaches
+# a phone that registered with any of them.
+sip_registrations = Table(
+    "sip_registrations",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("aor", String(320), nullable=False),  # user@domain, lower-cased domain
+    Column("username", String(64), nullable=False),
+    Column("contact", String(512), nullable=False),
+    Column("source_host", String(64), nullable=False),
+    Column("source_port", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("call_id", String(256), nullable=False),
+    Column("cseq", Integer, nullable=False),
+    Column("account_sid", String(34), nullable=False),
+    Column("domain_sid", String(34), nullable=False),
+    Index("ux_sip_registrations", "aor", "contact", unique=True),
+    Index("ix_sip_registrations_user", "account_sid", "username"),
 )
 
 # Which credential lists a domain checks, for calls (`Auth/Calls` and the legacy `CredentialListMappings`)

@@ -3,19 +3,25 @@ participant with `startConferenceOnEnter` is in (the others hear the wait music 
 one with `endConferenceOnExit` leaves, the last one leaves, or the REST API ends it. What a participant's
 phone says reaches the others (not while muted or on hold; a coach is heard by the coached one only).
 
-Rooms live in this process; the Conference and Participant rows are what the REST API shows.
+A room is run by one engine, its home (`conferences.node`): the first to open it. Participants whose calls
+another engine holds sit in a satellite room there, which sends the home what they say (as events, and
+audio a tenth of a second at a time) and their comings and goings, and hears from the home what everyone
+else says, the start, the end, the beeps and announcements. The home alone decides when the room starts
+and ends and sends its status callbacks. The Conference and Participant rows are what the REST API shows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from telephonist.carriers.sim.network import Seat, SimRoom
 from telephonist.sids import new_sid
@@ -25,6 +31,7 @@ from telephonist.twiml.verbs import ConferenceTarget, Pause, Play, Say
 from telephonist.voice.callrecording import CallRecording
 from telephonist.voice.dial import until_star
 from telephonist.voice.interpreter import Source
+from telephonist.voice.link import Peer
 from telephonist.voice.queues import drive, play_hold_music
 from telephonist.webhooks.callbacks import enqueue_callback
 
@@ -33,6 +40,8 @@ if TYPE_CHECKING:
     from telephonist.voice.session import CallSession
 
 log = logging.getLogger("telephonist.voice")
+LIVE = ("init", "in-progress")
+GONE = "last-participant-left"  # the reason a room ends when the engine that ran it is gone
 
 
 @dataclass
@@ -45,11 +54,42 @@ class Member:
     music: asyncio.Future[None] | None = None  # while on hold
 
 
+class _Elsewhere:
+    """Whom a coach coaches when that participant's call is on another engine: nobody here hears the
+    coach, as a whisper must not reach the others (the REST API refuses such coaching)."""
+
+    room: Any = None
+
+    def to_far_end(self, event: dict[str, Any]) -> None:
+        pass
+
+    def hear_audio(self, pcm: bytes) -> None:
+        pass
+
+
+ELSEWHERE = _Elsewhere()
+
+
+class _Raced(Exception):
+    """Another engine claimed the room first."""
+
+
+@dataclass
+class Remote:
+    """On the home: a participant whose call another engine holds."""
+
+    node: str
+    target: ConferenceTarget
+    seat: Seat
+    who: str
+
+
 @dataclass
 class Room:
     sid: str
     account_sid: str
     name: str
+    home: str  # the node that runs it
     mixer: SimRoom = field(default_factory=SimRoom)
     members: dict[str, Member] = field(default_factory=dict)  # call sid → member
     started: asyncio.Event = field(default_factory=asyncio.Event)
@@ -58,6 +98,8 @@ class Room:
     sequence: int = 0
     record: bool = False  # a participant asked for record-from-start
     recording: CallRecording | None = None
+    peers: dict[str, Peer] = field(default_factory=dict)  # node → its side of the room
+    remote: dict[str, Remote] = field(default_factory=dict)  # on the home: call sid → a member elsewhere
 
 
 class Conferences:
@@ -69,28 +111,122 @@ class Conferences:
     def by_sid(self, sid: str) -> Room | None:
         return next((r for r in self.rooms.values() if r.sid == sid), None)
 
+    @property
+    def me(self) -> str:
+        return self.p.nodes.id
+
     def open(self, account_sid: str, name: str) -> Room:
-        """The live room of that name, or a new one (a new Conference resource, status init)."""
+        """The live room of that name here: the home's, a satellite of another engine's live room, or a new
+        one (a new Conference resource, status init) that this engine runs."""
         room = self.rooms.get((account_sid, name))
         if room is not None:
             return room
-        now = utcnow()
-        room = Room(new_sid("CF"), account_sid, name)
+        for _ in range(5):  # another engine may open the same room at the same moment: then join it
+            try:
+                with self.p.db.tx() as conn:
+                    sid, home, started = self._find_or_make(conn, account_sid, name)
+                break
+            except (IntegrityError, _Raced):
+                continue
+        else:
+            raise RuntimeError(f"conference {name}: could not open its room")
+        room = Room(sid, account_sid, name, home)
+        if started:
+            room.started.set()
         room.mixer.on_speech = lambda leg, event: self._speaking(room, leg, event)
-        with self.p.db.tx() as conn:
-            conn.execute(
-                insert(conferences).values(
-                    sid=room.sid,
-                    account_sid=account_sid,
-                    friendly_name=name,
-                    status="init",
-                    region="us1",
-                    date_created=now,
-                    date_updated=now,
-                )
-            )
+        if home != self.me:
+            self._link(room, home)
         self.rooms[(account_sid, name)] = room
         return room
+
+    def _find_or_make(self, conn: Connection, account_sid: str, name: str) -> tuple[str, str, bool]:
+        """(the room's sid, its home, whether it started) of the live room of that name, claimed or made
+        when no live engine runs it."""
+        now = utcnow()
+        row = conn.execute(
+            select(conferences.c.sid, conferences.c.node, conferences.c.status).where(
+                conferences.c.account_sid == account_sid,
+                conferences.c.friendly_name == name,
+                conferences.c.status.in_(LIVE),
+            )
+        ).first()
+        if row is not None and row.node not in (None, self.me) and self.p.nodes.alive(conn, row.node):
+            return row.sid, row.node, row.status == "in-progress"
+        if row is not None and row.node is None and self.p.nodes.engine:
+            # Reserved by an API node for a participant it dialled: this engine runs it.
+            if conn.execute(
+                update(conferences)
+                .where(conferences.c.sid == row.sid, conferences.c.node.is_(None))
+                .values(node=self.me, date_updated=now)
+            ).rowcount:
+                return row.sid, self.me, False
+            raise _Raced
+        if row is not None and row.node is None:
+            return row.sid, "", False  # an API node's reservation: no room here
+        if row is not None:  # left by a process that is gone: over
+            self._over(conn, row.sid)
+        sid = new_sid("CF")
+        conn.execute(
+            insert(conferences).values(
+                sid=sid,
+                account_sid=account_sid,
+                friendly_name=name,
+                status="init",
+                region="us1",
+                node=self.me if self.p.nodes.engine else None,
+                date_created=now,
+                date_updated=now,
+            )
+        )
+        return sid, self.me if self.p.nodes.engine else "", False
+
+    @staticmethod
+    def _over(conn: Connection, sid: str) -> None:
+        conn.execute(
+            update(conferences)
+            .where(conferences.c.sid == sid, conferences.c.status.in_(LIVE))
+            .values(status="completed", reason_conference_ended=GONE, date_updated=utcnow())
+        )
+
+    def reserve(self, account_sid: str, name: str) -> str:
+        """The SID of the live room of that name for a participant added over REST; on an API node, which
+        runs no room, a row that the first engine to open it claims."""
+        if self.p.nodes.engine:
+            return self.open(account_sid, name).sid
+        for _ in range(5):
+            try:
+                with self.p.db.tx() as conn:
+                    return self._find_or_make(conn, account_sid, name)[0]
+            except (IntegrityError, _Raced):
+                continue
+        raise RuntimeError(f"conference {name}: could not reserve its room")
+
+    def over_for(self, conn: Connection, node: str) -> None:
+        """A dead node's rooms are over (their satellites end theirs when they see the home gone)."""
+        conn.execute(
+            update(conferences)
+            .where(conferences.c.node == node, conferences.c.status.in_(LIVE))
+            .values(status="completed", reason_conference_ended=GONE, date_updated=utcnow())
+        )
+
+    def check_nodes(self) -> None:
+        """A satellite room whose home engine died ends here (its participants' calls go on); on the home,
+        the participants of an engine that died have left (their calls failed with it)."""
+        nodes = {room.home for room in self.rooms.values()} | {
+            node for room in self.rooms.values() for node in room.peers
+        }
+        nodes.discard(self.me)
+        if not nodes:
+            return
+        with self.p.db.tx() as conn:
+            gone = {node for node in nodes if not self.p.nodes.alive(conn, node)}
+        for room in list(self.rooms.values()):
+            if room.home in gone:
+                log.warning("conference %s: its engine %s is gone; the room ends here", room.sid, room.home)
+                self._close(room)
+            elif room.home == self.me:
+                for call_sid in [sid for sid, r in room.remote.items() if r.node in gone]:
+                    self._remote_left(room, call_sid, False)
 
     # -- a participant ------------------------------------------------------------------------------
     async def attend(
@@ -98,13 +234,14 @@ class Conferences:
     ) -> tuple[str, str]:
         """Join, stay until leaving, and leave: (DialCallStatus, ConferenceSid)."""
         room = self.open(session.account_sid, target.name)
-        if len(room.members) >= target.max_participants:
+        if self._count(room) >= target.max_participants:
             session._notify(
                 13215, f"Conference {target.name} is full ({target.max_participants} participants)"
             )
             return "failed", room.sid
         coached = room.members.get(target.coach or "")
-        seat = Seat(muted=target.muted, coaching=coached.session.leg if coached else None)
+        coaching = coached.session.leg if coached else ELSEWHERE if target.coach else None
+        seat = Seat(muted=target.muted, coaching=coaching)
         member = Member(session, target, seat)
         self._join(room, member)
         waits: set[asyncio.Future[Any]] = {
@@ -155,31 +292,70 @@ class Conferences:
                 )
             else:
                 conn.execute(update(participants).where(participants.c.seq == existing).values(**values))
+        callback = None
         if target.status_callback:
             url = urljoin(s.document_url, target.status_callback)
-            room.callbacks.append((url, target.status_callback_method, target.status_callback_event))
+            callback = (url, target.status_callback_method, target.status_callback_event)
         room.members[s.sid] = member
         room.mixer.add(s.leg, member.seat)
-        room.record |= target.record
-        if room.recording is not None:
-            room.recording.peers.add(s.sid)
         s._event(
             {"event": "conference", "action": "join", "conference": room.name, "conference_sid": room.sid}
         )
-        self._tell_others(room, s, "joined")
-        self._notify(room, "join", s.sid)
+        who = self._who(s)
+        self._tell(room, s.sid, who, "joined", self.me)
+        if room.home == self.me:
+            self._joined(room, s.sid, target, callback)
+        else:
+            what = {"op": "join", "call": s.sid, "who": who, "target": dataclasses.asdict(target)}
+            self._send(room, room.home, what | {"callback": callback})
+
+    def _joined(
+        self,
+        room: Room,
+        call_sid: str,
+        target: ConferenceTarget,
+        callback: tuple[str, str, tuple[str, ...]] | None,
+    ) -> None:
+        """On the home: a participant joined, here or elsewhere."""
+        if callback is not None:
+            room.callbacks.append(callback)
+        room.record |= target.record
+        if room.recording is not None:
+            room.recording.peers.add(call_sid)
+        self._notify(room, "join", call_sid)
         if not room.started.is_set() and target.start_on_enter:
             self._start(room)
         elif room.started.is_set() and target.beep in ("true", "onEnter"):
-            self._beep(room, s.sid)
+            self._beep(room, call_sid)
+
+    def _count(self, room: Room) -> int:
+        """Participants in the room, on every engine."""
+        with self.p.db.tx() as conn:
+            return int(
+                conn.scalar(
+                    select(func.count()).where(
+                        participants.c.conference_sid == room.sid, participants.c.status == "connected"
+                    )
+                )
+                or 0
+            )
 
     @staticmethod
-    def _tell_others(room: Room, s: CallSession, action: str) -> None:
-        """Each other participant's transcript shows who joined or left (the caller's number)."""
-        who = s.call["to"] if s.call["direction"].startswith("outbound") else s.call["from"]
+    def _who(s: CallSession) -> str:
+        return str(s.call["to"] if s.call["direction"].startswith("outbound") else s.call["from"])
+
+    def _tell(self, room: Room, call_sid: str, who: str, action: str, origin: str) -> None:
+        """Each other participant's transcript shows who joined or left (the caller's number); the home
+        tells the other engines, but for the one it heard it from."""
         for sid, other in room.members.items():
-            if sid != s.sid:
-                other.session._event({"event": "conference", "action": action, "call_sid": s.sid, "who": who})
+            if sid != call_sid:
+                other.session._event(
+                    {"event": "conference", "action": action, "call_sid": call_sid, "who": who}
+                )
+        if room.home == self.me:
+            for node in room.peers:
+                if node != origin:
+                    self._send(room, node, {"op": "told", "call": call_sid, "who": who, "action": action})
 
     def abandon(self, call_sid: str) -> None:
         """A participant added over REST whose call ended before it joined: it failed, and a room that
@@ -200,8 +376,26 @@ class Conferences:
                 )
         for conference_sid in rows:
             room = self.by_sid(conference_sid)
-            if room is not None and not room.members:
+            if room is not None and room.home == self.me and not room.members and not room.remote:
                 self.end(room, "last-participant-left")
+            elif room is None:  # reserved by an API node, and nobody else is coming: over
+                with self.p.db.tx() as conn:
+                    coming = conn.scalar(
+                        select(func.count()).where(
+                            participants.c.conference_sid == conference_sid,
+                            participants.c.status.in_(("queued", "connected")),
+                        )
+                    )
+                    if not coming:
+                        conn.execute(
+                            update(conferences)
+                            .where(
+                                conferences.c.sid == conference_sid,
+                                conferences.c.node.is_(None),
+                                conferences.c.status.in_(LIVE),
+                            )
+                            .values(status="completed", reason_conference_ended=GONE, date_updated=utcnow())
+                        )
 
     def _leave(self, room: Room, member: Member) -> None:
         s = member.session
@@ -217,44 +411,74 @@ class Conferences:
             )
         with contextlib.suppress(Exception):
             s._event({"event": "conference", "action": "leave", "conference": room.name})
-        self._tell_others(room, s, "left")
-        self._notify(room, "leave", s.sid)
+        self._tell(room, s.sid, self._who(s), "left", self.me)
+        if room.home == self.me:
+            self._left(room, s.sid, member.target, member.kicked)
+            return
+        self._send(room, room.home, {"op": "leave", "call": s.sid, "kicked": member.kicked})
+        if not room.members:  # nobody here any more: the home carries on without this engine
+            self._close(room)
+
+    def _left(self, room: Room, call_sid: str, target: ConferenceTarget, kicked: bool) -> None:
+        """On the home: a participant left, here or elsewhere."""
+        self._notify(room, "leave", call_sid)
         if room.ended.is_set():
             return
-        if member.target.beep in ("true", "onExit") and room.started.is_set():
-            self._beep(room, s.sid)
-        if member.target.end_on_exit and room.started.is_set():
-            reason = "participant-with-end-conference-on-exit-" + ("kicked" if member.kicked else "left")
-            self.end(room, reason, s.sid)
-        elif not room.members:
-            self.end(room, "last-participant-kicked" if member.kicked else "last-participant-left", s.sid)
+        if target.beep in ("true", "onExit") and room.started.is_set():
+            self._beep(room, call_sid)
+        if target.end_on_exit and room.started.is_set():
+            reason = "participant-with-end-conference-on-exit-" + ("kicked" if kicked else "left")
+            self.end(room, reason, call_sid)
+        elif not room.members and not room.remote:
+            self.end(room, "last-participant-kicked" if kicked else "last-participant-left", call_sid)
 
     def _start(self, room: Room) -> None:
-        room.started.set()
         self._set(room, status="in-progress")
         if room.record:
             room.recording = self.p.voice.recorder.start_conference(
-                room.account_sid, room.sid, set(room.members)
+                room.account_sid, room.sid, set(room.members) | set(room.remote)
             )
         self._notify(room, "start")
+        for node in room.peers:
+            self._send(room, node, {"op": "start"})
+        self._started(room)
+
+    @staticmethod
+    def _started(room: Room) -> None:
+        room.started.set()
         for member in room.members.values():
             if member.target.beep in ("true", "onEnter"):
                 member.session._event({"event": "beep"})
 
     def end(self, room: Room, reason: str, call_sid: str | None = None) -> None:
         """The conference is over: every participant's Dial ends and its call goes on."""
-        if room.ended.is_set():
+        if room.ended.is_set() or room.home != self.me:
             return
-        room.ended.set()
-        self.rooms.pop((room.account_sid, room.name), None)
+        for node in room.peers:
+            self._send(room, node, {"op": "end"})
+        self._close(room)
         self._set(
             room, status="completed", reason_conference_ended=reason, call_sid_ending_conference=call_sid
         )
         self._notify(room, "end", reason=reason, ending=call_sid)
+        for remote in list(room.remote):  # the other engines' participants leave with the room
+            room.remote.pop(remote)
+            self._notify(room, "leave", remote)
         if room.recording is not None:
-            task = asyncio.ensure_future(self.p.voice.recorder.stop(room.recording))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self.p.voice.recorder.stop(room.recording))
+
+    def _close(self, room: Room) -> None:
+        """The room is over here: its participants' Dials end."""
+        room.ended.set()
+        if self.rooms.get((room.account_sid, room.name)) is room:
+            del self.rooms[(room.account_sid, room.name)]
+        for node in list(room.peers):
+            self._unlink(room, node)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def kick(self, room: Room, call_sid: str) -> bool:
         member = room.members.get(call_sid)
@@ -308,15 +532,23 @@ class Conferences:
         await self._loop_music(member.session, room, url, method)
 
     async def announce(self, room: Room, url: str, method: str, only: str | None = None) -> None:
-        """Play the TwiML at `url` (Say, Play, Pause) to the room, or to one participant."""
+        """Play the TwiML at `url` (Say, Play, Pause) to the room, or to one participant. The engines that
+        hold other participants each fetch it for theirs."""
+        elsewhere = {r.node for sid, r in room.remote.items() if only in (None, sid)}
+        for node in elsewhere:
+            self._send(room, node, {"op": "announce", "url": url, "method": method, "only": only})
+        if await self._announce_here(room, url, method, only) or elsewhere:
+            self._notify(room, "announcement-end")
+
+    async def _announce_here(self, room: Room, url: str, method: str, only: str | None) -> bool:
         members = [m for sid, m in room.members.items() if only in (None, sid)]
         if not members:
-            return
+            return False
         first = members[0].session
         extra = [("ConferenceSid", room.sid), ("FriendlyName", room.name)]
         loaded = await first._fetch(Source(url=url, method=method), extra)
         if loaded is None:
-            return
+            return False
         for verb in loaded[0].verbs:
             if not isinstance(verb, Say | Play | Pause):
                 first._notify(13238, f"<{type(verb).__name__}> cannot be used in an announcement")
@@ -324,7 +556,7 @@ class Conferences:
             await asyncio.gather(
                 *(member.session._prompt(verb) for member in members), return_exceptions=True
             )
-        self._notify(room, "announcement-end")
+        return True
 
     async def _wait_music(self, room: Room, member: Member) -> None:
         """What a participant hears until the conference starts: `waitUrl` TwiML, hold music, or silence."""
@@ -365,6 +597,9 @@ class Conferences:
         for sid, member in room.members.items():
             if sid != except_sid:
                 member.session._event({"event": "beep"})
+        if room.home == self.me:
+            for node in room.peers:
+                self._send(room, node, {"op": "beep", "except": except_sid})
 
     def _set(self, room: Room, **values: Any) -> None:
         with self.p.db.tx() as conn:
@@ -382,7 +617,13 @@ class Conferences:
         reason: str | None = None,
         ending: str | None = None,
     ) -> None:
-        """`statusCallback` of the participants that asked for this event (each URL once)."""
+        """`statusCallback` of the participants that asked for this event (each URL once), sent by the
+        home: another engine tells it."""
+        if room.home != self.me:
+            here = room.members.get(call_sid or "")
+            flags = {"muted": here.seat.muted, "hold": here.seat.hold} if here else {}
+            self._send(room, room.home, {"op": "notify", "what": what, "call": call_sid} | flags)
+            return
         kind = "speaker" if what.startswith("speech") else what.removeprefix("un")
         names = {"start": "conference-start", "end": "conference-end", "announcement-end": "announcement-end"}
         event = names.get(what, f"participant-{what}")
@@ -400,7 +641,9 @@ class Conferences:
                 ("SequenceNumber", str(room.sequence)),
                 ("Timestamp", utcnow().strftime("%a, %d %b %Y %H:%M:%S +0000")),
             ]
-            member = room.members.get(call_sid or "")
+            member: Member | Remote | None = room.members.get(call_sid or "") or room.remote.get(
+                call_sid or ""
+            )
             if call_sid:
                 params.append(("CallSid", call_sid))
             if member is not None:
@@ -421,3 +664,72 @@ class Conferences:
                 enqueue_callback(conn, room.account_sid, url, method, params, key=room.sid)
         if sent:
             self.p.jobs.wake()
+
+    # -- the room's engines ---------------------------------------------------------------------------
+    def _send(self, room: Room, node: str, message: dict[str, Any]) -> None:
+        self.p.relay.send(node, {"room": room.sid, "from": self.me} | message)
+
+    def _link(self, room: Room, node: str) -> None:
+        peer = Peer(lambda message: self._send(room, node, message))
+        room.peers[node] = peer
+        room.mixer.add(peer, Seat())
+
+    def _unlink(self, room: Room, node: str) -> None:
+        peer = room.peers.pop(node, None)
+        if peer is not None:
+            room.mixer.remove(peer)
+            peer.close()
+
+    def _remote_left(self, room: Room, call_sid: str, kicked: bool) -> None:
+        remote = room.remote.pop(call_sid, None)
+        if remote is None:
+            return
+        with self.p.db.tx() as conn:  # its engine did, unless it died
+            conn.execute(
+                update(participants)
+                .where(
+                    participants.c.call_sid == call_sid,
+                    participants.c.conference_sid == room.sid,
+                    participants.c.status == "connected",
+                )
+                .values(status="complete", date_updated=utcnow())
+            )
+        if not any(r.node == remote.node for r in room.remote.values()):
+            self._unlink(room, remote.node)
+        self._tell(room, call_sid, remote.who, "left", remote.node)
+        self._left(room, call_sid, remote.target, kicked)
+
+    def received(self, m: dict[str, Any]) -> None:
+        """A message from another engine's side of a room (relay.py)."""
+        room = self.by_sid(m["room"])
+        if room is None or room.ended.is_set():
+            return  # over here already
+        node, op, home = m["from"], m["op"], room.home == self.me
+        if op in ("event", "audio"):
+            if (peer := room.peers.get(node)) is not None:
+                peer.received(room.mixer, m)
+        elif op == "join" and home:
+            fields = m["target"] | {"status_callback_event": tuple(m["target"]["status_callback_event"])}
+            target = ConferenceTarget(**fields)
+            room.remote[m["call"]] = Remote(node, target, Seat(muted=target.muted), m["who"])
+            if node not in room.peers:
+                self._link(room, node)
+            self._tell(room, m["call"], m["who"], "joined", node)
+            callback = m["callback"]
+            self._joined(room, m["call"], target, (*callback[:2], tuple(callback[2])) if callback else None)
+        elif op == "leave" and home:
+            self._remote_left(room, m["call"], m["kicked"])
+        elif op == "notify" and home:
+            if (remote := room.remote.get(m["call"] or "")) is not None and "muted" in m:
+                remote.seat.muted, remote.seat.hold = m["muted"], m["hold"]
+            self._notify(room, m["what"], m["call"])
+        elif op == "start" and not home:
+            self._started(room)
+        elif op == "end" and not home:
+            self._close(room)
+        elif op == "beep":
+            self._beep(room, m["except"])
+        elif op == "told":
+            self._tell(room, m["call"], m["who"], m["action"], node)
+        elif op == "announce":
+            self._spawn(self._announce_here(room, m["url"], m["method"], m["only"]))

@@ -301,6 +301,8 @@ class DialRunner:
             return DialOutcome(
                 "no-answer", extra=(("QueueSid", queue["sid"]), ("DequeueResult", "queue-empty"))
             )
+        if handover.node is not None:
+            return await self._from_elsewhere(handover, member_sid)
         member = parent.p.voice.sessions[member_sid]
         try:
             gone = asyncio.ensure_future(member.leg.ended.wait())
@@ -315,11 +317,36 @@ class DialRunner:
         extra = (("QueueSid", queue["sid"]), ("DequeueResult", "bridged"), ("DequeuedCallSid", member_sid))
         return DialOutcome("completed", member_sid, round(seconds), bridged=True, extra=extra)
 
+    async def _from_elsewhere(self, handover: Handover, member_sid: str) -> DialOutcome:
+        """The caller taken is on another engine: bridged through a link to it, once its `url` ran."""
+        parent = self.parent
+        queues = parent.p.voice.queues
+        gone = asyncio.ensure_future(parent.leg.ended.wait())
+        over = asyncio.ensure_future(handover.over.wait())
+        try:
+            first: list[asyncio.Future[Any]] = [handover.ready, gone, over]
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+            if not handover.ready.done() or handover.over.is_set():
+                return DialOutcome("completed", member_sid, extra=(("DequeueResult", "hangup"),))
+            with queues.link(handover, parent.leg):
+                seconds = await self._bridge_legs(None, member_sid, handover.caller, handover.over.wait())
+        finally:
+            gone.cancel()
+            over.cancel()
+            queues.end_bridge(handover)
+        extra = (
+            ("QueueSid", handover.queue_sid),
+            ("DequeueResult", "bridged"),
+            ("DequeuedCallSid", member_sid),
+        )
+        return DialOutcome("completed", member_sid, round(seconds), bridged=True, extra=extra)
+
     async def _bridge_legs(
-        self, other: Leg, other_sid: str, other_address: str, *until: Coroutine[Any, Any, Any]
+        self, other: Leg | None, other_sid: str, other_address: str, *until: Coroutine[Any, Any, Any]
     ) -> float:
         """Connect the caller with `other` until it ends (or one of `until` happens), the time limit, or
-        `*` with hangupOnStar; the simulated seconds it lasted."""
+        `*` with hangupOnStar; the simulated seconds it lasted. Without `other`, the caller is linked to
+        a call on another engine already."""
         parent = self.parent
         if self.dial.record != "do-not-record":
             self._record(other_sid)
@@ -330,11 +357,13 @@ class DialRunner:
             {"event": "bridged", "call_sid": parent.sid, "with": str(parent.call["from"])},
         )
         parent.leg.drop_input()
-        parent.leg.bridge(other)
+        if other is not None:
+            parent.leg.bridge(other)
+            until = (other.ended.wait(), *until)
         loop = asyncio.get_running_loop()
         start = loop.time()
         waits: set[asyncio.Future[Any]] = {
-            asyncio.ensure_future(c) for c in (other.ended.wait(), parent.leg.ended.wait(), *until)
+            asyncio.ensure_future(c) for c in (parent.leg.ended.wait(), *until)
         }
         if self.dial.hangup_on_star:
             waits.add(asyncio.ensure_future(until_star(parent.leg)))

@@ -1,32 +1,44 @@
 """Call queues: `<Enqueue>` puts a caller in a queue, where its `waitUrl` document loops (hold music when
 there is none); `<Dial><Queue>` or a REST dequeue takes the caller at the head out.
 
-Who waits where is in the database (the REST API lists it); the hand-over between the waiting call and
-the agent's call happens in this process.
+Who waits where is in the database (the REST API lists it). An agent takes a caller whose call another
+engine holds by asking that engine (the caller may be taken there meanwhile: then it says no), and the
+two calls are bridged through a private room on each side, linked as a conference's engines are
+(voice/conference.py's `Peer`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from sqlalchemy import delete, func, insert, select, update
 
+from telephonist.carriers.sim.network import Seat, SimRoom
 from telephonist.sids import new_sid
 from telephonist.store.db import Row, utcnow
-from telephonist.store.models import queue_members, queues
+from telephonist.store.models import calls, queue_members, queues
 from telephonist.twiml.verbs import Enqueue
 from telephonist.voice.interpreter import Capture, DialOut, End, Fetch, Source, Wait, interpret
+from telephonist.voice.link import Peer
 
 if TYPE_CHECKING:
     from telephonist.app import Platform
+    from telephonist.carriers.base import Leg
     from telephonist.voice.session import CallSession
+
+log = logging.getLogger("telephonist.voice")
 
 DEFAULT_MAX_SIZE = 100
 MAX_SIZE = 5000
+ASK_TIMEOUT = 5.0  # seconds an agent waits for another engine to hand over a caller
+LOOK_AGAIN = 0.25  # seconds between looks at the queue for callers enqueued on other engines
 # What a caller hears in a queue with no waitUrl (Twilio plays its classical playlist).
 HOLD_MUSIC = "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"
 
@@ -42,6 +54,27 @@ class Handover:
     method: str = "POST"
     ready: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     over: asyncio.Event = field(default_factory=asyncio.Event)
+    node: str | None = None  # the agent's engine, when another holds the caller (or the caller's, agent side)
+    bridge: str = field(default_factory=lambda: uuid.uuid4().hex)  # the link's id between the two engines
+    caller: str = ""  # agent side, caller elsewhere: its number
+
+
+class Link:
+    """One side of a bridge between calls on two engines: the local leg and the other side, seated in a
+    private room."""
+
+    def __init__(self, queues: Queues, handover: Handover, leg: Leg) -> None:
+        assert handover.node is not None
+        self.mixer = SimRoom()
+        self.leg = leg
+        self.peer = Peer(lambda message: queues._send(handover.node or "", handover.bridge, message))
+        self.mixer.add(self.peer, Seat())
+        self.mixer.add(leg, Seat())
+
+    def close(self) -> None:
+        self.mixer.remove(self.leg)
+        self.mixer.remove(self.peer)
+        self.peer.close()
 
 
 class Queues:
@@ -50,6 +83,11 @@ class Queues:
         self.waiting: dict[str, asyncio.Future[Handover | Source]] = {}  # call sid → how it leaves
         self._arrivals: dict[str, asyncio.Condition] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._asked: dict[
+            str, asyncio.Future[dict[str, Any]]
+        ] = {}  # bridge id → the caller's engine's answer
+        self.handovers: dict[str, Handover] = {}  # bridge id → a hand-over between two engines, either side
+        self.links: dict[str, Link] = {}  # bridge id → this engine's side of the bridge
 
     def find(self, conn: Any, account_sid: str, name: str) -> Row | None:
         row: Row | None = (
@@ -146,15 +184,117 @@ class Queues:
                 ).scalars()
                 waiting = list(front)
             for call_sid in waiting:
-                if self.hand_over(call_sid, handover):
+                if self.hand_over(call_sid, handover) or await self._ask(call_sid, handover):
                     return str(call_sid)
             left = deadline - loop.time()
             if left <= 0:
                 return None
             async with arrival:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(left):
+                    async with asyncio.timeout(min(left, LOOK_AGAIN) if self.p.relay.active else left):
                         await arrival.wait()
+
+    # -- callers on other engines ---------------------------------------------------------------------
+    async def _ask(self, call_sid: str, handover: Handover) -> bool:
+        """Ask the engine holding a waiting caller to hand it over to this agent: whether it did."""
+        if not self.p.relay.active or call_sid in self.waiting:
+            return False
+        with self.p.db.tx() as conn:
+            node = conn.execute(select(calls.c.node).where(calls.c.sid == call_sid)).scalar()
+        if node is None or node == self.p.nodes.id:
+            return False
+        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._asked[handover.bridge] = answer
+        handover.node = node
+        self.handovers[handover.bridge] = handover
+        self._send(
+            node,
+            handover.bridge,
+            {"op": "take", "call": call_sid, "agent": handover.agent_sid, "queue": handover.queue_sid}
+            | {"url": handover.url, "method": handover.method},
+        )
+        try:
+            async with asyncio.timeout(ASK_TIMEOUT):
+                reply = await answer
+        except TimeoutError:
+            log.warning("call %s: engine %s did not hand over caller %s", handover.agent_sid, node, call_sid)
+            reply = {"op": "refused"}
+        finally:
+            self._asked.pop(handover.bridge, None)
+        if reply["op"] != "taken":
+            self.handovers.pop(handover.bridge, None)
+            handover.node = None
+            handover.bridge = uuid.uuid4().hex  # a late answer to this ask finds nothing
+            return False
+        handover.caller = reply["caller"]
+        return True
+
+    def _send(self, node: str, bridge: str, message: dict[str, Any]) -> None:
+        self.p.relay.send(node, {"bridge": bridge, "from": self.p.nodes.id} | message)
+
+    def received(self, m: dict[str, Any]) -> None:
+        """A message about a bridge between engines (relay.py)."""
+        bridge, op = m["bridge"], m["op"]
+        if op == "take":  # an agent elsewhere asks for a caller waiting here
+            handover = Handover(m["agent"], m["queue"], m["url"], m["method"], node=m["from"], bridge=bridge)
+            session = self.p.voice.sessions.get(m["call"])
+            if session is None or not self.hand_over(m["call"], handover):
+                self._send(m["from"], bridge, {"op": "refused"})
+                return
+            self.handovers[bridge] = handover
+            self._send(m["from"], bridge, {"op": "taken", "caller": str(session.call["from"])})
+            self._spawn(self._caller_side(handover, session.leg))
+        elif op in ("taken", "refused"):
+            if (answer := self._asked.get(bridge)) is not None and not answer.done():
+                answer.set_result(m)
+        elif op in ("ready", "over"):
+            known = self.handovers.get(bridge)
+            if known is not None and op == "over":
+                known.over.set()
+            elif known is not None and not known.ready.done():
+                known.ready.set_result(True)
+        elif (link := self.links.get(bridge)) is not None:
+            link.peer.received(link.mixer, m)
+
+    async def _caller_side(self, handover: Handover, leg: Leg) -> None:
+        """The caller, handed over to an agent on another engine: once its `url` document has run
+        (EnqueueVerb sets `ready`), it is linked to the agent until either side ends."""
+        assert handover.node is not None
+        ended = asyncio.ensure_future(leg.ended.wait())
+        over = asyncio.ensure_future(handover.over.wait())
+        try:
+            first: list[asyncio.Future[Any]] = [handover.ready, ended, over]
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+            if handover.ready.done() and not leg.ended.is_set() and not handover.over.is_set():
+                with self.link(handover, leg):
+                    self._send(handover.node, handover.bridge, {"op": "ready"})
+                    await asyncio.wait([ended, over], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            over.cancel()
+            self.end_bridge(handover)
+
+    @contextlib.contextmanager
+    def link(self, handover: Handover, leg: Leg) -> Iterator[None]:
+        """Meanwhile `leg` hears, and is heard by, the other side of the bridge."""
+        link = self.links[handover.bridge] = Link(self, handover, leg)
+        try:
+            yield
+        finally:
+            link.close()
+            self.links.pop(handover.bridge, None)
+
+    def end_bridge(self, handover: Handover) -> None:
+        """This side is done with the bridge: the other is told, unless it said so first."""
+        if not handover.over.is_set() and handover.node is not None:
+            self._send(handover.node, handover.bridge, {"op": "over"})
+        handover.over.set()
+        self.handovers.pop(handover.bridge, None)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _arrival(self, queue_sid: str) -> asyncio.Condition:
         return self._arrivals.setdefault(queue_sid, asyncio.Condition())

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, bindparam, select, update
 
@@ -514,6 +514,16 @@ FRAME_BYTES = 320  # 20 ms of call audio
 FRAME_SECONDS = 0.020
 
 
+class Seated(Protocol):
+    """What sits in a room: a call leg, or another engine's side of the same room (voice/conference.py)."""
+
+    room: Any
+
+    def to_far_end(self, event: dict[str, Any]) -> None: ...
+
+    def hear_audio(self, pcm: bytes) -> None: ...
+
+
 @dataclass
 class Seat:
     """How a leg sits in a conference: muted (not heard), on hold (neither hears nor is heard), or
@@ -521,7 +531,7 @@ class Seat:
 
     muted: bool = False
     hold: bool = False
-    coaching: Leg | None = None
+    coaching: Seated | None = None
 
 
 class SimRoom:
@@ -529,34 +539,34 @@ class SimRoom:
     virtual phone's keys and words go as events; a real phone's audio is mixed, 20 ms at a time, into
     what each other real member hears (all but its own, as a conference bridge does)."""
 
-    def __init__(self, on_speech: Callable[[Leg, dict[str, Any]], None] | None = None) -> None:
-        self.seats: dict[Leg, Seat] = {}
+    def __init__(self, on_speech: Callable[[Seated, dict[str, Any]], None] | None = None) -> None:
+        self.seats: dict[Seated, Seat] = {}
         self.on_speech = on_speech  # told of each utterance a member's far end sends (speaker events)
-        self._audio: dict[Leg, bytearray] = {}  # what each member sent, not mixed yet
-        self._dry: set[Leg] = set()  # members with too little audio waiting to be heard smoothly
+        self._audio: dict[Seated, bytearray] = {}  # what each member sent, not mixed yet
+        self._dry: set[Seated] = set()  # members with too little audio waiting to be heard smoothly
         self._ticking: asyncio.TimerHandle | None = None
         self._next = 0.0
 
-    def add(self, leg: Leg, seat: Seat) -> None:
+    def add(self, leg: Seated, seat: Seat) -> None:
         leg.room = self
         self.seats[leg] = seat
 
-    def seat(self, leg: Leg) -> Seat:
+    def seat(self, leg: Seated) -> Seat:
         return self.seats[leg]
 
-    def remove(self, leg: Leg) -> None:
+    def remove(self, leg: Seated) -> None:
         self.seats.pop(leg, None)
         self._audio.pop(leg, None)
         self._dry.discard(leg)
         leg.room = None
 
-    def _hears(self, listener: Leg, source: Leg) -> bool:
+    def _hears(self, listener: Seated, source: Seated) -> bool:
         seat, heard = self.seats.get(listener), self.seats.get(source)
         if seat is None or heard is None or listener is source or seat.hold or heard.muted or heard.hold:
             return False
         return heard.coaching is None or heard.coaching is listener  # a coach is heard by its agent only
 
-    def audio_from(self, source: Leg, pcm: bytes) -> None:
+    def audio_from(self, source: Seated, pcm: bytes) -> None:
         """Audio a real member's far end sent; mixed on the room's next 20 ms."""
         if source not in self.seats:
             return
@@ -593,7 +603,7 @@ class SimRoom:
         self._next = max(self._next + FRAME_SECONDS, loop.time())
         self._ticking = loop.call_at(self._next, self._tick)
 
-    def send(self, source: Leg, event: dict[str, Any]) -> None:
+    def send(self, source: Seated, event: dict[str, Any]) -> None:
         seat = self.seats.get(source)
         if seat is None or seat.muted or seat.hold:
             return

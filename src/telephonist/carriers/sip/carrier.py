@@ -126,7 +126,7 @@ class SipCarrier:
         self.core = Endpoint()
         self.clock = Clock()
         self.legs: dict[str, SipLeg] = {}  # by Call-ID
-        self.registrar = registrar.Registrar()
+        self.registrar = registrar.Registrar(platform.db)
         self.secret = secrets.token_bytes(32)  # signs our digest nonces
         self.trunk_hosts: set[str] = set()
         self._transport: asyncio.DatagramTransport | None = None

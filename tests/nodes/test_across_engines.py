@@ -1,0 +1,282 @@
+"""Calls held by different engines in one conference or queue. A conference: one room (one Conference
+SID), everyone hears everyone, one engine sends the status callbacks, REST requests on the conference and
+its participants work through any API node, and the room's engine dying ends the conference for the
+others, whose calls go on. A queue: an agent on one engine takes a caller waiting on the other, and the
+two hear each other."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from conftest import ACCOUNT_SID, WebApp, postgres_url, wait_until
+
+from .cluster import Node
+
+pytestmark = pytest.mark.slow
+
+API = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
+FROM = "+15005550006"
+AFTER = "The conference has ended."
+_numbers = itertools.count(1)
+
+
+@dataclass
+class Nodes:
+    db: str
+    api: Node
+    engines: list[Node]
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[Nodes]:
+    db = postgres_url(tmp_path)
+    log = tmp_path / "nodes.log"
+    engines = [Node(db, "engine", "engine-1", log)]
+    engines[0].wait_ready()  # the first migrates and makes the account
+    engines.append(Node(db, "engine", "engine-2", log))
+    api = Node(db, "api", "api-1", log)
+    try:
+        for node in (*engines, api):
+            node.wait_ready()
+        yield Nodes(db, api, engines)
+    finally:
+        for node in (api, *engines):
+            node.stop()
+
+
+def query(db: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(db.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def held_by(db: str, sid: str) -> str:
+    return str(
+        wait_until(lambda: (rows := query(db, "SELECT node FROM calls WHERE sid = %s", sid)) and rows[0][0])
+    )
+
+
+def join(nodes: Nodes, twiml_url: str) -> tuple[str, str]:
+    """A call (to a new virtual phone) that joins the room: its sid and its phone's number."""
+    number = f"+1555600{next(_numbers):04d}"
+    with nodes.api.http() as h:
+        r = h.post(f"{API}/Calls.json", data={"To": number, "From": FROM, "Url": twiml_url})
+    assert r.status_code == 201, r.text
+    return r.json()["sid"], number
+
+
+def on_both(nodes: Nodes, twiml_url: str) -> dict[str, list[tuple[str, str]]]:
+    """Calls until each engine holds at least one (which engine starts a call is up to the engines)."""
+    held: dict[str, list[tuple[str, str]]] = {}
+    for _ in range(20):
+        call = join(nodes, twiml_url)
+        held.setdefault(held_by(nodes.db, call[0]), []).append(call)
+        if len(held) == 2:
+            return held
+    raise AssertionError(f"every call went to one engine: {held}")
+
+
+def transcript(nodes: Nodes, sid: str) -> list[dict[str, Any]]:
+    with nodes.api.http() as h:
+        r = h.get(f"/sim/v1/Calls/{sid}")
+    assert r.status_code == 200, r.text
+    return list(r.json()["transcript"])
+
+
+def heard(nodes: Nodes, sid: str) -> list[tuple[str, str]]:
+    return [(e["from"], e["speech"]) for e in transcript(nodes, sid) if e["event"] == "heard"]
+
+
+def participants(nodes: Nodes, conference_sid: str) -> set[str]:
+    with nodes.api.http() as h:
+        r = h.get(f"{API}/Conferences/{conference_sid}/Participants.json")
+    return {p["call_sid"] for p in r.json()["participants"]}
+
+
+def final(nodes: Nodes, sid: str) -> str:
+    def done() -> str | None:
+        with nodes.api.http() as h:
+            status = h.get(f"{API}/Calls/{sid}.json").json()["status"]
+        return status if status in ("completed", "failed") else None
+
+    return str(wait_until(done, 20))
+
+
+def test_participants_on_two_engines_share_one_room(nodes: Nodes, webapp: WebApp) -> None:
+    conference = (
+        f'<Conference statusCallback="{webapp.url("/conference")}" '
+        'statusCallbackEvent="start end join leave mute">team</Conference>'
+    )
+    url = webapp.twiml("/join", f"<Response><Dial>{conference}</Dial><Say>{AFTER}</Say></Response>")
+    held = on_both(nodes, url)
+    calls = [call for node_calls in held.values() for call in node_calls]
+    sids = [sid for sid, _ in calls]
+    rooms = wait_until(
+        lambda: query(nodes.db, "SELECT sid, node FROM conferences WHERE friendly_name = 'team'")
+    )
+    assert len(rooms) == 1, rooms  # one room, whichever engine each call is on
+    conference_sid, home = rooms[0]
+    wait_until(lambda: participants(nodes, conference_sid) == set(sids), 20)
+
+    # Each engine's caller is heard on the other engine, and by a caller on its own.
+    (one, one_number), (two, two_number) = (node_calls[0] for node_calls in held.values())
+    with nodes.api.http() as h:
+        assert h.post(f"/sim/v1/Calls/{one}/Speech", data={"Text": "hello from one"}).status_code == 200
+        assert h.post(f"/sim/v1/Calls/{two}/Speech", data={"Text": "hello from two"}).status_code == 200
+    for sid, number in calls:
+        expected = {(one_number, "hello from one"), (two_number, "hello from two")} - {
+            (number, "hello from one"),
+            (number, "hello from two"),
+        }
+        wait_until(lambda sid=sid, expected=expected: set(heard(nodes, sid)) == expected, 20)
+    assert all(len(heard(nodes, sid)) == (1 if sid in (one, two) else 2) for sid in sids)  # heard once each
+
+    # A participant held by the engine that does not run the room is muted through the API node.
+    elsewhere = next(sid for node, node_calls in held.items() if node != home for sid, _ in node_calls)
+    with nodes.api.http() as h:
+        r = h.post(
+            f"{API}/Conferences/{conference_sid}/Participants/{elsewhere}.json", data={"Muted": "true"}
+        )
+        assert r.status_code == 200 and r.json()["muted"] is True, r.text
+        h.post(f"/sim/v1/Calls/{elsewhere}/Speech", data={"Text": "nobody hears this"})
+
+    # The room's status callbacks come from one engine: one start, each join once, in sequence.
+    hits = webapp.wait_hits("/conference", count=len(sids) + 2, timeout=20)
+    events = [(hit.param("StatusCallbackEvent"), hit.param("CallSid")) for hit in hits]
+    assert events.count(("conference-start", None)) == 1
+    assert sorted(sid for event, sid in events if event == "participant-join") == sorted(sids)
+    assert ("participant-mute", elsewhere) in events
+    mute = next(hit for hit in hits if hit.param("StatusCallbackEvent") == "participant-mute")
+    assert mute.param("Muted") == "true"
+    sequence = [int(str(hit.param("SequenceNumber"))) for hit in hits]
+    assert sorted(sequence) == list(range(1, len(hits) + 1))  # webhooks may arrive in any order
+    assert {hit.param("ConferenceSid") for hit in hits} == {conference_sid}
+
+    # Ending it through the API node ends every participant's Dial, on both engines.
+    with nodes.api.http() as h:
+        r = h.post(f"{API}/Conferences/{conference_sid}.json", data={"Status": "completed"})
+    assert r.status_code == 200, r.text
+    for sid in sids:
+        assert final(nodes, sid) == "completed"
+        assert [e["text"] for e in transcript(nodes, sid) if e["event"] == "say"][-1] == AFTER
+        assert all(speech != "nobody hears this" for _, speech in heard(nodes, sid))
+    with nodes.api.http() as h:
+        room = h.get(f"{API}/Conferences/{conference_sid}.json").json()
+    assert (room["status"], room["reason_conference_ended"]) == ("completed", "conference-ended-via-api")
+    ended = webapp.wait_hits("/conference", count=len(hits) + len(sids) + 1, timeout=20)
+    events = [(hit.param("StatusCallbackEvent"), hit.param("CallSid")) for hit in ended]
+    assert events.count(("conference-end", None)) == 1
+    assert sorted(sid for event, sid in events if event == "participant-leave") == sorted(sids)
+
+
+def test_the_rooms_engine_dying_ends_it_for_the_others(nodes: Nodes, webapp: WebApp) -> None:
+    url = webapp.twiml(
+        "/join", f"<Response><Dial><Conference>standby</Conference></Dial><Say>{AFTER}</Say></Response>"
+    )
+    held = on_both(nodes, url)
+    sids = [sid for node_calls in held.values() for sid, _ in node_calls]
+    rooms = wait_until(
+        lambda: query(nodes.db, "SELECT sid, node FROM conferences WHERE friendly_name = 'standby'")
+    )
+    conference_sid, home = rooms[0]
+    wait_until(lambda: participants(nodes, conference_sid) == set(sids), 20)
+    next(node for node in nodes.engines if node.id == home).kill()
+    for node, node_calls in held.items():
+        for sid, _ in node_calls:
+            if node == home:
+                assert final(nodes, sid) == "failed"  # its media lived there
+            else:  # the Dial ends and the call goes on
+                assert final(nodes, sid) == "completed"
+                assert [e["text"] for e in transcript(nodes, sid) if e["event"] == "say"][-1] == AFTER
+    assert query(nodes.db, "SELECT status FROM conferences WHERE sid = %s", conference_sid) == [
+        ("completed",)
+    ]
+
+
+def test_an_engine_dying_takes_only_its_participants_away(nodes: Nodes, webapp: WebApp) -> None:
+    url = webapp.twiml("/join", "<Response><Dial><Conference>huddle</Conference></Dial></Response>")
+    held = on_both(nodes, url)
+    rooms = wait_until(
+        lambda: query(nodes.db, "SELECT sid, node FROM conferences WHERE friendly_name = 'huddle'")
+    )
+    conference_sid, home = rooms[0]
+    sids = [sid for node_calls in held.values() for sid, _ in node_calls]
+    wait_until(lambda: participants(nodes, conference_sid) == set(sids), 20)
+    other = next(node for node in nodes.engines if node.id != home)
+    other.kill()
+    staying = [sid for sid, _ in held[home]]
+    for sid, _ in held[other.id]:
+        assert final(nodes, sid) == "failed"
+    wait_until(lambda: participants(nodes, conference_sid) == set(staying), 20)
+    with nodes.api.http() as h:
+        assert h.get(f"{API}/Conferences/{conference_sid}.json").json()["status"] == "in-progress"
+        for sid in staying:
+            assert h.post(f"/sim/v1/Calls/{sid}/Hangup").status_code == 200
+    wait_until(
+        lambda: (
+            query(nodes.db, "SELECT status FROM conferences WHERE sid = %s", conference_sid)
+            == [("completed",)]
+        ),
+        20,
+    )
+
+
+def test_an_agent_takes_a_caller_waiting_on_the_other_engine(nodes: Nodes, webapp: WebApp) -> None:
+    caller_url = webapp.twiml(
+        "/caller", "<Response><Enqueue>support</Enqueue><Say>Thanks for waiting</Say></Response>"
+    )
+    caller, caller_number = join(nodes, caller_url)
+    engine = held_by(nodes.db, caller)
+    wait_until(lambda: any(e["event"] == "enqueue" for e in transcript(nodes, caller)), 20)
+    # An agent's call on the other engine (the calls that go to the caller's engine hang up).
+    idle = webapp.twiml("/idle", '<Response><Pause length="3600"/></Response>')
+    with nodes.api.http() as h:
+        for _ in range(20):
+            agent, agent_number = join(nodes, idle)
+            if held_by(nodes.db, agent) != engine:
+                break
+            h.post(f"{API}/Calls/{agent}.json", data={"Status": "completed"})
+        else:
+            raise AssertionError("every call went to the caller's engine")
+        dial = webapp.twiml(
+            "/agent",
+            f'<Response><Dial action="{webapp.url("/dialled")}"><Queue>support</Queue></Dial></Response>',
+        )
+        webapp.twiml("/dialled", "<Response><Say>Next caller</Say></Response>")
+        assert h.post(f"{API}/Calls/{agent}.json", data={"Url": dial}).status_code == 200
+        for sid, other in ((caller, agent), (agent, caller)):
+            wait_until(
+                lambda sid=sid, other=other: any(
+                    e["event"] == "bridged" and e["call_sid"] == other for e in transcript(nodes, sid)
+                ),
+                20,
+            )
+        h.post(f"/sim/v1/Calls/{caller}/Speech", data={"Text": "I need help"})
+        h.post(f"/sim/v1/Calls/{agent}/Speech", data={"Text": "How can I help"})
+        wait_until(lambda: heard(nodes, agent) == [(caller_number, "I need help")], 20)
+        wait_until(lambda: heard(nodes, caller) == [(agent_number, "How can I help")], 20)
+        assert h.post(f"/sim/v1/Calls/{caller}/Hangup").status_code == 200
+    dialled = webapp.wait_hits("/dialled", timeout=20)[0]
+    assert (dialled.param("DequeueResult"), dialled.param("DequeuedCallSid")) == ("bridged", caller)
+    wait_until(
+        lambda: "Next caller" in [e.get("text") for e in transcript(nodes, agent) if e["event"] == "say"], 20
+    )
+    assert final(nodes, caller) == "completed"
+
+    # A REST dequeue of the caller at the front, through the API node, reaches the engine holding it.
+    waiting, _ = join(nodes, caller_url)
+    wait_until(lambda: any(e["event"] == "enqueue" for e in transcript(nodes, waiting)), 20)
+    with nodes.api.http() as h:
+        queue = next(
+            q for q in h.get(f"{API}/Queues.json").json()["queues"] if q["friendly_name"] == "support"
+        )
+        out = webapp.twiml("/out", "<Response><Say>Taken out by the API</Say></Response>")
+        r = h.post(f"{API}/Queues/{queue['sid']}/Members/Front.json", data={"Url": out})
+    assert r.status_code == 200 and r.json()["call_sid"] == waiting, r.text
+    wait_until(lambda: "Taken out by the API" in [e.get("text") for e in transcript(nodes, waiting)], 20)
