@@ -295,7 +295,8 @@ def test_live_speech_during_a_long_gather(tel: Telephonist, webapp: WebApp) -> N
     sid = gather_call(
         tel,
         webapp,
-        '<Gather input="speech" action="/ivr/done" timeout="50"><Say>How can I help?</Say></Gather>',
+        '<Gather input="speech" action="/ivr/done" timeout="600" speechTimeout="auto">'
+        "<Say>How can I help?</Say></Gather>",
     )
     wait_event(tel, sid, "say")
     r = tel.sim("POST", f"/Calls/{sid}/Speech", Text="I want to book a table")

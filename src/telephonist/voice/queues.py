@@ -219,6 +219,9 @@ class Queues:
         except TimeoutError:
             log.warning("call %s: engine %s did not hand over caller %s", handover.agent_sid, node, call_sid)
             reply = {"op": "refused"}
+        except asyncio.CancelledError:  # the agent is gone: a caller handed over meanwhile is let go
+            self.end_bridge(handover)
+            raise
         finally:
             self._asked.pop(handover.bridge, None)
         if reply["op"] != "taken":
