@@ -93,10 +93,10 @@ def heard(nodes: Nodes, sid: str) -> list[tuple[str, str]]:
     return [(e["from"], e["speech"]) for e in transcript(nodes, sid) if e["event"] == "heard"]
 
 
-def participants(nodes: Nodes, conference_sid: str) -> set[str]:
+def participants(nodes: Nodes, conference_sid: str, status: str = "connected") -> set[str]:
     with nodes.api.http() as h:
         r = h.get(f"{API}/Conferences/{conference_sid}/Participants.json")
-    return {p["call_sid"] for p in r.json()["participants"]}
+    return {p["call_sid"] for p in r.json()["participants"] if p["status"] == status}
 
 
 def final(nodes: Nodes, sid: str) -> str:
@@ -280,3 +280,40 @@ def test_an_agent_takes_a_caller_waiting_on_the_other_engine(nodes: Nodes, webap
         r = h.post(f"{API}/Queues/{queue['sid']}/Members/Front.json", data={"Url": out})
     assert r.status_code == 200 and r.json()["call_sid"] == waiting, r.text
     wait_until(lambda: "Taken out by the API" in [e.get("text") for e in transcript(nodes, waiting)], 20)
+
+
+def test_participants_added_through_an_api_node(nodes: Nodes, webapp: WebApp) -> None:
+    """An API node runs no room: it reserves the conference, and the engine that starts the participant's
+    call opens it. A room whose only participant never answered is over."""
+    with nodes.api.http() as h:
+        assert (
+            h.post("/sim/v1/Phones", data={"PhoneNumber": "+15556000901", "Answer": "busy"}).status_code
+            == 201
+        )
+        r = h.post(f"{API}/Conferences/nobody/Participants.json", data={"From": FROM, "To": "+15556000901"})
+        assert r.status_code == 201, r.text
+        lonely = r.json()["conference_sid"]
+        r = h.post(f"{API}/Conferences/board/Participants.json", data={"From": FROM, "To": "+15556000900"})
+        assert r.status_code == 201, r.text
+        call_sid, conference_sid = r.json()["call_sid"], r.json()["conference_sid"]
+        wait_until(lambda: participants(nodes, conference_sid) == {call_sid}, 20)
+        engine = held_by(nodes.db, call_sid)
+        assert query(nodes.db, "SELECT node FROM conferences WHERE sid = %s", conference_sid) == [(engine,)]
+        # A second participant's call is in the same room, whichever engine holds it.
+        second = h.post(
+            f"{API}/Conferences/{conference_sid}/Participants.json", data={"From": FROM, "To": "+15556000902"}
+        )
+        assert second.status_code == 201 and second.json()["conference_sid"] == conference_sid, second.text
+        wait_until(lambda: participants(nodes, conference_sid) == {call_sid, second.json()["call_sid"]}, 20)
+        assert h.get(f"{API}/Conferences/{conference_sid}.json").json()["status"] == "in-progress"
+        assert (
+            h.post(f"{API}/Conferences/{conference_sid}.json", data={"Status": "completed"}).status_code
+            == 200
+        )
+    wait_until(
+        lambda: query(nodes.db, "SELECT status FROM conferences WHERE sid = %s", lonely) == [("completed",)],
+        20,
+    )
+    assert query(nodes.db, "SELECT status FROM participants WHERE conference_sid = %s", lonely) == [
+        ("failed",)
+    ]
