@@ -25,6 +25,7 @@ from conftest import (
     Telephonist,
     assert_twilio_error,
     database_url,
+    free_port,
     running,
     wait_until,
 )
@@ -124,11 +125,11 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 
 def reserver(db: Database, pacer: CallPacer) -> Callable[..., float]:
-    """pacer.reserve in a transaction of its own, as each call create is."""
+    """pacer.reserve in a transaction of its own, as each call create is: seconds until the start."""
 
     def reserve(account_sid: str, trunk: SipTrunk | None = None) -> float:
         with db.fast() as q:
-            return pacer.reserve(q, account_sid, trunk)
+            return pacer.reserve(q, account_sid, trunk) - pacer.clock()
 
     return reserve
 
@@ -331,7 +332,7 @@ def _watch_starts(tel: Telephonist) -> list[tuple[str, float, dict[str, str]]]:
 def _assert_queued_then_started_in_order(
     starts: list[tuple[str, float, dict[str, str]]], sids: list[str], since: float, interval: float
 ) -> None:
-    assert [sid for sid, _, _ in starts] == sids
+    assert [sid for sid, _, _ in starts] == sids, [(sids.index(sid), at - since) for sid, at, _ in starts]
     for i, (_, at, statuses) in enumerate(starts):
         assert at >= since + i * interval - 1e-6  # no call starts before its turn
         # The calls after it are still queued (or not even created yet): none has overtaken it.
@@ -393,21 +394,13 @@ class BusyTrunk:
         self.sock.close()
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
-        udp.bind(("127.0.0.1", 0))
-        port = int(udp.getsockname()[1])
-        tcp.bind(("127.0.0.1", port))  # SIP listens over TCP on the same port
-        return port
-
-
 def test_a_trunks_max_cps_keeps_its_calls_queued_and_in_order(tmp_path: Path) -> None:
     trunk = BusyTrunk()
     busy = SipTrunk(name="busy", host="127.0.0.1", port=trunk.port, prefixes=["+1555777"], max_cps=4)
     try:
         # A thousand calls a second for the account: the trunk's four are the limit that bites.
         with running(
-            tmp_path, time_scale=1.0, calls_per_second=1000.0, sip_port=_free_udp_port(), sip_trunks=[busy]
+            tmp_path, time_scale=1.0, calls_per_second=1000.0, sip_port=free_port(), sip_trunks=[busy]
         ) as tel:
             starts = _watch_starts(tel)
             since = time.time()

@@ -230,8 +230,8 @@ async def create_call(request: Request) -> Response:
             }
             params |= application_params(app)
         trunk = ctx.platform.voice.trunk_for(conn, to, ctx.account_sid, params)
-        delay = request.app.state.limits.calls.reserve(raw(conn), ctx.account_sid, trunk)  # beyond the CPS
-        row = ctx.platform.voice.create_outbound(conn, ctx.account_sid, to, sender, params, number_sid, delay)
+        start = request.app.state.limits.calls.reserve(raw(conn), ctx.account_sid, trunk)  # beyond the CPS
+        row = ctx.platform.voice.create_outbound(conn, ctx.account_sid, to, sender, params, number_sid, start)
     ctx.platform.jobs.wake()
     return json_response(render_call(row), 201)
 

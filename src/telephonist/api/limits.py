@@ -163,8 +163,9 @@ class CallPacer:
         self.clock = clock  # epoch seconds: every process reads the slots against the same clock
 
     def reserve(self, q: Raw, account_sid: str, trunk: SipTrunk | None = None) -> float:
-        """Seconds until the call may start; 22005 when it would not start within 24 hours (raised in the
-        transaction, whose rollback gives the slots back)."""
+        """When the call may start (epoch seconds: its start job is due then, however long the rest of the
+        create takes, so calls start in the order they took their slots); 22005 when it would not start
+        within 24 hours (raised in the transaction, whose rollback gives the slots back)."""
         now = self.clock()
         at = now
         if self.interval:
@@ -177,7 +178,7 @@ class CallPacer:
             at = start
         if at - now > self.horizon:
             raise TwilioError(22005, "Call Queue Full")
-        return at - now
+        return at
 
 
 class Limits:

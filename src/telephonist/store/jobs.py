@@ -84,12 +84,15 @@ _RELEASE = (
 )
 
 
-def enqueue(conn: Tx, kind: str, payload: dict[str, Any], delay: float = 0.0) -> None:
+def enqueue(
+    conn: Tx, kind: str, payload: dict[str, Any], delay: float = 0.0, at: float | None = None
+) -> None:
+    """A job due in `delay` seconds, or at `at` (epoch seconds)."""
     raw(conn).run(
         _INSERT,
         kind=kind,
         payload=payload,
-        run_at=time.time() + delay,
+        run_at=time.time() + delay if at is None else at,
         claimed_until=0.0,
         attempts=0,
         claimed_by=None,

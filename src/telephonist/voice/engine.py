@@ -63,10 +63,10 @@ class VoiceEngine:
         from_: str,
         params: dict[str, Any],
         phone_number_sid: str | None,
-        delay: float = 0.0,
+        start: float | None = None,
     ) -> Row:
-        """The row and its start job, in the API's transaction; the job is due in `delay` seconds (the
-        call's turn under its account's CPS), and the call stays queued until then."""
+        """The row and its start job, in the API's transaction; the job is due at `start` (epoch seconds:
+        the call's turn under its account's CPS), or at once, and the call stays queued until then."""
         row = insert_call(
             conn,
             account_sid=account_sid,
@@ -77,7 +77,7 @@ class VoiceEngine:
             phone_number_sid=phone_number_sid,
             params=params,
         )
-        enqueue(conn, "call.start", {"sid": row["sid"]}, delay=delay)
+        enqueue(conn, "call.start", {"sid": row["sid"]}, at=start)
         return row
 
     def trunk_for(
