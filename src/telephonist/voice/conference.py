@@ -121,15 +121,7 @@ class Conferences:
         room = self.rooms.get((account_sid, name))
         if room is not None:
             return room
-        for _ in range(5):  # another engine may open the same room at the same moment: then join it
-            try:
-                with self.p.db.tx() as conn:
-                    sid, home, started = self._find_or_make(conn, account_sid, name)
-                break
-            except (IntegrityError, _Raced):
-                continue
-        else:
-            raise RuntimeError(f"conference {name}: could not open its room")
+        sid, home, started = self._settle(account_sid, name)
         room = Room(sid, account_sid, name, home)
         if started:
             room.started.set()
@@ -138,6 +130,17 @@ class Conferences:
             self._link(room, home)
         self.rooms[(account_sid, name)] = room
         return room
+
+    def _settle(self, account_sid: str, name: str) -> tuple[str, str, bool]:
+        """`_find_or_make` in a transaction of its own, again when another engine opened or claimed the
+        same room at the same moment (then this one joins it)."""
+        for _ in range(5):
+            try:
+                with self.p.db.tx() as conn:
+                    return self._find_or_make(conn, account_sid, name)
+            except (IntegrityError, _Raced):
+                continue
+        raise RuntimeError(f"conference {name}: could not open its room")
 
     def _find_or_make(self, conn: Connection, account_sid: str, name: str) -> tuple[str, str, bool]:
         """(the room's sid, its home, whether it started) of the live room of that name, claimed or made
@@ -164,8 +167,8 @@ class Conferences:
         if row is not None and row.node is None:
             return row.sid, "", False  # an API node's reservation: no room here
         if row is not None:  # left by a process that is gone: over
-            self._over(conn, row.sid)
-        sid = new_sid("CF")
+            self._over(conn, conferences.c.sid == row.sid)
+        sid, home = new_sid("CF"), self.me if self.p.nodes.engine else None
         conn.execute(
             insert(conferences).values(
                 sid=sid,
@@ -173,18 +176,19 @@ class Conferences:
                 friendly_name=name,
                 status="init",
                 region="us1",
-                node=self.me if self.p.nodes.engine else None,
+                node=home,
                 date_created=now,
                 date_updated=now,
             )
         )
-        return sid, self.me if self.p.nodes.engine else "", False
+        return sid, home or "", False
 
     @staticmethod
-    def _over(conn: Connection, sid: str) -> None:
+    def _over(conn: Connection, *where: Any) -> None:
+        """The live rooms `where` says are over: no engine runs them any more."""
         conn.execute(
             update(conferences)
-            .where(conferences.c.sid == sid, conferences.c.status.in_(LIVE))
+            .where(conferences.c.status.in_(LIVE), *where)
             .values(status="completed", reason_conference_ended=GONE, date_updated=utcnow())
         )
 
@@ -193,21 +197,11 @@ class Conferences:
         runs no room, a row that the first engine to open it claims."""
         if self.p.nodes.engine:
             return self.open(account_sid, name).sid
-        for _ in range(5):
-            try:
-                with self.p.db.tx() as conn:
-                    return self._find_or_make(conn, account_sid, name)[0]
-            except (IntegrityError, _Raced):
-                continue
-        raise RuntimeError(f"conference {name}: could not reserve its room")
+        return self._settle(account_sid, name)[0]
 
     def over_for(self, conn: Connection, node: str) -> None:
         """A dead node's rooms are over (their satellites end theirs when they see the home gone)."""
-        conn.execute(
-            update(conferences)
-            .where(conferences.c.node == node, conferences.c.status.in_(LIVE))
-            .values(status="completed", reason_conference_ended=GONE, date_updated=utcnow())
-        )
+        self._over(conn, conferences.c.node == node)
 
     def check_nodes(self) -> None:
         """A satellite room whose home engine died ends here (its participants' calls go on); on the home,
@@ -387,15 +381,7 @@ class Conferences:
                         )
                     )
                     if not coming:
-                        conn.execute(
-                            update(conferences)
-                            .where(
-                                conferences.c.sid == conference_sid,
-                                conferences.c.node.is_(None),
-                                conferences.c.status.in_(LIVE),
-                            )
-                            .values(status="completed", reason_conference_ended=GONE, date_updated=utcnow())
-                        )
+                        self._over(conn, conferences.c.sid == conference_sid, conferences.c.node.is_(None))
 
     def _leave(self, room: Room, member: Member) -> None:
         s = member.session

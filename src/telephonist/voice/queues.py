@@ -141,9 +141,7 @@ class Queues:
             )
         future: asyncio.Future[Handover | Source] = asyncio.get_running_loop().create_future()
         self.waiting[call_sid] = future
-        task = asyncio.ensure_future(self._announce(queue_sid))  # agents waiting on an empty queue
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._announce(queue_sid))  # agents waiting on an empty queue
         return future
 
     def leave(self, call_sid: str) -> None:
