@@ -24,7 +24,7 @@ from telephonist.media.rtp import RtpPacket
 CONFIG = Path(__file__).parents[2] / "deploy" / "kamailio" / "kamailio.cfg"
 KAMAILIO = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin")
 NUMBER = "+15005550006"  # the default account's number
-FR_TIMER_MS = 1000  # how long Kamailio waits for a node's first response before trying the next one
+FR_TIMER_MS = 2000  # how long Kamailio waits for a node's first response before trying the next one
 
 
 class SipNode(Protocol):
@@ -83,6 +83,11 @@ class Kamailio:
     def answers(self) -> bool:
         """It answers an OPTIONS of ours for itself (a trunk's keepalive) with 200."""
         return options(self.port) == 200
+
+    def state(self, sip_port: int) -> str | None:
+        """What the dispatcher last said of the node on `sip_port`: "up", "down", or None (nothing yet)."""
+        said = re.findall(rf"node (up|down): sip:127\.0\.0\.1:{sip_port}\b", self.output())
+        return said[-1] if said else None
 
 
 def start_kamailio(tmp_path: Path, nodes: Sequence[SipNode]) -> Kamailio:

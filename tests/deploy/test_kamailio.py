@@ -27,7 +27,7 @@ from telephonist.app import Platform
 from telephonist.config import Settings
 from telephonist.media import audio
 
-from .kamailio import KAMAILIO, NUMBER, check, listening, place_calls, start_kamailio, stop
+from .kamailio import KAMAILIO, NUMBER, Call, check, listening, place_calls, start_kamailio, stop
 
 pytestmark = [
     pytest.mark.slow,
@@ -227,22 +227,31 @@ def test_calls_are_spread_over_two_nodes_and_fail_over_to_the_survivor(
         assert {call.node_port for call in last} == {a.sip_port}
         assert kamailio.output().count("trying the next one") == retries
 
-        # Node b comes back on its address: the probes find it up, and calls reach it again.
+        # Node b comes back on its address: the probes find it up, and calls reach it again. (A node just
+        # started on a loaded machine may miss the proxy's timer once: that call goes to a, b is marked down
+        # until its next probe, and the next pair is placed once it is up again.)
         (b,) = start_nodes(tmp_path, "b", database, {"b": b.sip_port})
-        wait_until(lambda: f"node up: sip:127.0.0.1:{b.sip_port}" in kamailio.output(), timeout=10)
-        back = place_calls(tmp_path, proxy, ["11", "12"])
-        for call in back:
-            check(call, proxy)
-        assert sorted(call.node_port for call in back) == sorted([a.sip_port, b.sip_port])
-        assert len(b.answered()) == 1 and b.through(proxy) == b.answered()
+        back: list[Call] = []
+        for first in (11, 13, 15):
+            wait_until(lambda: kamailio.state(b.sip_port) == "up", timeout=10)
+            pair = place_calls(tmp_path, proxy, [str(first), str(first + 1)])
+            for call in pair:
+                check(call, proxy)
+            back += pair
+            if b.sip_port in {call.node_port for call in pair}:
+                break
+        on_b = [call for call in back if call.node_port == b.sip_port]
+        assert on_b, kamailio.output()[-4000:]
+        assert len(b.answered()) == len(on_b) and b.through(proxy) == b.answered()
 
         # Every call is in the one database, completed, its VoiceUrl fetched once.
         def completed() -> list[str]:
             listed = client.calls.list(to=NUMBER)
-            return [c.sid for c in listed if c.status == "completed"] if len(listed) == 12 else []
+            return [c.sid for c in listed if c.status == "completed"] if len(listed) == total else []
 
-        sids = set(wait_until(lambda: len(completed()) == 12 and completed()))
-        assert len(a.answered()) == 9 and a.through(proxy) == a.answered()
+        total = 10 + len(back)
+        sids = set(wait_until(lambda: len(completed()) == total and completed()))
+        assert len(a.answered()) == total - 2 - len(on_b) and a.through(proxy) == a.answered()
         assert a.answered() | b.answered() < sids and not a.answered() & b.answered()
         assert {hit.param("CallSid") for hit in webapp.hits_for("/voice")} == sids
     finally:

@@ -107,9 +107,12 @@ class CallRecorder:
         self.p = platform
         self.live: dict[str, CallRecording] = {}
 
-    def start(self, call: Any, options: Options, peer_sid: str | None = None) -> CallRecording:
+    def start(
+        self, call: Any, options: Options, peer_sid: str | None = None, at: dt.datetime | None = None
+    ) -> CallRecording:
+        """A recording of the call from `at` (the call's answer, for Record=true) or from now."""
         rec = CallRecording(
-            new_sid("RE"), call["sid"], call["account_sid"], options, peer_sid, [[utcnow(), None]]
+            new_sid("RE"), call["sid"], call["account_sid"], options, peer_sid, [[at or utcnow(), None]]
         )
         session = self.p.voice.sessions.get(call["sid"])
         if session is not None:  # a real carrier's leg: its audio, not a rebuilt transcript
@@ -186,13 +189,14 @@ class CallRecorder:
             rec.windows.append([utcnow(), None])
             self._set_status(rec, "in-progress")
 
-    async def stop(self, rec: CallRecording) -> tuple[str, int]:
-        """Render, keep and report the recording; (its status, its duration in seconds)."""
+    async def stop(self, rec: CallRecording, at: dt.datetime | None = None) -> tuple[str, int]:
+        """Render, keep and report the recording, which ends `at` (the call's end) or now; (its status, its
+        duration in seconds)."""
         self.live.pop(rec.sid, None)
         if rec.tracks is not None and rec.tracks.release is not None:
             rec.tracks.release()
         if rec.status == "in-progress":
-            rec.windows[-1][1] = utcnow()
+            rec.windows[-1][1] = at or utcnow()
         try:
             pcm = await self._render(rec)
         except Exception:
@@ -212,10 +216,10 @@ class CallRecorder:
         self._callback(rec, status, duration)
         return status, duration
 
-    async def stop_call(self, call_sid: str) -> None:
-        """The call ended: its recordings end with it."""
+    async def stop_call(self, call_sid: str, at: dt.datetime) -> None:
+        """The call ended `at`: its recordings end with it."""
         for rec in self.of_call(call_sid):
-            await self.stop(rec)
+            await self.stop(rec, at)
 
     def url(self, rec: CallRecording) -> str:
         return self.p.settings.base_url + recording_uri(rec.account_sid, rec.sid)

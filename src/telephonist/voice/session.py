@@ -112,8 +112,9 @@ class CallSession:
             if await self._ring(float(self.params.get("Timeout", 60))) != "answered":
                 return
             self._limit_time()
-            if self.params.get("Record"):
-                self.p.voice.recorder.start(self.call, recording_options(self.params, "OutboundAPI"))
+            if self.params.get("Record"):  # from the answer: the recording is as long as the call
+                options = recording_options(self.params, "OutboundAPI")
+                self.p.voice.recorder.start(self.call, options, at=self.call["start_time"])
             digits = self.params.get("SendDigits")
             if digits:
                 self._event({"event": "play", "digits": digits})
@@ -480,7 +481,7 @@ class CallSession:
             await self.leg.hangup()
         for _stream, task in self.forks.values():
             task.cancel()
-        await self.p.voice.recorder.stop_call(self.sid)
+        await self.p.voice.recorder.stop_call(self.sid, now)
         if not self.answered:
             self.p.voice.conferences.abandon(self.sid)
         pause = 0.05
