@@ -298,5 +298,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.add_middleware(RelayLive, relay=platform.relay)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # added last: the outer of these
     app.state.limits = limits.Limits(settings, nodes=lambda: platform.nodes.api_nodes)
+    if platform.relay.active:  # several nodes: each counts the failed authentications of all
+        platform.relay.logins = app.state.limits.logins
+        app.state.limits.logins.shared = platform.relay.login_failed
     app.add_middleware(limits.InFlight, limits=app.state.limits)  # outermost: a slot is held to the end
     return app

@@ -9,7 +9,8 @@ sender's channel. The database is the only thing nodes need to reach, and a node
 does not answer: the sender times out and answers 503, and the node's calls are failed by the lease.
 
 API nodes also tell engines that work is waiting (`telephonist_jobs`), so that a message created on one
-process is sent within milliseconds by another instead of at the engines' next poll.
+process is sent within milliseconds by another instead of at the engines' next poll, and tell each other
+of failed authentications (`telephonist_logins`), so that a client is locked out of all of them at once.
 
 On SQLite there is one node: everything is local and this module does nothing.
 """
@@ -36,10 +37,12 @@ from telephonist.api.errors import TwilioError, error_response
 from telephonist.store.models import calls, conferences, queue_members
 
 if TYPE_CHECKING:
+    from telephonist.api.limits import Logins
     from telephonist.app import Platform
 
 log = logging.getLogger("telephonist.relay")
 JOBS = "telephonist_jobs"
+LOGINS = "telephonist_logins"  # failed authentications, which every node counts
 TIMEOUT = 10.0  # seconds a relayed request may take before the sender gives up (503)
 MAX_PAYLOAD = 7900  # PostgreSQL's NOTIFY payload limit is 8000 bytes
 RELAYED = "x-telephonist-relayed"  # marks a relayed request, which is never relayed again
@@ -68,6 +71,7 @@ class Relay:
         self.active = make_url(platform.settings.db).get_backend_name() == "postgresql"
         self.channel = channel(platform.nodes.id)
         self.app: ASGIApp | None = None  # set by create_app: where relayed requests run
+        self.logins: Logins | None = None  # set by create_app: the failed authentications counted here
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._serving: set[asyncio.Task[None]] = (
@@ -97,6 +101,7 @@ class Relay:
             try:
                 async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {self.channel}")
+                    await conn.execute(f"LISTEN {LOGINS}")
                     if self.p.nodes.engine:
                         await conn.execute(f"LISTEN {JOBS}")
                         self.p.jobs.wake()  # work may have come while not listening
@@ -104,6 +109,8 @@ class Relay:
                     async for note in conn.notifies():
                         if note.channel == JOBS:
                             self.p.jobs.wake()
+                        elif note.channel == LOGINS:
+                            self._login_failed(orjson.loads(note.payload))
                         else:
                             self._received(orjson.loads(note.payload))
             except asyncio.CancelledError:
@@ -130,6 +137,19 @@ class Relay:
             self._notify(JOBS, "")
         except Exception:  # the engines' own poll finds the work a second later at most
             log.exception("waking the engines failed")
+
+    # -- failed authentications ------------------------------------------------------------------------
+    def login_failed(self, address: str, user: str) -> None:
+        """Tell every node of a failed authentication here (Logins.shared)."""
+        payload = orjson.dumps({"from": self.p.nodes.id, "address": address, "user": user}).decode()
+        try:
+            self._notify(LOGINS, payload)
+        except Exception as exc:
+            log.warning("the other nodes were not told of a failed authentication (%s)", exc)
+
+    def _login_failed(self, message: dict[str, Any]) -> None:
+        if self.logins is not None and message["from"] != self.p.nodes.id:
+            self.logins.count(message["address"], message["user"])
 
     # -- relaying requests ----------------------------------------------------------------------------
     def holder(self, scope: Scope) -> str | None:

@@ -91,7 +91,8 @@ class Logins:
     """Failed authentications by client address: `limit` for one user name (an Account SID or API key SID,
     whether it exists or not) and ten times as many for the address overall, then one more every
     `window / limit` seconds. Past that the address is refused without its credentials being looked at,
-    so a right guess is no different from a wrong one; other addresses are not affected."""
+    so a right guess is no different from a wrong one; other addresses are not affected. With several
+    API nodes, each tells the others of its failures (`shared`), so the limits hold across all of them."""
 
     def __init__(self, limit: int, window: float, clock: Clock = time.monotonic) -> None:
         self.limit, self.clock = limit, clock
@@ -100,6 +101,7 @@ class Logins:
         self._per_address = Buckets(10 * rate, 10 * limit, clock)
         self._until: dict[str, float] = {}  # locked keys -> until when
         self._last = 0.0  # when the last lock ends
+        self.shared: Callable[[str, str], None] | None = None  # (address, user): tells the other nodes
 
     def refused(self, scope: Scope, user: str) -> bool:
         if not self._until:  # the usual case, on every request: nobody is locked out
@@ -119,7 +121,14 @@ class Logins:
     def failed(self, scope: Scope, user: str) -> None:
         if not self.limit:
             return
-        now, address = self.clock(), client_address(scope)
+        address = client_address(scope)
+        self.count(address, user[:64])
+        if self.shared is not None:
+            self.shared(address, user[:64])
+
+    def count(self, address: str, user: str) -> None:
+        """A failure of `address` as `user`, here or on another node."""
+        now = self.clock()
         for buckets, key in ((self._per_address, address), (self._per_user, _pair(address, user))):
             wait = buckets.spend(key)
             if wait:
