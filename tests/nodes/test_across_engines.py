@@ -227,6 +227,59 @@ def test_an_engine_dying_takes_only_its_participants_away(nodes: Nodes, webapp: 
     )
 
 
+def says(nodes: Nodes, sid: str) -> list[str]:
+    return [e["text"] for e in transcript(nodes, sid) if e["event"] == "say"]
+
+
+def test_an_announcement_is_fetched_once_whichever_engines_hold_the_room(
+    nodes: Nodes, webapp: WebApp
+) -> None:
+    url = webapp.twiml("/join", "<Response><Dial><Conference>briefing</Conference></Dial></Response>")
+    held = on_both(nodes, url)
+    rooms = wait_until(
+        lambda: query(nodes.db, "SELECT sid, node FROM conferences WHERE friendly_name = 'briefing'")
+    )
+    conference_sid, home = rooms[0]
+    sids = [sid for node_calls in held.values() for sid, _ in node_calls]
+    wait_until(lambda: participants(nodes, conference_sid) == set(sids), 20)
+    home_sids = [sid for sid, _ in held[home]]
+    other_sids = [sid for node, node_calls in held.items() if node != home for sid, _ in node_calls]
+
+    def announce(path: str, text: str, participant: str | None = None) -> None:
+        target = f"/Participants/{participant}" if participant else ""
+        with nodes.api.http() as h:
+            r = h.post(
+                f"{API}/Conferences/{conference_sid}{target}.json",
+                data={"AnnounceUrl": webapp.twiml(path, f"<Response><Say>{text}</Say></Response>")},
+            )
+        assert r.status_code == 200, r.text
+
+    # To the room: the engine that runs it fetches the TwiML once, and everyone on both engines hears it.
+    announce("/all", "Five minutes left.")
+    for sid in sids:
+        wait_until(lambda sid=sid: "Five minutes left." in says(nodes, sid), 20)
+    [hit] = webapp.hits_for("/all")
+    assert hit.param("ConferenceSid") == conference_sid and hit.param("CallSid") in home_sids
+
+    # To one participant held by the other engine: that engine fetches it, and only that one hears it.
+    announce("/one", "Only for you.", other_sids[0])
+    wait_until(lambda: "Only for you." in says(nodes, other_sids[0]), 20)
+    [hit] = webapp.hits_for("/one")
+    assert hit.param("CallSid") == other_sids[0]
+    assert all("Only for you." not in says(nodes, sid) for sid in sids if sid != other_sids[0])
+
+    # Once the room's engine holds nobody, the other engine fetches it for the room, once.
+    with nodes.api.http() as h:
+        for sid in home_sids:
+            assert h.post(f"/sim/v1/Calls/{sid}/Hangup").status_code == 200
+    wait_until(lambda: participants(nodes, conference_sid) == set(other_sids), 20)
+    announce("/rest", "One minute left.")
+    for sid in other_sids:
+        wait_until(lambda sid=sid: "One minute left." in says(nodes, sid), 20)
+    [hit] = webapp.hits_for("/rest")
+    assert hit.param("CallSid") in other_sids
+
+
 def test_an_agent_takes_a_caller_waiting_on_the_other_engine(nodes: Nodes, webapp: WebApp) -> None:
     caller_url = webapp.twiml(
         "/caller", "<Response><Enqueue>support</Enqueue><Say>Thanks for waiting</Say></Response>"

@@ -518,31 +518,60 @@ class Conferences:
         await self._loop_music(member.session, room, url, method)
 
     async def announce(self, room: Room, url: str, method: str, only: str | None = None) -> None:
-        """Play the TwiML at `url` (Say, Play, Pause) to the room, or to one participant. The engines that
-        hold other participants each fetch it for theirs."""
-        elsewhere = {r.node for sid, r in room.remote.items() if only in (None, sid)}
-        for node in elsewhere:
-            self._send(room, node, {"op": "announce", "url": url, "method": method, "only": only})
-        if await self._announce_here(room, url, method, only) or elsewhere:
+        """Play the TwiML at `url` (Say, Play, Pause) to the room, or to one participant. It is fetched
+        once, as on Twilio: by this engine when it holds one of them, else by the first other engine that
+        does, and its verbs go to the other engines that hold some."""
+        here = [m for sid, m in room.members.items() if only in (None, sid)]
+        elsewhere = sorted({r.node for sid, r in room.remote.items() if only in (None, sid)})
+        if here:
+            if await self._fetch_announcement(room, here, url, method, only, elsewhere):
+                self._notify(room, "announcement-end")
+        elif elsewhere:
+            fetch = {"url": url, "method": method, "share": elsewhere[1:]}
+            self._send(room, elsewhere[0], {"op": "announce", "only": only, "fetch": fetch})
             self._notify(room, "announcement-end")
 
-    async def _announce_here(self, room: Room, url: str, method: str, only: str | None) -> bool:
-        members = [m for sid, m in room.members.items() if only in (None, sid)]
-        if not members:
-            return False
+    async def _fetch_announcement(
+        self, room: Room, members: list[Member], url: str, method: str, only: str | None, share: list[str]
+    ) -> bool:
+        """Fetch the announcement (as the first of `members`), pass its verbs to the engines in `share`,
+        and play them to `members`; False when it could not be fetched (a notification says why)."""
         first = members[0].session
         extra = [("ConferenceSid", room.sid), ("FriendlyName", room.name)]
         loaded = await first._fetch(Source(url=url, method=method), extra)
         if loaded is None:
             return False
+        verbs: list[Say | Play | Pause] = []
         for verb in loaded[0].verbs:
-            if not isinstance(verb, Say | Play | Pause):
+            if isinstance(verb, Say | Play | Pause):
+                verbs.append(verb)
+            else:
                 first._notify(13238, f"<{type(verb).__name__}> cannot be used in an announcement")
-                continue
+        said = [{"verb": type(verb).__name__} | dataclasses.asdict(verb) for verb in verbs]
+        for node in share:
+            self._send(room, node, {"op": "announce", "only": only, "verbs": said})
+        await self._play_announcement(members, verbs)
+        return True
+
+    @staticmethod
+    async def _play_announcement(members: list[Member], verbs: list[Say | Play | Pause]) -> None:
+        for verb in verbs:
             await asyncio.gather(
                 *(member.session._prompt(verb) for member in members), return_exceptions=True
             )
-        return True
+
+    def _announced(self, room: Room, m: dict[str, Any]) -> None:
+        """Another engine's announcement: its verbs to play, or the TwiML to fetch for everyone."""
+        members = [member for sid, member in room.members.items() if m["only"] in (None, sid)]
+        if not members:
+            return
+        if (fetch := m.get("fetch")) is not None:
+            url, method, share = fetch["url"], fetch["method"], fetch["share"]
+            self._spawn(self._fetch_announcement(room, members, url, method, m["only"], share))
+            return
+        kinds: dict[str, type[Say | Play | Pause]] = {"Say": Say, "Play": Play, "Pause": Pause}
+        verbs = [kinds[v.pop("verb")](**v) for v in m["verbs"]]
+        self._spawn(self._play_announcement(members, verbs))
 
     async def _wait_music(self, room: Room, member: Member) -> None:
         """What a participant hears until the conference starts: `waitUrl` TwiML, hold music, or silence."""
@@ -718,4 +747,4 @@ class Conferences:
         elif op == "told":
             self._tell(room, m["call"], m["who"], m["action"], node)
         elif op == "announce":
-            self._spawn(self._announce_here(room, m["url"], m["method"], m["only"]))
+            self._announced(room, m)
