@@ -280,6 +280,54 @@ def test_an_announcement_is_fetched_once_whichever_engines_hold_the_room(
     assert hit.param("CallSid") in other_sids
 
 
+def test_a_coach_on_one_engine_is_heard_by_the_coached_one_on_the_other_alone(
+    nodes: Nodes, webapp: WebApp
+) -> None:
+    url = webapp.twiml("/join", "<Response><Dial><Conference>coaching</Conference></Dial></Response>")
+    held = on_both(nodes, url)
+    third = join(nodes, url)  # three, so that someone besides the coached one may hear the coach
+    held.setdefault(held_by(nodes.db, third[0]), []).append(third)
+    rooms = wait_until(
+        lambda: query(nodes.db, "SELECT sid FROM conferences WHERE friendly_name = 'coaching'")
+    )
+    conference_sid = rooms[0][0]
+    calls = [call for node_calls in held.values() for call in node_calls]
+    wait_until(lambda: participants(nodes, conference_sid) == {sid for sid, _ in calls}, 20)
+    (coach, coach_number), (agent, agent_number) = (node_calls[0] for node_calls in held.values())
+    others = [sid for sid, _ in calls if sid not in (coach, agent)]
+
+    def say(sid: str, text: str) -> None:
+        with nodes.api.http() as h:
+            assert h.post(f"/sim/v1/Calls/{sid}/Speech", data={"Text": text}).status_code == 200
+
+    with nodes.api.http() as h:  # runs on the coach's engine; the agent is on the other
+        r = h.post(
+            f"{API}/Conferences/{conference_sid}/Participants/{coach}.json",
+            data={"Coaching": "true", "CallSidToCoach": agent},
+        )
+    assert r.status_code == 200, r.text
+    assert (r.json()["coaching"], r.json()["call_sid_to_coach"]) == (True, agent)
+    say(coach, "offer the discount")
+    wait_until(lambda: (coach_number, "offer the discount") in heard(nodes, agent), 20)
+    # The coach still hears the room; the others never hear the coach.
+    say(agent, "let me check")
+    wait_until(lambda: (agent_number, "let me check") in heard(nodes, coach), 20)
+    for sid in others:
+        wait_until(lambda sid=sid: (agent_number, "let me check") in heard(nodes, sid), 20)
+        assert all(speech != "offer the discount" for _, speech in heard(nodes, sid))
+
+    # Coaching stops: the coach is heard by everyone again.
+    with nodes.api.http() as h:
+        r = h.post(
+            f"{API}/Conferences/{conference_sid}/Participants/{coach}.json", data={"Coaching": "false"}
+        )
+    assert r.status_code == 200 and r.json()["coaching"] is False, r.text
+    say(coach, "welcome, everyone")
+    for sid in (agent, *others):
+        wait_until(lambda sid=sid: (coach_number, "welcome, everyone") in heard(nodes, sid), 20)
+    assert [speech for _, speech in heard(nodes, agent)].count("offer the discount") == 1
+
+
 def test_an_agent_takes_a_caller_waiting_on_the_other_engine(nodes: Nodes, webapp: WebApp) -> None:
     caller_url = webapp.twiml(
         "/caller", "<Response><Enqueue>support</Enqueue><Say>Thanks for waiting</Say></Response>"

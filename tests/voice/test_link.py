@@ -5,6 +5,7 @@ time, and a muted member's does not; a virtual phone's words go both ways."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 from array import array
 from typing import Any
@@ -84,3 +85,51 @@ async def _cross() -> None:
     b.send(listener, {"from": "+15551230001", "speech": "over here"})  # type: ignore[arg-type]
     assert speaker.events == [{"from": "+15551230001", "speech": "over here"}]
     assert muted.events == speaker.events and neighbour.events == speaker.events
+
+
+def test_a_coach_is_heard_on_the_other_engine_by_the_coached_one_alone() -> None:
+    asyncio.run(_whisper())
+
+
+async def _whisper() -> None:
+    """As voice/conference.py links a coach to a participant on another engine: a link on the coach's
+    side that hears the coach alone, and one on the coached one's side heard by that one alone."""
+    a, b = linked()
+    coach, caller, agent, customer = Phone(), Phone(), Phone(), Phone()
+    a.add(caller, Seat())  # type: ignore[arg-type]
+    b.add(agent, Seat())  # type: ignore[arg-type]
+    b.add(customer, Seat())  # type: ignore[arg-type]
+    deaf = Phone()  # never speaks: what the coached side's link listens to
+    whisperer = Peer(lambda message: None)
+    b.add(whisperer, Seat(coaching=agent, only=deaf))  # type: ignore[arg-type]
+    whispered: list[bytes] = []
+
+    def carry(message: dict[str, Any]) -> None:
+        if message["op"] == "audio":
+            whispered.append(g711.ulaw_decode(base64.b64decode(message["pcm"])))
+        whisperer.received(b, message)
+
+    whisper = Peer(carry)
+    a.add(whisper, Seat(only=coach))  # type: ignore[arg-type]
+    a.add(coach, Seat(coaching=whisper))  # type: ignore[arg-type]
+    said, hum = tone(25), array("h", [3000] * 160).tobytes()
+    for i in range(25):  # the coach and, at the same time, the caller (a constant hum) speak
+        a.audio_from(coach, said[i * FRAME : (i + 1) * FRAME])  # type: ignore[arg-type]
+        a.audio_from(caller, hum)  # type: ignore[arg-type]
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(AUDIO_BATCH * 4)
+    # What crossed for the coached one is the coach's voice alone, none of the caller's.
+    samples = array("h", b"".join(whispered))
+    expected = array("h", g711.ulaw_decode(g711.ulaw_encode(said)))
+    assert len(samples) >= 20 * 160
+    start = next(i for i in range(len(expected)) if samples[:160] == expected[i : i + 160])
+    assert samples[:3000] == expected[start : start + 3000]
+    assert len(b"".join(agent.heard)) >= 20 * FRAME and caller.heard == []
+    # The customer hears the caller's hum and nothing of the coach.
+    assert customer.heard
+    assert set(array("h", b"".join(customer.heard))) == set(
+        array("h", g711.ulaw_decode(g711.ulaw_encode(hum)))
+    )
+    a.send(coach, {"from": "+15551230009", "speech": "offer the discount"})  # type: ignore[arg-type]
+    assert agent.events == [{"from": "+15551230009", "speech": "offer the discount"}]
+    assert customer.events == [] and caller.events == []

@@ -206,7 +206,7 @@ async def update_participant(request: Request) -> Response:
     room = _live(ctx, conference["sid"])
     if row["call_sid"] not in room.members:
         raise TwilioError(21220, f"Participant {row['call_sid']} is not in the conference")
-    if coach and coach not in room.members:
+    if coach and coach not in room.members and not ctx.platform.voice.conferences.node_of(room.sid, coach):
         raise TwilioError(20001, f"CallSidToCoach {coach} is not a participant of this conference")
     ctx.platform.voice.conferences.modify(room, row["call_sid"], muted, hold, hold_url, coach)
     if announce:

@@ -7,7 +7,9 @@ A room is run by one engine, its home (`conferences.node`): the first to open it
 another engine holds sit in a satellite room there, which sends the home what they say (as events, and
 audio a tenth of a second at a time) and their comings and goings, and hears from the home what everyone
 else says, the start, the end, the beeps and announcements. The home alone decides when the room starts
-and ends and sends its status callbacks. The Conference and Participant rows are what the REST API shows.
+and ends and sends its status callbacks. A coach whose coached participant is on another engine is heard
+there through a link of its own to that participant alone. The Conference and Participant rows are what
+the REST API shows.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from telephonist.carriers.sim.network import Seat, SimRoom
 from telephonist.sids import new_sid
 from telephonist.store.db import utcnow
-from telephonist.store.models import conferences, participants
+from telephonist.store.models import calls, conferences, participants
 from telephonist.twiml.verbs import ConferenceTarget, Pause, Play, Say
 from telephonist.voice.callrecording import CallRecording
 from telephonist.voice.dial import until_star
@@ -55,8 +57,9 @@ class Member:
 
 
 class _Elsewhere:
-    """Whom a coach coaches when that participant's call is on another engine: nobody here hears the
-    coach, as a whisper must not reach the others (the REST API refuses such coaching)."""
+    """Whom a coach coaches when that participant is in no engine's side of the room: nobody hears the
+    coach, as a whisper must not reach the others (the REST API refuses such coaching). Also what a coach's
+    link on the coached one's engine listens to: nothing."""
 
     room: Any = None
 
@@ -100,6 +103,10 @@ class Room:
     recording: CallRecording | None = None
     peers: dict[str, Peer] = field(default_factory=dict)  # node → its side of the room
     remote: dict[str, Remote] = field(default_factory=dict)  # on the home: call sid → a member elsewhere
+    # A coach here whose coached one is on another engine: coach's call sid → the link hearing it alone.
+    whispers: dict[str, Peer] = field(default_factory=dict)
+    # A coach elsewhere of a participant here: (its node, the coached call sid) → heard by that one alone.
+    whisperers: dict[tuple[str, str], Peer] = field(default_factory=dict)
 
 
 class Conferences:
@@ -233,9 +240,7 @@ class Conferences:
                 13215, f"Conference {target.name} is full ({target.max_participants} participants)"
             )
             return "failed", room.sid
-        coached = room.members.get(target.coach or "")
-        coaching = coached.session.leg if coached else ELSEWHERE if target.coach else None
-        seat = Seat(muted=target.muted, coaching=coaching)
+        seat = Seat(muted=target.muted, coaching=self._coaching(room, session, target.coach))
         member = Member(session, target, seat)
         self._join(room, member)
         waits: set[asyncio.Future[Any]] = {
@@ -389,6 +394,9 @@ class Conferences:
             member.music.cancel()
         room.mixer.remove(s.leg)
         room.members.pop(s.sid, None)
+        self._unwhisper(room, s.sid)
+        for key in [key for key in room.whisperers if key[1] == s.sid]:
+            room.mixer.remove(room.whisperers.pop(key))
         with self.p.db.tx() as conn:
             conn.execute(
                 update(participants)
@@ -499,10 +507,57 @@ class Conferences:
             member.music.cancel()
             member.music = None
         if coach is not None:
-            coached = room.members.get(coach)
-            member.seat.coaching = coached.session.leg if coached else None
-            self._save(room, call_sid, coaching=coached is not None, call_sid_to_coach=coach or None)
+            member.seat.coaching = self._coaching(room, member.session, coach)
+            self._save(room, call_sid, coaching=bool(coach), call_sid_to_coach=coach or None)
             self._notify(room, "modify", call_sid)
+
+    # -- coaching -----------------------------------------------------------------------------------
+    def _coaching(self, room: Room, coach: CallSession, coached_sid: str | None) -> Any:
+        """Whom the coach's seat is heard by: the coached participant's leg here, a link to it on the
+        engine that holds it, ELSEWHERE when it is in the room nowhere, None for no coaching."""
+        self._unwhisper(room, coach.sid)
+        if not coached_sid:
+            return None
+        if (coached := room.members.get(coached_sid)) is not None:
+            return coached.session.leg
+        node = self.node_of(room.sid, coached_sid)
+        if node is None or node == self.me:
+            return ELSEWHERE
+        peer = Peer(lambda message: self._send(room, node, message | {"to": coached_sid}))
+        room.whispers[coach.sid] = peer
+        room.mixer.add(peer, Seat(only=coach.leg))
+        return peer
+
+    def node_of(self, conference_sid: str, call_sid: str) -> str | None:
+        """The engine that holds a participant of the conference (None when it is in it no more)."""
+        with self.p.db.tx() as conn:
+            node = conn.execute(
+                select(calls.c.node)
+                .join(participants, participants.c.call_sid == calls.c.sid)
+                .where(
+                    participants.c.conference_sid == conference_sid,
+                    participants.c.call_sid == call_sid,
+                    participants.c.status == "connected",
+                )
+            ).scalar()
+        return None if node is None else str(node)
+
+    def _unwhisper(self, room: Room, coach_sid: str) -> None:
+        peer = room.whispers.pop(coach_sid, None)
+        if peer is not None:
+            room.mixer.remove(peer)
+            peer.close()
+
+    def _whisperer(self, room: Room, node: str, coached_sid: str) -> Peer | None:
+        """The side here of a coach on `node`: heard by the coached participant alone."""
+        coached = room.members.get(coached_sid)
+        if coached is None:
+            return None
+        peer = room.whisperers.get((node, coached_sid))
+        if peer is None:
+            peer = room.whisperers[(node, coached_sid)] = Peer(lambda message: None)
+            room.mixer.add(peer, Seat(coaching=coached.session.leg, only=ELSEWHERE))
+        return peer
 
     def _save(self, room: Room, call_sid: str, **values: Any) -> None:
         with self.p.db.tx() as conn:
@@ -721,7 +776,8 @@ class Conferences:
             return  # over here already
         node, op, home = m["from"], m["op"], room.home == self.me
         if op in ("event", "audio"):
-            if (peer := room.peers.get(node)) is not None:
+            peer = self._whisperer(room, node, m["to"]) if "to" in m else room.peers.get(node)
+            if peer is not None:
                 peer.received(room.mixer, m)
         elif op == "join" and home:
             fields = m["target"] | {"status_callback_event": tuple(m["target"]["status_callback_event"])}

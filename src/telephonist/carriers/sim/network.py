@@ -526,12 +526,14 @@ class Seated(Protocol):
 
 @dataclass
 class Seat:
-    """How a leg sits in a conference: muted (not heard), on hold (neither hears nor is heard), or
-    coaching one other leg (heard by that one only)."""
+    """How a leg sits in a conference: muted (not heard), on hold (neither hears nor is heard), coaching
+    one other leg (heard by that one only), or hearing only one other leg (what carries a coach's words to
+    another engine)."""
 
     muted: bool = False
     hold: bool = False
     coaching: Seated | None = None
+    only: Seated | None = None
 
 
 class SimRoom:
@@ -563,6 +565,8 @@ class SimRoom:
     def _hears(self, listener: Seated, source: Seated) -> bool:
         seat, heard = self.seats.get(listener), self.seats.get(source)
         if seat is None or heard is None or listener is source or seat.hold or heard.muted or heard.hold:
+            return False
+        if seat.only is not None and seat.only is not source:
             return False
         return heard.coaching is None or heard.coaching is listener  # a coach is heard by its agent only
 
@@ -611,5 +615,7 @@ class SimRoom:
             self.on_speech(source, event)
         for leg, other in list(self.seats.items()):
             if leg is source or other.hold or (seat.coaching is not None and leg is not seat.coaching):
+                continue
+            if other.only is not None and other.only is not source:
                 continue
             leg.to_far_end(event)
