@@ -76,6 +76,11 @@ _CLAIM = (
     .values(claimed_until=bindparam("until"), claimed_by=bindparam("node"))
     .returning(*jobs.c)
 )
+_RENEW = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("id"), jobs.c.claimed_by == bindparam("node"))
+    .values(claimed_until=bindparam("until"))
+)
 _NEXT_DUE = (
     select(jobs.c.run_at).where(jobs.c.claimed_until < bindparam("now")).order_by(jobs.c.run_at).limit(1)
 )
@@ -125,6 +130,10 @@ class JobRunner:
         self._chains: dict[str, list[Job]] = {}  # key -> its jobs waiting behind the one running
         self._done: list[dict[str, int]] = []
         self._retries: list[dict[str, Any]] = []  # retries the database was down for: written next round
+        # The jobs claimed here and not over (running, or waiting behind another of their key): id -> when
+        # its lease ends. A claim renews those past half their lease, so that no job still running here
+        # (a slow webhook, a long wait in its key's line) is claimed again, here or elsewhere.
+        self._held: dict[int, float] = {}
         self._pause = PAUSE_MIN
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -207,20 +216,35 @@ class JobRunner:
 
     async def _claim(self) -> list[Job]:
         now = time.time()
+        until = now + LEASE_SECONDS
         done, self._done = self._done, []
         retries, self._retries = self._retries, []
+        renew = [
+            {"id": job_id, "until": until, "node": self.node}
+            for job_id, ends in self._held.items()
+            if ends - now < LEASE_SECONDS / 2
+        ]
         try:
             async with self.db.write() as q:
                 q.many(_DELETE, done)
                 q.many(_RETRY, retries)
-                rows = q.all(_CLAIM, now=now, n=self._batch, until=now + LEASE_SECONDS, node=self.node)
+                q.many(_RENEW, renew)
+                rows = q.all(_CLAIM, now=now, n=self._batch, until=until, node=self.node)
         except BaseException:
             # Not written: the jobs done meanwhile would run again once their lease is over.
             self._done, self._retries = done + self._done, retries + self._retries
             raise
         self._pause = PAUSE_MIN
-        jobs_ = [Job(r["id"], r["kind"], r["payload"], r["attempts"]) for r in rows]
-        return sorted(jobs_, key=lambda job: job.id)
+        for lease in renew:
+            if lease["id"] in self._held:
+                self._held[lease["id"]] = until
+        # A job whose lease ran out while it was still running here (the database was unreachable for
+        # longer than the lease) is claimed again by this claim: it goes on running once, its lease renewed.
+        fresh = [
+            Job(r["id"], r["kind"], r["payload"], r["attempts"]) for r in rows if r["id"] not in self._held
+        ]
+        self._held.update((r["id"], until) for r in rows)
+        return sorted(fresh, key=lambda job: job.id)
 
     async def _poll(self, poller: Poller) -> int:
         """Run a poller; how many items it took (a full batch means there may be more)."""
@@ -235,6 +259,13 @@ class JobRunner:
 
     async def _run_batch(self, handler: BatchHandler, batch: list[Job]) -> None:
         try:
+            await self._try_batch(handler, batch)
+        finally:
+            for job in batch:
+                self._held.pop(job.id, None)
+
+    async def _try_batch(self, handler: BatchHandler, batch: list[Job]) -> None:
+        try:
             async with self.db.write() as q:
                 handler(q, batch)
         except Unavailable as exc:
@@ -246,7 +277,7 @@ class JobRunner:
         except Exception:
             if len(batch) > 1:
                 for job in batch:
-                    await self._run_batch(handler, [job])
+                    await self._try_batch(handler, [job])
                 return
             job = batch[0]
             log.exception("job %s (%s) failed; retrying", job.id, job.kind)
@@ -277,6 +308,8 @@ class JobRunner:
         except Exception:
             log.exception("job %s (%s) failed; retrying", job.id, job.kind)
             self._retry(job)
+        finally:
+            self._held.pop(job.id, None)
 
     def _retry(self, job: Job, now: bool = True) -> None:
         """Run the job again later. With the database unavailable (or `now` false, when it just was), the
