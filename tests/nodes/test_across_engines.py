@@ -7,7 +7,7 @@ two hear each other."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,22 @@ def participants(nodes: Nodes, conference_sid: str, status: str = "connected") -
     return {p["call_sid"] for p in r.json()["participants"] if p["status"] == status}
 
 
+def one_room(nodes: Nodes, name: str, sids: Iterable[str]) -> tuple[str, str]:
+    """The one room of that name, whichever engine each call is on: its SID and its engine, once every
+    call of `sids` is in it."""
+    rooms = wait_until(
+        lambda: query(nodes.db, "SELECT sid, node FROM conferences WHERE friendly_name = %s", name)
+    )
+    assert len(rooms) == 1, rooms
+    conference_sid, home = rooms[0]
+    wait_until(lambda: participants(nodes, conference_sid) == set(sids), 20)
+    return str(conference_sid), str(home)
+
+
+def says(nodes: Nodes, sid: str) -> list[str]:
+    return [e["text"] for e in transcript(nodes, sid) if e["event"] == "say"]
+
+
 def final(nodes: Nodes, sid: str) -> str:
     def done() -> str | None:
         with nodes.api.http() as h:
@@ -117,12 +133,7 @@ def test_participants_on_two_engines_share_one_room(nodes: Nodes, webapp: WebApp
     held = on_both(nodes, url)
     calls = [call for node_calls in held.values() for call in node_calls]
     sids = [sid for sid, _ in calls]
-    rooms = wait_until(
-        lambda: query(nodes.db, "SELECT sid, node FROM conferences WHERE friendly_name = 'team'")
-    )
-    assert len(rooms) == 1, rooms  # one room, whichever engine each call is on
-    conference_sid, home = rooms[0]
-    wait_until(lambda: participants(nodes, conference_sid) == set(sids), 20)
+    conference_sid, home = one_room(nodes, "team", sids)
 
     # Each engine's caller is heard on the other engine, and by a caller on its own.
     (one, one_number), (two, two_number) = (node_calls[0] for node_calls in held.values())
@@ -164,7 +175,7 @@ def test_participants_on_two_engines_share_one_room(nodes: Nodes, webapp: WebApp
     assert r.status_code == 200, r.text
     for sid in sids:
         assert final(nodes, sid) == "completed"
-        assert [e["text"] for e in transcript(nodes, sid) if e["event"] == "say"][-1] == AFTER
+        assert says(nodes, sid)[-1] == AFTER
         assert all(speech != "nobody hears this" for _, speech in heard(nodes, sid))
     with nodes.api.http() as h:
         room = h.get(f"{API}/Conferences/{conference_sid}.json").json()
@@ -181,11 +192,7 @@ def test_the_rooms_engine_dying_ends_it_for_the_others(nodes: Nodes, webapp: Web
     )
     held = on_both(nodes, url)
     sids = [sid for node_calls in held.values() for sid, _ in node_calls]
-    rooms = wait_until(
-        lambda: query(nodes.db, "SELECT sid, node FROM conferences WHERE friendly_name = 'standby'")
-    )
-    conference_sid, home = rooms[0]
-    wait_until(lambda: participants(nodes, conference_sid) == set(sids), 20)
+    conference_sid, home = one_room(nodes, "standby", sids)
     next(node for node in nodes.engines if node.id == home).kill()
     for node, node_calls in held.items():
         for sid, _ in node_calls:
@@ -193,7 +200,7 @@ def test_the_rooms_engine_dying_ends_it_for_the_others(nodes: Nodes, webapp: Web
                 assert final(nodes, sid) == "failed"  # its media lived there
             else:  # the Dial ends and the call goes on
                 assert final(nodes, sid) == "completed"
-                assert [e["text"] for e in transcript(nodes, sid) if e["event"] == "say"][-1] == AFTER
+                assert says(nodes, sid)[-1] == AFTER
     assert query(nodes.db, "SELECT status FROM conferences WHERE sid = %s", conference_sid) == [
         ("completed",)
     ]
@@ -202,12 +209,8 @@ def test_the_rooms_engine_dying_ends_it_for_the_others(nodes: Nodes, webapp: Web
 def test_an_engine_dying_takes_only_its_participants_away(nodes: Nodes, webapp: WebApp) -> None:
     url = webapp.twiml("/join", "<Response><Dial><Conference>huddle</Conference></Dial></Response>")
     held = on_both(nodes, url)
-    rooms = wait_until(
-        lambda: query(nodes.db, "SELECT sid, node FROM conferences WHERE friendly_name = 'huddle'")
-    )
-    conference_sid, home = rooms[0]
     sids = [sid for node_calls in held.values() for sid, _ in node_calls]
-    wait_until(lambda: participants(nodes, conference_sid) == set(sids), 20)
+    conference_sid, home = one_room(nodes, "huddle", sids)
     other = next(node for node in nodes.engines if node.id != home)
     other.kill()
     staying = [sid for sid, _ in held[home]]
@@ -227,21 +230,13 @@ def test_an_engine_dying_takes_only_its_participants_away(nodes: Nodes, webapp: 
     )
 
 
-def says(nodes: Nodes, sid: str) -> list[str]:
-    return [e["text"] for e in transcript(nodes, sid) if e["event"] == "say"]
-
-
 def test_an_announcement_is_fetched_once_whichever_engines_hold_the_room(
     nodes: Nodes, webapp: WebApp
 ) -> None:
     url = webapp.twiml("/join", "<Response><Dial><Conference>briefing</Conference></Dial></Response>")
     held = on_both(nodes, url)
-    rooms = wait_until(
-        lambda: query(nodes.db, "SELECT sid, node FROM conferences WHERE friendly_name = 'briefing'")
-    )
-    conference_sid, home = rooms[0]
     sids = [sid for node_calls in held.values() for sid, _ in node_calls]
-    wait_until(lambda: participants(nodes, conference_sid) == set(sids), 20)
+    conference_sid, home = one_room(nodes, "briefing", sids)
     home_sids = [sid for sid, _ in held[home]]
     other_sids = [sid for node, node_calls in held.items() if node != home for sid, _ in node_calls]
 
@@ -287,12 +282,8 @@ def test_a_coach_on_one_engine_is_heard_by_the_coached_one_on_the_other_alone(
     held = on_both(nodes, url)
     third = join(nodes, url)  # three, so that someone besides the coached one may hear the coach
     held.setdefault(held_by(nodes.db, third[0]), []).append(third)
-    rooms = wait_until(
-        lambda: query(nodes.db, "SELECT sid FROM conferences WHERE friendly_name = 'coaching'")
-    )
-    conference_sid = rooms[0][0]
     calls = [call for node_calls in held.values() for call in node_calls]
-    wait_until(lambda: participants(nodes, conference_sid) == {sid for sid, _ in calls}, 20)
+    conference_sid, _ = one_room(nodes, "coaching", [sid for sid, _ in calls])
     (coach, coach_number), (agent, agent_number) = (node_calls[0] for node_calls in held.values())
     others = [sid for sid, _ in calls if sid not in (coach, agent)]
 
