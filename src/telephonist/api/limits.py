@@ -121,10 +121,10 @@ class Logins:
     def failed(self, scope: Scope, user: str) -> None:
         if not self.limit:
             return
-        address = client_address(scope)
-        self.count(address, user[:64])
+        address, user = client_address(scope), user[:64]  # the key's length (_pair), and what is shared
+        self.count(address, user)
         if self.shared is not None:
-            self.shared(address, user[:64])
+            self.shared(address, user)
 
     def count(self, address: str, user: str) -> None:
         """A failure of `address` as `user`, here or on another node."""
