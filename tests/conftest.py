@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import random
 import socket
@@ -158,6 +157,13 @@ def database_url(tmp_path: Path) -> str:
     return postgres_url(tmp_path)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The PostgreSQL server of this process (an xdist worker's) stops, and its folder goes. An atexit hook
+    did not run in the workers, which left their clusters behind, gigabytes each."""
+    if _pg is not None:
+        _pg.stop()
+
+
 def postgres_url(tmp_path: Path) -> str:
     """A PostgreSQL database of the test's own, whatever the store of the run (tests of several nodes)."""
     global _pg
@@ -165,7 +171,6 @@ def postgres_url(tmp_path: Path) -> str:
         from pgserver import PgServer
 
         _pg = PgServer()
-        atexit.register(_pg.stop)
     if tmp_path not in _pg_databases:
         _pg_databases[tmp_path] = _pg.new_database()
     return _pg_databases[tmp_path]
