@@ -144,11 +144,10 @@ class PgServer:
         return self.url(name)
 
     def stop(self) -> None:
+        """Stop the server and delete its cluster. A fast shutdown, sent to the postmaster itself: SIGTERM to
+        runuser would be a smart one, which waits for the open sessions, and runuser kills its child when it
+        does not end within seconds, leaving its backends writing into the folder being deleted."""
         if self.running:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            self.halt("fast")
         self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
