@@ -322,6 +322,19 @@ def test_parse_receipt_is_tolerant() -> None:
     assert parse_receipt("just a message") is None
 
 
+def test_receipt_dates_in_each_length_and_century() -> None:
+    def dates(value: str) -> tuple[datetime | None, datetime | None]:
+        receipt = parse_receipt(f"id:1 submit date:{value} done date:{value} stat:DELIVRD")
+        assert receipt is not None
+        return receipt.submit_date, receipt.done_date
+
+    assert dates("6812312359") == (datetime(2068, 12, 31, 23, 59),) * 2  # two-digit years as %y reads them
+    assert dates("690101000005")[0] == datetime(1969, 1, 1, 0, 0, 5)
+    assert dates("20240229235958")[0] == datetime(2024, 2, 29, 23, 59, 58)
+    for bad in ("2402301200", "2401151260", "24011512", "240115120", "٢٤٠١١٥١٢٠٠", "+401151200"):
+        assert dates(bad) == (None, None), bad
+
+
 def test_receipt_counts_that_are_no_ascii_number_are_left_out() -> None:
     # Found by tests/fuzz/test_smpp.py: "²" and a 5000-digit count made int() raise out of parse_receipt.
     receipt = parse_receipt("id:7 sub:\u00b2 dlvrd:" + "9" * 5000 + " stat:DELIVRD")

@@ -312,10 +312,19 @@ _RECEIPT_TEXT = re.compile(r"(?:^|(?<=\s))text:", re.I)
 
 
 def _parse_date(value: str) -> datetime | None:
-    formats = {10: "%y%m%d%H%M", 12: "%y%m%d%H%M%S", 14: "%Y%m%d%H%M%S"}
+    """YYMMDDhhmm[ss] or YYYYMMDDhhmmss; two-digit years as strptime's %y reads them (69-99: 19xx).
+    By hand: strptime took a tenth of the time a receipt costs."""
+    if len(value) not in (10, 12, 14) or not (value.isascii() and value.isdigit()):
+        return None
+    if len(value) == 14:
+        year, rest = int(value[:4]), value[4:]
+    else:
+        year, rest = int(value[:2]), value[2:]
+        year += 1900 if year >= 69 else 2000
     try:
-        return datetime.strptime(value, formats[len(value)])
-    except (KeyError, ValueError):
+        month, day, hour, minute = (int(rest[i : i + 2]) for i in range(0, 8, 2))
+        return datetime(year, month, day, hour, minute, int(rest[8:10] or 0))
+    except ValueError:
         return None
 
 
