@@ -157,6 +157,19 @@ def database_url(tmp_path: Path) -> str:
     return postgres_url(tmp_path)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A module's PostgreSQL databases are dropped once its last test and its fixtures are over, so that a
+    worker's cluster stays small: kept to the end, they came to 2 GB a cluster, more than the end of the
+    run left time to delete."""
+    yield
+    module = getattr(item, "module", None)
+    if _pg_databases and (nextitem is None or getattr(nextitem, "module", None) is not module):
+        for url in _pg_databases.values():
+            _pg.drop_database(url)
+        _pg_databases.clear()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The PostgreSQL server of this process (an xdist worker's) stops, and its folder goes. An atexit hook
     did not run in the workers, which left their clusters behind, gigabytes each."""

@@ -143,6 +143,10 @@ class PgServer:
         self._admin(f"CREATE DATABASE {name} TEMPLATE template_telephonist")
         return self.url(name)
 
+    def drop_database(self, url: str) -> None:
+        """Drop a database made by new_database, ending the sessions still on it."""
+        self._admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
     def stop(self) -> None:
         """Stop the server and delete its cluster. A fast shutdown, sent to the postmaster itself: SIGTERM to
         runuser would be a smart one, which waits for the open sessions, and runuser kills its child when it
