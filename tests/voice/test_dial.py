@@ -9,6 +9,9 @@ from .support import PHONE, PLATFORM_NUMBER, buy, events, params, phone, place, 
 
 AGENT = "+15551230101"
 AGENT2 = "+15551230102"
+# For a phone the test answers or hangs up by hand: at time scale 0.01 Dial's default 30 s timeout is 0.3 s,
+# which a loaded machine can spend between seeing the phone ring and acting on it.
+LONG_RING = 'timeout="600"'
 
 
 def dial_call(tel: Telephonist, webapp: WebApp, dial: str, after: str = "") -> str:
@@ -241,7 +244,7 @@ def test_answer_on_bridge_keeps_the_caller_ringing_until_the_callee_answers(
     tel: Telephonist, webapp: WebApp
 ) -> None:
     phone(tel, AGENT, Answer="manual")
-    sid = call_in(tel, webapp, f'<Response><Dial answerOnBridge="true">{AGENT}</Dial></Response>')
+    sid = call_in(tel, webapp, f'<Response><Dial answerOnBridge="true" {LONG_RING}>{AGENT}</Dial></Response>')
     child = wait_until(lambda: [c for c in children(tel, sid) if c.status == "ringing"])[0]
     assert tel.client().calls(sid).fetch().status == "ringing"
     tel.sim("POST", f"/Calls/{child.sid}/Answer")
@@ -256,7 +259,7 @@ def test_without_answer_on_bridge_the_caller_is_answered_while_the_callee_rings(
     tel: Telephonist, webapp: WebApp
 ) -> None:
     phone(tel, AGENT, Answer="manual")
-    sid = call_in(tel, webapp, f"<Response><Dial>{AGENT}</Dial></Response>")
+    sid = call_in(tel, webapp, f"<Response><Dial {LONG_RING}>{AGENT}</Dial></Response>")
     child = wait_until(lambda: [c for c in children(tel, sid) if c.status == "ringing"])[0]
     assert tel.client().calls(sid).fetch().status == "in-progress"
     tel.sim("POST", f"/Calls/{sid}/Hangup")
@@ -267,7 +270,8 @@ def test_without_answer_on_bridge_the_caller_is_answered_while_the_callee_rings(
 def test_caller_hanging_up_while_ringing_cancels_every_dialled_call(tel: Telephonist, webapp: WebApp) -> None:
     phone(tel, AGENT, Answer="manual")
     phone(tel, AGENT2, Answer="manual")
-    sid = dial_call(tel, webapp, f"<Dial><Number>{AGENT}</Number><Number>{AGENT2}</Number></Dial>")
+    numbers = f"<Number>{AGENT}</Number><Number>{AGENT2}</Number>"
+    sid = dial_call(tel, webapp, f"<Dial {LONG_RING}>{numbers}</Dial>")
     wait_until(lambda: len([c for c in children(tel, sid) if c.status == "ringing"]) == 2)
     tel.sim("POST", f"/Calls/{sid}/Hangup")
     tel.call_final(sid)
@@ -291,7 +295,7 @@ def test_caller_hanging_up_while_ringing_gets_the_action_with_canceled(
 ) -> None:
     phone(tel, AGENT, Answer="manual")
     webapp.twiml("/after", "<Response/>")
-    sid = dial_call(tel, webapp, f'<Dial action="/after">{AGENT}</Dial>')
+    sid = dial_call(tel, webapp, f'<Dial action="/after" {LONG_RING}>{AGENT}</Dial>')
     child = wait_until(lambda: [c for c in children(tel, sid) if c.status == "ringing"])[0]
     tel.sim("POST", f"/Calls/{sid}/Hangup")
     assert params(webapp.wait_hits("/after")[0])["DialCallStatus"] == "canceled"
