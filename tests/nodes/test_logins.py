@@ -15,7 +15,6 @@ from .cluster import Node
 
 pytestmark = pytest.mark.slow
 
-CALLS = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
 UNKNOWN_SID = "AC" + "f" * 32
 
 
