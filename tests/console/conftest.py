@@ -3,9 +3,12 @@ screenshots each test leaves in artifacts/console/ to be looked at."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -54,3 +57,16 @@ def sign_in(page: Page, tel: Telephonist, sid: str | None = None, token: str | N
     page.fill("input[name=AccountSid]", sid or tel.account_sid)
     page.fill("input[name=AuthToken]", token or tel.auth_token)
     page.click("button[type=submit]")
+
+
+@contextmanager
+def signed_in(tel: Telephonist, sid: str | None = None, token: str | None = None) -> Iterator[httpx.Client]:
+    """A browser-like client signed in to the console (cookies kept, redirects not followed)."""
+    with httpx.Client(base_url=tel.base_url, timeout=10) as c:
+        form = c.get("/console/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None
+        credentials = {"AccountSid": sid or tel.account_sid, "AuthToken": token or tel.auth_token}
+        r = c.post("/console/signin", data={"csrf": csrf.group(1)} | credentials)
+        assert r.status_code == 303, r.text
+        yield c

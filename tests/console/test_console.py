@@ -3,14 +3,18 @@ happen live, read a call's timeline, the debugger and the account page."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
+import time
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from conftest import Telephonist, WebApp, wait_until
-from console.conftest import shot, sign_in
+from console.conftest import shot, sign_in, signed_in
+from telephonist.console import live
 
 pytestmark = pytest.mark.slow
 CALLER = "+15557654321"
@@ -109,6 +113,32 @@ def test_message_delivered_live(page: Page, tel: Telephonist, webapp: WebApp) ->
     expect(page.locator("ol.segments li")).to_have_count(2)
     expect(page.locator("ol.steps")).to_contain_text("created")
     shot(page, "message")
+
+
+def test_a_live_stream_starts_with_what_changed_just_before_it(
+    tel: Telephonist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page connects its live stream after it was rendered: a message that came meanwhile still reaches
+    it (the page of a phone missed a ringing call so), and one from long before is not sent again."""
+    monkeypatch.setattr(live, "RECENT", dt.timedelta(seconds=2))
+    client = tel.client()
+
+    def delivered(body: str) -> str:
+        sid = client.messages.create(to=CALLER, from_="+15005550006", body=body).sid
+        wait_until(lambda: client.messages(sid).fetch().status == "delivered")
+        return str(sid)
+
+    old = delivered("long before")
+    time.sleep(2.5)
+    meanwhile = delivered("after the page, before its stream")
+    lines: list[str] = []
+    with signed_in(tel) as c, c.stream("GET", "/console/live", timeout=httpx.Timeout(10, read=5)) as s:
+        for line in s.iter_lines():
+            lines.append(line)
+            if meanwhile in line:
+                break
+    assert any(meanwhile in line and '"delivered"' in line for line in lines)
+    assert not any(old in line for line in lines)
 
 
 def test_debugger_links_a_failed_webhook_to_its_call(page: Page, tel: Telephonist, webapp: WebApp) -> None:

@@ -7,13 +7,12 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
 
 from conftest import Telephonist
+from console.conftest import signed_in
 
 PAGES = [
     "/console",
@@ -23,19 +22,6 @@ PAGES = [
     "/console/debugger",
     "/console/account",
 ]
-
-
-@contextmanager
-def signed_in(tel: Telephonist, sid: str | None = None, token: str | None = None) -> Iterator[httpx.Client]:
-    """A browser-like client signed in to the console (cookies kept, redirects not followed)."""
-    with httpx.Client(base_url=tel.base_url, timeout=10) as c:
-        form = c.get("/console/signin")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-        assert csrf is not None
-        credentials = {"AccountSid": sid or tel.account_sid, "AuthToken": token or tel.auth_token}
-        r = c.post("/console/signin", data={"csrf": csrf.group(1)} | credentials)
-        assert r.status_code == 303, r.text
-        yield c
 
 
 def csrf_of(c: httpx.Client, path: str = "/console/numbers") -> str:
