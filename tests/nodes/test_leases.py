@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 
 from conftest import ACCOUNT_SID, WebApp, database_url, running, wait_until
 from telephonist.store.db import utcnow
-from telephonist.store.models import calls, jobs, nodes
+from telephonist.store.models import calls, jobs, nodes, participants, queue_members
 from telephonist.webhooks.callbacks import enqueue_callback
 
 from .cluster import Node
@@ -59,6 +59,67 @@ def test_a_node_whose_lease_ran_out_is_taken_over(tmp_path: Path, webapp: WebApp
         assert webapp.wait_hits("/held", timeout=10)[0].param("Held") == "yes"
         with db.tx() as conn:
             assert conn.execute(select(nodes.c.id)).scalars().all() == [tel.platform.nodes.id]
+
+
+def test_a_dead_nodes_calls_leave_the_rooms_and_queues_they_were_in(tmp_path: Path) -> None:
+    """A call of a dead node in a room another engine runs, or waiting in a queue, is gone from it once the
+    call has failed: even when the room's engine never heard of it (its engine died between writing the
+    participant and telling the room's engine)."""
+    with running(tmp_path, node_lease=0.6) as tel:
+        db, client = tel.platform.db, tel.client()
+        here = client.calls.create(
+            to="+15558675311",
+            from_="+15005550006",
+            twiml="<Response><Dial><Conference>huddle</Conference></Dial></Response>",
+        ).sid
+        room = wait_until(lambda: client.conferences.list(friendly_name="huddle"))[0]
+        queue = client.queues.create(friendly_name="support")
+        ghost, waiting = "CA" + "e" * 32, "CA" + "f" * 32
+        now = utcnow()
+        with db.tx() as conn:
+            conn.execute(
+                insert(nodes).values(id="gone", role="engine", started=0.0, lease_until=time.time() + 0.3)
+            )
+            for sid in (ghost, waiting):
+                conn.execute(
+                    insert(calls).values(
+                        sid=sid,
+                        account_sid=ACCOUNT_SID,
+                        to="+15558675310",
+                        **{"from": "+15005550006"},
+                        status="in-progress",
+                        direction="outbound-api",
+                        start_time=now,
+                        date_created=now,
+                        date_updated=now,
+                        node="gone",
+                        params={},
+                    )
+                )
+            conn.execute(
+                insert(participants).values(
+                    conference_sid=room.sid,
+                    account_sid=ACCOUNT_SID,
+                    call_sid=ghost,
+                    status="connected",
+                    muted=False,
+                    hold=False,
+                    coaching=False,
+                    start_conference_on_enter=True,
+                    end_conference_on_exit=False,
+                    date_created=now,
+                    date_updated=now,
+                )
+            )
+            conn.execute(
+                insert(queue_members).values(queue_sid=queue.sid, call_sid=waiting, date_enqueued=now)
+            )
+        wait_until(lambda: {p.call_sid for p in client.conferences(room.sid).participants.list()} == {here})
+        assert client.conferences(room.sid).participants(ghost).fetch().status == "complete"
+        assert client.conferences(room.sid).fetch().status == "in-progress"  # its own caller is still in it
+        assert client.queues(queue.sid).fetch().current_size == 0
+        assert client.queues(queue.sid).members.list() == []
+        assert client.calls(ghost).fetch().status == "failed"
 
 
 def test_a_node_started_again_takes_back_its_calls_at_once(tmp_path: Path, webapp: WebApp) -> None:

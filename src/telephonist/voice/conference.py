@@ -210,6 +210,18 @@ class Conferences:
         """A dead node's rooms are over (their satellites end theirs when they see the home gone)."""
         self._over(conn, conferences.c.node == node)
 
+    @staticmethod
+    def failed(conn: Connection, call_sids: list[str]) -> None:
+        """Calls that failed with their node have left their rooms. Done here in the database, as the home
+        of a room may never have heard of one: a participant's row is written before its engine tells the
+        home, and the engine may die in between."""
+        for before, after in (("connected", "complete"), ("queued", "failed")):
+            conn.execute(
+                update(participants)
+                .where(participants.c.call_sid.in_(call_sids), participants.c.status == before)
+                .values(status=after, date_updated=utcnow())
+            )
+
     def check_nodes(self) -> None:
         """A satellite room whose home engine died ends here (its participants' calls go on); on the home,
         the participants of an engine that died have left (their calls failed with it)."""

@@ -205,6 +205,10 @@ class VoiceEngine:
         be resumed: they end as failed, and their status callbacks go out as Twilio's would. How many."""
         held = calls.c.node.is_(None) if node is None else calls.c.node == node
         rows = conn.execute(select(calls).where(held, calls.c.status.in_(LIVE))).mappings().all()
+        if rows:  # they have left their rooms and queues
+            failed = [row["sid"] for row in rows]
+            self.conferences.failed(conn, failed)
+            self.queues.failed(conn, failed)
         now = utcnow()
         for row in rows:
             duration = 0

@@ -150,6 +150,11 @@ class Queues:
         with self.p.db.tx() as conn:
             conn.execute(delete(queue_members).where(queue_members.c.call_sid == call_sid))
 
+    @staticmethod
+    def failed(conn: Any, call_sids: list[str]) -> None:
+        """Callers that failed with their node are out of their queues: no agent waits on them."""
+        conn.execute(delete(queue_members).where(queue_members.c.call_sid.in_(call_sids)))
+
     def taken(self, queue_sid: str, waited: int) -> None:
         with self.p.db.tx() as conn:
             conn.execute(
