@@ -11,12 +11,21 @@ from sqlalchemy import insert, select
 
 from conftest import ACCOUNT_SID, WebApp, database_url, running, wait_until
 from telephonist.store.db import utcnow
-from telephonist.store.models import calls, jobs, nodes, participants, queue_members
+from telephonist.store.models import (
+    calls,
+    conferences,
+    jobs,
+    nodes,
+    participants,
+    queue_members,
+    recordings,
+)
 from telephonist.webhooks.callbacks import enqueue_callback
 
 from .cluster import Node
 
 API = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
+THEIR_ROOM, CALL_RECORDING, ROOM_RECORDING = "CF" + "a" * 32, "RE" + "b" * 32, "RE" + "c" * 32
 HOLD = '<Response><Pause length="3600"/><Pause length="3600"/></Response>'
 
 
@@ -64,7 +73,8 @@ def test_a_node_whose_lease_ran_out_is_taken_over(tmp_path: Path, webapp: WebApp
 def test_a_dead_nodes_calls_leave_the_rooms_and_queues_they_were_in(tmp_path: Path) -> None:
     """A call of a dead node in a room another engine runs, or waiting in a queue, is gone from it once the
     call has failed: even when the room's engine never heard of it (its engine died between writing the
-    participant and telling the room's engine)."""
+    participant and telling the room's engine). The recordings under way there, of a call or of a room it
+    ran, end absent: their audio was in that process."""
     with running(tmp_path, node_lease=0.6) as tel:
         db, client = tel.platform.db, tel.client()
         here = client.calls.create(
@@ -114,12 +124,47 @@ def test_a_dead_nodes_calls_leave_the_rooms_and_queues_they_were_in(tmp_path: Pa
             conn.execute(
                 insert(queue_members).values(queue_sid=queue.sid, call_sid=waiting, date_enqueued=now)
             )
+            conn.execute(
+                insert(conferences).values(
+                    sid=THEIR_ROOM,
+                    account_sid=ACCOUNT_SID,
+                    friendly_name="theirs",
+                    status="in-progress",
+                    region="us1",
+                    node="gone",
+                    date_created=now,
+                    date_updated=now,
+                )
+            )
+            for sid, call_sid, conference_sid, status in (
+                (CALL_RECORDING, ghost, None, "in-progress"),
+                (ROOM_RECORDING, None, THEIR_ROOM, "paused"),
+            ):
+                conn.execute(
+                    insert(recordings).values(
+                        sid=sid,
+                        account_sid=ACCOUNT_SID,
+                        call_sid=call_sid,
+                        conference_sid=conference_sid,
+                        status=status,
+                        source="OutboundAPI" if call_sid else "Conference",
+                        channels=1,
+                        track="both",
+                        start_time=now,
+                        date_created=now,
+                        date_updated=now,
+                    )
+                )
         wait_until(lambda: {p.call_sid for p in client.conferences(room.sid).participants.list()} == {here})
         assert client.conferences(room.sid).participants(ghost).fetch().status == "complete"
         assert client.conferences(room.sid).fetch().status == "in-progress"  # its own caller is still in it
         assert client.queues(queue.sid).fetch().current_size == 0
         assert client.queues(queue.sid).members.list() == []
         assert client.calls(ghost).fetch().status == "failed"
+        assert client.conferences(THEIR_ROOM).fetch().status == "completed"
+        for sid in (CALL_RECORDING, ROOM_RECORDING):
+            recording = client.recordings(sid).fetch()
+            assert (recording.status, recording.duration) == ("absent", "0")
 
 
 def test_a_node_started_again_takes_back_its_calls_at_once(tmp_path: Path, webapp: WebApp) -> None:

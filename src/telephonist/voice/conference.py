@@ -28,13 +28,14 @@ from sqlalchemy.exc import IntegrityError
 from telephonist.carriers.sim.network import Seat, SimRoom
 from telephonist.sids import new_sid
 from telephonist.store.db import utcnow
-from telephonist.store.models import calls, conferences, participants
+from telephonist.store.models import calls, conferences, participants, recordings
 from telephonist.twiml.verbs import ConferenceTarget, Pause, Play, Say
 from telephonist.voice.callrecording import CallRecording
 from telephonist.voice.dial import until_star
 from telephonist.voice.interpreter import Source
 from telephonist.voice.link import Peer
 from telephonist.voice.queues import drive, play_hold_music
+from telephonist.voice.recording import lost
 from telephonist.webhooks.callbacks import enqueue_callback
 
 if TYPE_CHECKING:
@@ -207,7 +208,10 @@ class Conferences:
         return self._settle(account_sid, name)[0]
 
     def over_for(self, conn: Connection, node: str) -> None:
-        """A dead node's rooms are over (their satellites end theirs when they see the home gone)."""
+        """A dead node's rooms are over (their satellites end theirs when they see the home gone), and
+        their recordings lost."""
+        rooms = select(conferences.c.sid).where(conferences.c.node == node, conferences.c.status.in_(LIVE))
+        lost(conn, recordings.c.conference_sid.in_(rooms))
         self._over(conn, conferences.c.node == node)
 
     @staticmethod

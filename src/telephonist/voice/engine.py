@@ -14,12 +14,13 @@ from telephonist.sids import new_sid
 from telephonist.store.applications import webhooks_of
 from telephonist.store.db import Row, utcnow
 from telephonist.store.jobs import Job, enqueue, finish
-from telephonist.store.models import call_events, calls
+from telephonist.store.models import call_events, calls, recordings
 from telephonist.voice.callrecording import CallRecorder
 from telephonist.voice.clients import ClientCall
 from telephonist.voice.conference import Conferences
 from telephonist.voice.interpreter import Source
 from telephonist.voice.queues import Queues
+from telephonist.voice.recording import lost
 from telephonist.voice.session import CallSession, call_params
 from telephonist.webhooks.callbacks import enqueue_callback
 
@@ -205,10 +206,11 @@ class VoiceEngine:
         be resumed: they end as failed, and their status callbacks go out as Twilio's would. How many."""
         held = calls.c.node.is_(None) if node is None else calls.c.node == node
         rows = conn.execute(select(calls).where(held, calls.c.status.in_(LIVE))).mappings().all()
-        if rows:  # they have left their rooms and queues
+        if rows:  # they have left their rooms and queues, and their recordings are lost
             failed = [row["sid"] for row in rows]
             self.conferences.failed(conn, failed)
             self.queues.failed(conn, failed)
+            lost(conn, recordings.c.call_sid.in_(failed))
         now = utcnow()
         for row in rows:
             duration = 0

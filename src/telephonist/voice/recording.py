@@ -192,3 +192,13 @@ class RecordVerb:
 def load_audio(conn: Any, sid: str) -> bytes | None:
     pcm = conn.execute(select(recording_media.c.pcm).where(recording_media.c.recording_sid == sid)).scalar()
     return None if pcm is None else bytes(pcm)
+
+
+def lost(conn: Any, *where: Any) -> None:
+    """The recordings `where` says that were under way in a process that died: their audio was there, so
+    they end absent. (Their status callbacks were in that process too, and are not sent.)"""
+    conn.execute(
+        update(recordings)
+        .where(recordings.c.status.in_(("in-progress", "paused")), *where)
+        .values(status="absent", duration=0, date_updated=utcnow())
+    )
