@@ -71,6 +71,7 @@ class Nodes:
                 if self.engine:
                     self.reap()
                     self.p.voice.conferences.check_nodes()
+                    self.p.voice.queues.check_nodes()
             except Exception:  # the database may be away for a while: try again next time round
                 log.exception("node %s: renewing its lease failed", self.id)
 

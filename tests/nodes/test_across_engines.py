@@ -319,7 +319,18 @@ def test_a_coach_on_one_engine_is_heard_by_the_coached_one_on_the_other_alone(
     assert [speech for _, speech in heard(nodes, agent)].count("offer the discount") == 1
 
 
-def test_an_agent_takes_a_caller_waiting_on_the_other_engine(nodes: Nodes, webapp: WebApp) -> None:
+@dataclass
+class Bridge:
+    caller: str
+    caller_number: str
+    agent: str
+    agent_number: str
+    engines: dict[str, str]  # call sid → the engine holding it
+
+
+def bridged(nodes: Nodes, webapp: WebApp) -> Bridge:
+    """A caller waiting in the queue "support" on one engine, taken by an agent's `<Dial><Queue>` on the
+    other; after their bridge, the caller is thanked and the agent hears "Next caller"."""
     caller_url = webapp.twiml(
         "/caller", "<Response><Enqueue>support</Enqueue><Say>Thanks for waiting</Say></Response>"
     )
@@ -331,7 +342,7 @@ def test_an_agent_takes_a_caller_waiting_on_the_other_engine(nodes: Nodes, webap
     with nodes.api.http() as h:
         for _ in range(20):
             agent, agent_number = join(nodes, idle)
-            if held_by(nodes.db, agent) != engine:
+            if (other_engine := held_by(nodes.db, agent)) != engine:
                 break
             h.post(f"{API}/Calls/{agent}.json", data={"Status": "completed"})
         else:
@@ -342,13 +353,21 @@ def test_an_agent_takes_a_caller_waiting_on_the_other_engine(nodes: Nodes, webap
         )
         webapp.twiml("/dialled", "<Response><Say>Next caller</Say></Response>")
         assert h.post(f"{API}/Calls/{agent}.json", data={"Url": dial}).status_code == 200
-        for sid, other in ((caller, agent), (agent, caller)):
-            wait_until(
-                lambda sid=sid, other=other: any(
-                    e["event"] == "bridged" and e["call_sid"] == other for e in transcript(nodes, sid)
-                ),
-                20,
-            )
+    for sid, other in ((caller, agent), (agent, caller)):
+        wait_until(
+            lambda sid=sid, other=other: any(
+                e["event"] == "bridged" and e["call_sid"] == other for e in transcript(nodes, sid)
+            ),
+            20,
+        )
+    return Bridge(caller, caller_number, agent, agent_number, {caller: engine, agent: other_engine})
+
+
+def test_an_agent_takes_a_caller_waiting_on_the_other_engine(nodes: Nodes, webapp: WebApp) -> None:
+    b = bridged(nodes, webapp)
+    caller, caller_number, agent, agent_number = b.caller, b.caller_number, b.agent, b.agent_number
+    caller_url = webapp.url("/caller")
+    with nodes.api.http() as h:
         h.post(f"/sim/v1/Calls/{caller}/Speech", data={"Text": "I need help"})
         h.post(f"/sim/v1/Calls/{agent}/Speech", data={"Text": "How can I help"})
         wait_until(lambda: heard(nodes, agent) == [(caller_number, "I need help")], 20)
@@ -372,6 +391,23 @@ def test_an_agent_takes_a_caller_waiting_on_the_other_engine(nodes: Nodes, webap
         r = h.post(f"{API}/Queues/{queue['sid']}/Members/Front.json", data={"Url": out})
     assert r.status_code == 200 and r.json()["call_sid"] == waiting, r.text
     wait_until(lambda: "Taken out by the API" in [e.get("text") for e in transcript(nodes, waiting)], 20)
+
+
+@pytest.mark.parametrize("dying", ["agent", "caller"])
+def test_a_bridge_ends_when_the_other_sides_engine_dies(nodes: Nodes, webapp: WebApp, dying: str) -> None:
+    """The call on the engine that died failed; the other's `<Enqueue>` or `<Dial>` ends as bridged, as if
+    that side had hung up, and its call goes on to its next verb."""
+    b = bridged(nodes, webapp)
+    gone, staying = (b.agent, b.caller) if dying == "agent" else (b.caller, b.agent)
+    next(node for node in nodes.engines if node.id == b.engines[gone]).kill()
+    assert final(nodes, gone) == "failed"
+    if staying == b.caller:
+        wait_until(lambda: says(nodes, b.caller)[-1:] == ["Thanks for waiting"], 20)
+        assert final(nodes, b.caller) == "completed"
+    else:
+        dialled = webapp.wait_hits("/dialled", timeout=20)[0]
+        assert (dialled.param("DequeueResult"), dialled.param("DequeuedCallSid")) == ("bridged", b.caller)
+        wait_until(lambda: says(nodes, b.agent)[-1:] == ["Next caller"], 20)
 
 
 def test_participants_added_through_an_api_node(nodes: Nodes, webapp: WebApp) -> None:

@@ -235,6 +235,17 @@ class Queues:
         handover.caller = reply["caller"]
         return True
 
+    def check_nodes(self) -> None:
+        """A bridge to an engine that died is over, as if the other side had hung up: that call failed."""
+        nodes = {h.node for h in self.handovers.values() if h.node is not None}
+        if not nodes:
+            return
+        with self.p.db.tx() as conn:
+            gone = {node for node in nodes if not self.p.nodes.alive(conn, node)}
+        for handover in [h for h in self.handovers.values() if h.node in gone]:
+            log.warning("the bridge of agent %s: engine %s is gone", handover.agent_sid, handover.node)
+            handover.over.set()
+
     def _send(self, node: str, bridge: str, message: dict[str, Any]) -> None:
         self.p.relay.send(node, {"bridge": bridge, "from": self.p.nodes.id} | message)
 
