@@ -23,6 +23,7 @@ from werkzeug.serving import make_server
 
 from telephonist.app import Platform, create_app
 from telephonist.config import Settings
+from telephonist.store.db import Database
 from telephonist.testing import wait_for
 
 # `TELEPHONIST_TEST_STORE=postgresql` runs the servers of the tests on PostgreSQL (a server the tests start).
@@ -119,6 +120,22 @@ class Telephonist:
     account_sid: str
     auth_token: str
     platform: Platform
+    _db: Database | None = field(default=None, init=False, repr=False)
+
+    @property
+    def db(self) -> Database:
+        """The server's database, on a connection of the test's own: a test must not use the server's
+        (`platform.db`), which with SQLite is one connection that belongs to the server's event loop."""
+        if self._db is None:
+            self._db = Database(self.platform.settings.db)
+        return self._db
+
+    def sip_status(self) -> dict[str, Any]:
+        """What `telephonist sip` shows: the SIP trunks, registrations and live calls."""
+        with self.http as h:
+            r = h.get("/sip.json")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
 
     def client(self, sid: str | None = None, token: str | None = None) -> Client:
         c = Client(sid or self.account_sid, token or self.auth_token)
@@ -222,6 +239,8 @@ def running(tmp_path: Path, time_scale: float = 0.01, **overrides: Any) -> Itera
     try:
         yield t
     finally:
+        if t._db is not None:
+            t._db.close()
         server.should_exit = True
         thread.join(timeout=15)  # the platform has stopped: another may open the same database
 

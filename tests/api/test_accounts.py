@@ -22,7 +22,7 @@ def _raw(tel: Telephonist, sid: str, token: str) -> httpx.Client:
 
 
 def _top_level_account(tel: Telephonist, name: str = "B") -> Any:
-    with tel.platform.db.tx() as conn:
+    with tel.db.tx() as conn:
         return create_account(conn, name)
 
 

@@ -202,7 +202,7 @@ def test_past_the_request_rate_an_account_gets_429_and_others_are_served(tmp_pat
             assert_twilio_error(created, 429, 20429)  # the hot path past Starlette's router too
         with httpx.Client(base_url=tel.base_url, auth=(sub_sid, sub_token), timeout=10) as other:
             assert other.get(f"{API}/Accounts/{sub_sid}/Calls.json").status_code == 200
-        with tel.platform.db.read() as q:
+        with tel.db.read() as q:
             assert q.all(select(messages.c.sid)) == []  # the refused create made nothing
 
 
@@ -212,7 +212,7 @@ def test_api_nodes_alive_share_an_accounts_rate(tmp_path: Path) -> None:
         with httpx.Client(base_url=tel.base_url, auth=alone, timeout=10) as h:  # one API node: all 4
             assert [h.get(f"{API}/Accounts/{alone[0]}/Calls.json").status_code for _ in range(4)] == [200] * 4
         # A second API node comes alive on the database (an engine would not count): each takes half.
-        with tel.platform.db.tx() as conn:
+        with tel.db.tx() as conn:
             for node, role in (("api-2", "api"), ("engine-2", "engine")):
                 conn.execute(
                     insert(nodes).values(id=node, role=role, started=0.0, lease_until=time.time() + 3600)

@@ -113,7 +113,7 @@ def test_create_errors_write_nothing(tel: Telephonist, data: dict[str, str], cod
 
 
 def test_number_owned_by_another_account_is_not_available(tel: Telephonist, client: Client) -> None:
-    with tel.platform.db.tx() as conn:
+    with tel.db.tx() as conn:
         b = create_account(conn, "B")
     tel.client(b["sid"], b["auth_token"]).incoming_phone_numbers.create(phone_number="+15551115020")
     with pytest.raises(TwilioRestException) as exc:
@@ -237,7 +237,7 @@ def test_parent_moves_a_number_to_its_subaccount(tel: Telephonist, client: Clien
 
 
 def test_number_cannot_be_moved_out_of_the_family(tel: Telephonist, client: Client) -> None:
-    with tel.platform.db.tx() as conn:
+    with tel.db.tx() as conn:
         b = create_account(conn, "B")
     n = client.incoming_phone_numbers.create(phone_number="+15551115072")
     with tel.http as h:

@@ -73,7 +73,7 @@ def _sip(tel: Telephonist, rest: str, account: str | None = None) -> str:
 
 def _other_account(tel: Telephonist, name: str = "Other") -> Client:
     """A top-level account of its own (not a subaccount of the default one)."""
-    with tel.platform.db.tx() as conn:
+    with tel.db.tx() as conn:
         row = create_account(conn, name)
     return _client(tel, row["sid"], row["auth_token"])
 
@@ -361,7 +361,7 @@ def test_weak_password_is_21243_and_writes_nothing(tel: Telephonist, sdk: Client
         assert sdk.sip.credential_lists(cl.sid).credentials.list() == []
         alice = sdk.sip.credential_lists(cl.sid).credentials.create(username="alice", password=PASSWORD)
         assert_twilio_error(h.post(f"{path}/{alice.sid}.json", data={"Password": password}), 400, 21243)
-    with tel.platform.db.read() as q:
+    with tel.db.read() as q:
         assert [r["password"] for r in q.all(_STORED)] == [PASSWORD]
 
 
@@ -479,7 +479,7 @@ def test_deleting_a_mapped_list_is_21241(tel: Telephonist, sdk: Client) -> None:
     assert len(sdk.sip.credential_lists(cl.sid).credentials.list()) == 1
     registrations(cl.sid).delete()
     assert sdk.sip.credential_lists(cl.sid).delete() is True
-    with tel.platform.db.read() as q:
+    with tel.db.read() as q:
         assert q.all(_STORED) == []  # its credentials went with it
 
 
@@ -533,7 +533,7 @@ def test_every_account_sees_only_its_own(tel: Telephonist, sdk: Client) -> None:
     # Nothing changed.
     assert sdk.sip.domains(domain.sid).fetch().friendly_name is None
     assert sdk.sip.credential_lists(cl.sid).fetch().friendly_name == "Mine"
-    with tel.platform.db.read() as q:
+    with tel.db.read() as q:
         assert sip_store.credentials(q, domain.sid, "calls") == {"alice": PASSWORD}
 
 
@@ -572,7 +572,7 @@ def test_store_domain_by_name_ignores_case(tel: Telephonist, sdk: Client) -> Non
         domain_name="Front-Desk.sip.twilio.com", voice_url="https://app.example/v"
     )
     _other_account(tel).sip.domains.create(domain_name="other.sip.twilio.com")
-    with tel.platform.db.read() as q:
+    with tel.db.read() as q:
         row = sip_store.domain_by_name(q, "front-desk.SIP.TWILIO.COM")
         assert row is not None
         assert (row["sid"], row["account_sid"], row["domain_name"]) == (
@@ -587,7 +587,7 @@ def test_store_domain_by_name_ignores_case(tel: Telephonist, sdk: Client) -> Non
         )
         assert sip_store.domain_by_name(q, "other.sip.twilio.com")["account_sid"] != tel.account_sid  # type: ignore[index]
         assert sip_store.domain_by_name(q, "nobody.sip.twilio.com") is None
-    with tel.platform.db.tx() as conn:  # a tx() connection serves as well
+    with tel.db.tx() as conn:  # a tx() connection serves as well
         assert sip_store.domain_by_name(conn, "FRONT-DESK.sip.twilio.com") is not None
 
 
@@ -603,7 +603,7 @@ def test_store_credentials_by_kind(tel: Telephonist, sdk: Client) -> None:
     sdk.sip.credential_lists(unmapped.sid).credentials.create(username="mallory", password="Mallory12345")
 
     def creds(kind: Any) -> dict[str, str]:
-        with tel.platform.db.read() as q:
+        with tel.db.read() as q:
             return sip_store.credentials(q, domain.sid, kind)
 
     assert creds("calls") == {} and creds("registrations") == {}
@@ -628,5 +628,5 @@ def test_store_credentials_by_kind(tel: Telephonist, sdk: Client) -> None:
     assert creds("calls") == {"desk-1": "Desk1Password", "alice": "AlicePhone12"}
     with pytest.raises(ValueError):
         creds("everything")
-    with tel.platform.db.read() as q:
+    with tel.db.read() as q:
         assert sip_store.credentials(q, "SD" + "0" * 32, "calls") == {}

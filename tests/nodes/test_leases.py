@@ -31,7 +31,7 @@ HOLD = '<Response><Pause length="3600"/><Pause length="3600"/></Response>'
 
 def test_a_node_whose_lease_ran_out_is_taken_over(tmp_path: Path, webapp: WebApp) -> None:
     with running(tmp_path, node_lease=0.6) as tel:
-        db = tel.platform.db
+        db = tel.db
         # A node that died holding a live call and a claimed status-callback job, long before its lease ended.
         started = utcnow()
         with db.tx() as conn:
@@ -76,7 +76,7 @@ def test_a_dead_nodes_calls_leave_the_rooms_and_queues_they_were_in(tmp_path: Pa
     participant and telling the room's engine). The recordings under way there, of a call or of a room it
     ran, end absent: their audio was in that process."""
     with running(tmp_path, node_lease=0.6) as tel:
-        db, client = tel.platform.db, tel.client()
+        db, client = tel.db, tel.client()
         here = client.calls.create(
             to="+15558675311",
             from_="+15005550006",

@@ -39,7 +39,7 @@ def test_a_live_call_in_the_cli_metrics_and_call_resource(
         target=sipp.run, args=(tmp_path, sipp.scenario(tmp_path, "uac.xml"), sip.platform.sip.port, NUMBER)
     )
     caller.start()
-    live = wait_until(lambda: [c for c in sip.platform.sip.status()["calls"] if c["state"] == "answered"])
+    live = wait_until(lambda: [c for c in sip.sip_status()["calls"] if c["state"] == "answered"])
     try:
         shown = subprocess.run(
             [

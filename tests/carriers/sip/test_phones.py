@@ -74,8 +74,8 @@ def test_a_registered_phone_answers_and_its_microphone_is_recorded(
     domain: tuple[Telephonist, Any], alice: baresip.Phone, webapp: WebApp
 ) -> None:
     tel, sd = domain
-    bindings = tel.platform.sip.registrar.lookup(f"alice@{DOMAIN}", 0)
-    assert len(bindings) == 1 and bindings[0].domain_sid == sd.sid
+    bindings = [r for r in tel.sip_status()["registrations"] if r["aor"] == f"alice@{DOMAIN}"]
+    assert len(bindings) == 1 and bindings[0]["domain_sid"] == sd.sid
     twiml = (
         '<Response><Record maxLength="2" playBeep="false" trim="do-not-trim" action="/recorded"/></Response>'
     )

@@ -106,7 +106,7 @@ def test_in_band_tones_drive_a_gather_when_no_events_were_offered(
             kwargs={"rtp_port": sink.port, "formats": "0"},
         )
         caller.start()
-        leg = wait_until(lambda: [leg for leg in sip.platform.sip.legs.values() if leg.answered])[0]
+        leg = wait_until(lambda: [leg for leg in list(sip.platform.sip.legs.values()) if leg.answered])[0]
         sender = Sender()
         for i in range(0, len(keys), 320):
             sink.sock.sendto(
@@ -203,7 +203,7 @@ def test_speech_drives_a_gather(sip: Telephonist, webapp: WebApp, tmp_path: Path
             kwargs={"rtp_port": sink.port},
         )
         caller.start()
-        leg = wait_until(lambda: [leg for leg in sip.platform.sip.legs.values() if leg.answered])[0]
+        leg = wait_until(lambda: [leg for leg in list(sip.platform.sip.legs.values()) if leg.answered])[0]
         time.sleep(0.5)  # the caller speaks over the prompt: barge-in
         sender = Sender()
         for i in range(0, len(said), 320):

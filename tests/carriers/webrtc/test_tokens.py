@@ -34,7 +34,7 @@ def receive(ws: ClientConnection) -> dict[str, Any]:
 
 
 def verify(tel: Telephonist, token: str) -> tokens.VoiceGrant:
-    with tel.platform.db.read() as q:
+    with tel.db.read() as q:
         return tokens.verify(q, token)
 
 
@@ -127,7 +127,7 @@ def test_refused_tokens_get_twilio_codes(tel: Telephonist, caplog: pytest.LogCap
                 ws.recv(timeout=5)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     # A key made before key secrets were kept cannot verify its tokens: refused, and the message says why.
-    with tel.platform.db.tx() as conn:
+    with tel.db.tx() as conn:
         conn.execute(update(api_keys).where(api_keys.c.sid == key.sid).values(secret=None))
     with pytest.raises(tokens.TokenError, match="create a new API key") as err:
         verify(tel, sdk_token(key, incoming_allow=True))
