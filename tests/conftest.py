@@ -132,10 +132,17 @@ class Telephonist:
 
     def sip_status(self) -> dict[str, Any]:
         """What `telephonist sip` shows: the SIP trunks, registrations and live calls."""
+        return dict(self._operator("/sip.json"))
+
+    def carriers(self) -> list[dict[str, Any]]:
+        """What `telephonist carriers` shows: each SMPP carrier's binds, state and counters."""
+        return list(self._operator("/carriers.json")["carriers"])
+
+    def _operator(self, path: str) -> Any:
         with self.http as h:
-            r = h.get("/sip.json")
+            r = h.get(path)
         assert r.status_code == 200, r.text
-        return dict(r.json())
+        return r.json()
 
     def client(self, sid: str | None = None, token: str | None = None) -> Client:
         c = Client(sid or self.account_sid, token or self.auth_token)

@@ -83,7 +83,7 @@ def test_an_smsc_down_after_binding_keeps_messages_queued_until_it_is_back(
     ) as tel:
         smsc.wait_bound()
         smsc.kill()
-        wait_until(lambda: tel.platform.smpp.status()[0]["state"] != "bound", timeout=10)
+        wait_until(lambda: tel.carriers()[0]["state"] != "bound", timeout=10)
         waiting = send(tel, webapp, "+447700901001", "wait for me")
         doomed = send(tel, webapp, "+447700901002", "short-lived", validity_period=5)
         assert_expired(tel, webapp, doomed, "+447700901002")
@@ -128,8 +128,8 @@ def test_an_smsc_that_never_answers_the_bind_keeps_messages_queued(tmp_path: Pat
             waiting = send(tel, webapp, "+447700901011", "wait for me")
             doomed = send(tel, webapp, "+447700901012", "short-lived", validity_period=5)
             assert_expired(tel, webapp, doomed, "+447700901012")
-            wait_until(lambda: "LinkTimeout" in tel.platform.smpp.status()[0]["last_error"], timeout=10)
-            assert tel.platform.smpp.status()[0]["state"] != "bound"
+            wait_until(lambda: "LinkTimeout" in tel.carriers()[0]["last_error"], timeout=10)
+            assert tel.carriers()[0]["state"] != "bound"
             assert tel.client().messages(waiting).fetch().status == "queued"
             assert silent.accepted  # it was reached, and it said nothing
     finally:

@@ -4,7 +4,6 @@ app, and throttling, a killed SMSC or a down carrier lose nothing and send nothi
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -171,7 +170,7 @@ def test_a_throttling_smsc_slows_the_sender_and_loses_nothing(tmp_path: Path) ->
             assert smsc.status()["throttled"] > 0
             for sid in sids:
                 assert settled(tel, sid).status == "delivered"
-            [state] = json.loads(json.dumps(tel.platform.smpp.status()))
+            [state] = tel.carriers()
             assert state["throttled"] > 0 and state["accepted"] == 60
 
 
@@ -204,7 +203,7 @@ def test_a_carrier_that_is_down_keeps_messages_queued(tmp_path: Path) -> None:
         failed = settled(tel, doomed)
         assert (failed.status, failed.error_code) == ("failed", 30001)
         assert tel.client().messages(waiting).fetch().status == "queued"
-        [state] = tel.platform.smpp.status()
+        [state] = tel.carriers()
         assert state["state"] in ("down", "connecting")
         with smsc:
             smsc.wait_bound()
@@ -217,7 +216,7 @@ def test_a_wrong_password_keeps_the_carrier_down(tmp_path: Path) -> None:
         bad = carrier(smsc, password="wrong")
         with running(tmp_path, sender_mps={NUMBER: 10000}, smpp_carriers=bad) as tel:
             sid = send(tel, "+447700900900", "never sent")
-            wait_until(lambda: "ESME_RINVPASWD" in tel.platform.smpp.status()[0]["last_error"], timeout=10)
+            wait_until(lambda: "ESME_RINVPASWD" in tel.carriers()[0]["last_error"], timeout=10)
             assert tel.client().messages(sid).fetch().status == "queued"
             assert smsc.submits() == []
             # The simulated network still takes what is not routed to the carrier.
@@ -227,7 +226,7 @@ def test_a_wrong_password_keeps_the_carrier_down(tmp_path: Path) -> None:
 def test_carrier_state_in_the_cli_and_metrics(tel: Telephonist, smsc: SmscProcess, tmp_path: Path) -> None:
     send(tel, "+447700900950", "count me")
     smsc.wait_for_submits(1)
-    wait_until(lambda: tel.platform.smpp.status()[0]["accepted"] == 1)
+    wait_until(lambda: tel.carriers()[0]["accepted"] == 1)
     metrics = httpx.get(f"{tel.base_url}/metrics").text
     assert 'telephonist_smpp_bound{carrier="smsc1"} 1' in metrics
     assert 'telephonist_smpp_accepted_total{carrier="smsc1"} 1' in metrics
@@ -273,7 +272,7 @@ def test_a_transmitter_and_a_receiver_bind(tmp_path: Path, webapp: WebApp) -> No
     with SmscProcess(tmp_path / "smsc", dlr_delay=0.05) as smsc:
         binds = carrier(smsc, bind="transmitter+receiver")
         with running(tmp_path, sender_mps={NUMBER: 10000}, smpp_carriers=binds) as tel:
-            wait_until(lambda: tel.platform.smpp.status()[0]["state"] == "bound", timeout=15)
+            wait_until(lambda: tel.carriers()[0]["state"] == "bound", timeout=15)
             assert len(smsc.sessions()) == 2
             assert settled(tel, send(tel, "+447700900960", "over the transmitter")).status == "delivered"
             client = tel.client()
