@@ -2,10 +2,12 @@
 
 A node that stops renewing (killed, cut off, frozen) is dead once its lease runs out, and the first engine
 to notice takes over what it held, in one transaction: its live calls end as `failed` with their status
-callbacks (a call's media lived in that process and cannot be resumed), the conferences it ran end, the
-jobs it had claimed go back to the queue for the others, and the messages in its SMPP outboxes are
-submitted by the engine that took over. A node started again under the same id takes back its own leftovers at
-once instead of waiting for the lease.
+callbacks (a call's media lived in that process and cannot be resumed) and leave the conferences and
+queues they were in, the conferences it ran end, the recordings under way there end absent, the jobs it
+had claimed go back to the queue for the others, and the messages in its SMPP outboxes are submitted by
+the engine that took over. Each engine also ends the rooms and queue bridges it shared with the dead one.
+A node started again under the same id takes back its own leftovers at once instead of waiting for the
+lease.
 
 Roles: an "api" node serves the REST API and runs no jobs; an "engine" node runs the jobs, the carriers
 and the calls; "all" (the embedded default) is both.
