@@ -89,10 +89,11 @@ def test_a_browser_answers_hears_say_and_its_microphone_is_recorded(
     )
     assert loudest(heard, 0.0, 1.5) < QUIET
     assert loudest(heard, 2.0, 2.0 + said) > HEARD
-    # Heard once, as long as it is: the browser's jitter buffer may stretch it a little when packets come
-    # late (a loaded machine: 0.8 s seen in CI), never by a second play of it.
+    # Heard once, as long as it is: the browser's jitter buffer may stretch it when packets come late (a
+    # loaded machine: 0.8 s seen in CI, 1.1 s with the CPUs overcommitted fourfold), never by a second play
+    # of it, which would add the whole of it (2 s).
     loud = [t for t, v in heard if v > QUIET]
-    assert abs((loud[-1] - loud[0]) - said) < 1.0, (loud[0], loud[-1], said)
+    assert abs((loud[-1] - loud[0]) - said) < 1.5 < said, (loud[0], loud[-1], said)
     # The token and the account's secrets never went into a URL or the server's log.
     assert urls and not [u for u in urls if minted["token"] in u or AUTH_TOKEN in u]
     assert any("/webrtc/v1/signal" in u for u in urls)
