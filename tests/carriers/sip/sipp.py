@@ -196,6 +196,9 @@ def messages_log(tmp_path: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in tmp_path.glob("*_messages.log"))[-6000:]
 
 
+_END = b"the end of the test"  # what tells a sink that all that was sent before it has arrived
+
+
 @dataclass
 class RtpSink:
     """A UDP socket that keeps every packet sent to it, with its arrival time."""
@@ -213,6 +216,8 @@ class RtpSink:
                 data = self.sock.recv(2048)
             except OSError:
                 return
+            if data == _END:
+                return
             self.packets.append((time.monotonic(), data))
 
 
@@ -221,8 +226,14 @@ class rtp_sink:  # noqa: N801 - used as a context manager, like open()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", free_even_udp_port()))
         self.sink = RtpSink(sock)
-        threading.Thread(target=self.sink._run, daemon=True).start()
+        self.reader = threading.Thread(target=self.sink._run, daemon=True)
+        self.reader.start()
         return self.sink
 
     def __exit__(self, *exc: object) -> None:
+        """Once the packets still queued in the socket have been read: a loaded machine may not have run
+        the reader since the last ones came."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as end:
+            end.sendto(_END, ("127.0.0.1", self.sink.port))
+        self.reader.join(timeout=10)
         self.sink.sock.close()
