@@ -4,10 +4,12 @@ callbacks, and the jobs it had claimed run elsewhere."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from conftest import ACCOUNT_SID, WebApp, database_url, running, wait_until
 from telephonist.store.db import utcnow
@@ -29,30 +31,37 @@ THEIR_ROOM, CALL_RECORDING, ROOM_RECORDING = "CF" + "a" * 32, "RE" + "b" * 32, "
 HOLD = '<Response><Pause length="3600"/><Pause length="3600"/></Response>'
 
 
+def dying(
+    conn: Connection, sids: list[str], started: dt.datetime, params: dict[str, Any] | None = None
+) -> None:
+    """A node "gone" whose lease runs out in 0.3 s, holding a live call of each of `sids`."""
+    conn.execute(insert(nodes).values(id="gone", role="engine", started=0.0, lease_until=time.time() + 0.3))
+    for sid in sids:
+        conn.execute(
+            insert(calls).values(
+                sid=sid,
+                account_sid=ACCOUNT_SID,
+                to="+15558675310",
+                **{"from": "+15005550006"},
+                status="in-progress",
+                direction="outbound-api",
+                start_time=started,
+                date_created=started,
+                date_updated=started,
+                node="gone",
+                params=params or {},
+            )
+        )
+
+
 def test_a_node_whose_lease_ran_out_is_taken_over(tmp_path: Path, webapp: WebApp) -> None:
     with running(tmp_path, node_lease=0.6) as tel:
         db = tel.db
         # A node that died holding a live call and a claimed status-callback job, long before its lease ended.
         started = utcnow()
         with db.tx() as conn:
-            conn.execute(
-                insert(nodes).values(id="gone", role="engine", started=0.0, lease_until=time.time() + 0.3)
-            )
-            conn.execute(
-                insert(calls).values(
-                    sid="CA" + "d" * 32,
-                    account_sid=ACCOUNT_SID,
-                    to="+15558675310",
-                    **{"from": "+15005550006"},
-                    status="in-progress",
-                    direction="outbound-api",
-                    start_time=started,
-                    date_created=started,
-                    date_updated=started,
-                    node="gone",
-                    params={"StatusCallback": webapp.url("/status"), "StatusCallbackEvent": ["completed"]},
-                )
-            )
+            params = {"StatusCallback": webapp.url("/status"), "StatusCallbackEvent": ["completed"]}
+            dying(conn, ["CA" + "d" * 32], started, params)
             enqueue_callback(conn, ACCOUNT_SID, webapp.url("/held"), "POST", [("Held", "yes")], key="k")
             conn.execute(jobs.update().values(claimed_until=time.time() + 3600, claimed_by="gone"))
 
@@ -87,25 +96,7 @@ def test_a_dead_nodes_calls_leave_the_rooms_and_queues_they_were_in(tmp_path: Pa
         ghost, waiting = "CA" + "e" * 32, "CA" + "f" * 32
         now = utcnow()
         with db.tx() as conn:
-            conn.execute(
-                insert(nodes).values(id="gone", role="engine", started=0.0, lease_until=time.time() + 0.3)
-            )
-            for sid in (ghost, waiting):
-                conn.execute(
-                    insert(calls).values(
-                        sid=sid,
-                        account_sid=ACCOUNT_SID,
-                        to="+15558675310",
-                        **{"from": "+15005550006"},
-                        status="in-progress",
-                        direction="outbound-api",
-                        start_time=now,
-                        date_created=now,
-                        date_updated=now,
-                        node="gone",
-                        params={},
-                    )
-                )
+            dying(conn, [ghost, waiting], now)
             conn.execute(
                 insert(participants).values(
                     conference_sid=room.sid,
