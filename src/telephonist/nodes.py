@@ -119,6 +119,13 @@ class Nodes:
             self.p.smpp.adopt(raw(conn), node)
         conn.execute(delete(nodes).where(nodes.c.id == node))
 
+    def gone(self, ids: set[str]) -> set[str]:
+        """Which of these nodes are dead (no query when there are none to ask about)."""
+        if not ids:
+            return set()
+        with self.p.db.tx() as conn:
+            return {node for node in ids if not self.alive(conn, node)}
+
     def alive(self, conn: Connection, node: str) -> bool:
         row = conn.execute(select(nodes.c.lease_until).where(nodes.c.id == node)).first()
         return row is not None and row[0] >= time.time()

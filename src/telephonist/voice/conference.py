@@ -233,10 +233,7 @@ class Conferences:
             node for room in self.rooms.values() for node in room.peers
         }
         nodes.discard(self.me)
-        if not nodes:
-            return
-        with self.p.db.tx() as conn:
-            gone = {node for node in nodes if not self.p.nodes.alive(conn, node)}
+        gone = self.p.nodes.gone(nodes)
         for room in list(self.rooms.values()):
             if room.home in gone:
                 log.warning("conference %s: its engine %s is gone; the room ends here", room.sid, room.home)

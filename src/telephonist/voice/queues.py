@@ -237,11 +237,7 @@ class Queues:
 
     def check_nodes(self) -> None:
         """A bridge to an engine that died is over, as if the other side had hung up: that call failed."""
-        nodes = {h.node for h in self.handovers.values() if h.node is not None}
-        if not nodes:
-            return
-        with self.p.db.tx() as conn:
-            gone = {node for node in nodes if not self.p.nodes.alive(conn, node)}
+        gone = self.p.nodes.gone({h.node for h in self.handovers.values() if h.node is not None})
         for handover in [h for h in self.handovers.values() if h.node in gone]:
             log.warning("the bridge of agent %s: engine %s is gone", handover.agent_sid, handover.node)
             handover.over.set()
